@@ -1,0 +1,273 @@
+"""The shapes that flow through policy (SPEC §1): a canonical event in, compiled rules, a decision out.
+
+Everything here is a frozen record. Nothing here does I/O; the compiler builds these, the engine reads them.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from types import CodeType
+    from typing import Any
+
+    from policy.errors import Location
+else:
+    from policy.lean import dataclass, field
+
+# Verdicts, strongest first. "No verdict" is None.
+VERDICTS = ("deny", "defer", "ask", "allow")
+VERDICT_RANK = {"deny": 4, "defer": 3, "ask": 2, "allow": 1}
+
+# Host-neutral event names. They are Claude Code's names (our first host); other hosts' adapters map onto them.
+TOOL_EVENTS = frozenset({
+    "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure",
+})
+EVENTS = (
+    "SessionStart", "Setup", "InstructionsLoaded", "UserPromptSubmit", "UserPromptExpansion", "MessageDisplay",
+    "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure", "PostToolBatch",
+    "Notification", "SubagentStart", "SubagentStop", "TaskCreated", "TaskCompleted", "Stop", "StopFailure",
+    "TeammateIdle", "ConfigChange", "CwdChanged", "DirectoryAdded", "FileChanged", "WorktreeCreate",
+    "WorktreeRemove", "PreCompact", "PostCompact", "Elicitation", "ElicitationResult", "SessionEnd",
+)
+STOP_EVENTS = frozenset({"Stop", "SubagentStop"})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One hook event in canonical form. `data` is the whole payload, with Claude Code's field names."""
+
+    host: str
+    name: str
+    agent_session: str | None = None
+    cwd: str | None = None
+    tool: str | None = None
+    tool_input: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    permission_mode: str | None = None
+    stop_hook_active: bool = False
+    transcript_path: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- compiled rule parts ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A compiled expression. `names`: the scope names it uses; `facts`: the facts it reaches (`focus`, a pack's
+    SQL fact); `reads`: the attribute chains it reads (`facts.focus.on_break`), shown by `--explain`."""
+
+    source: str
+    code: CodeType
+    location: Location
+    names: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """`literal {{ expression }} literal`: literal strings and compiled expressions, in order."""
+
+    source: str
+    parts: tuple[str | Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A JMESPath selector. Plain paths (`a.b[0].c`) are kept as `keys` and walked without jmespath."""
+
+    source: str
+    keys: tuple[str | int, ...] | None = None
+    tree: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One `match:` entry: the selected value must match a regex (searched), a glob, or equal a value."""
+
+    selector: Selector
+    kind: str  # "regex" | "glob" | "equals"
+    pattern: str | None
+    value: Any
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One `do:` entry: an effect kind, its arguments (templates inside), and an optional `if:` condition."""
+
+    kind: str
+    args: Any
+    location: Location
+    condition: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    pack: str
+    id: str
+    location: Location
+    events: tuple[str, ...]
+    description: str = ""
+    tools: str | None = None  # an anchored regex source
+    match: tuple[Condition, ...] = ()
+    when: Expr | None = None
+    decision: str | None = None
+    reason: Template | None = None
+    context: Template | None = None
+    message: Template | None = None
+    delay: Expr | None = None
+    effects: tuple[Effect, ...] = ()
+    enabled: bool = True
+    final: bool = False
+    block_cap: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SqlFact:
+    """A pack's named, read-only SQL fact. `returns` is "value", "row" or "rows"."""
+
+    name: str
+    sql: str
+    returns: str
+    binds: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    name: str
+    revision: str
+    source: str
+    params: dict[str, Any]
+    rules: tuple[Rule, ...]
+    facts: tuple[SqlFact, ...] = ()
+    description: str = ""
+    trusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """A fact source (SPEC §4): where a fact family's values come from, and how patiently."""
+
+    name: str
+    kind: str  # "command" | "http" | "file"
+    feeds: str  # the fact family or kv prefix it refreshes
+    options: dict[str, Any]
+    ttl: float = 60.0
+    timeout: float = 2.0
+    breaker_failures: int = 3
+    breaker_cooldown: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Engine-wide settings from the configuration files (SPEC §8), with their documented defaults."""
+
+    fail: dict[str, str] = field(default_factory=dict)  # event name or "*" -> "open" | "closed"
+    max_delay: float = 60.0
+    defer_as: str = "ask"  # how PreToolUse renders `defer`: "ask" | "defer" | "deny"
+    ask_in_bypass: str = "deny"  # how ask/defer render in bypassPermissions/dontAsk modes: "deny" | "ask"
+    log_retention_days: float = 30.0
+    log_keep_payload: bool = False
+    db: str | None = None
+    max_event_bytes: int = 8 * 1024 * 1024
+    sources: tuple[SourceSpec, ...] = ()
+    trusted_paths: tuple[str, ...] = ()
+
+    def fail_mode(self, event_name: str | None) -> str:
+        if event_name in self.fail:
+            return self.fail[event_name]  # type: ignore[index]
+        if "*" in self.fail:
+            return self.fail["*"]
+        return "closed" if event_name in (None, "PreToolUse", "PermissionRequest", "UserPromptSubmit") else "open"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Everything `policy eval` needs, compiled: packs in order, settings, an index of rules by event."""
+
+    packs: tuple[Pack, ...]
+    settings: Settings
+    digest: str
+    by_event: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    uses_now: bool = False
+
+    def rules_for(self, event_name: str) -> tuple[Rule, ...]:
+        return self.by_event.get(event_name, ())
+
+    def pack(self, name: str) -> Pack:
+        for pack in self.packs:
+            if pack.name == name:
+                return pack
+        raise KeyError(name)
+
+    @property
+    def revisions(self) -> dict[str, str]:
+        return {pack.name: pack.revision for pack in self.packs}
+
+
+# ---- decisions -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that matched, with its rendered texts."""
+
+    pack: str
+    rule_id: str
+    decision: str | None = None
+    reason: str | None = None
+    context: str | None = None
+    message: str | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    """Why one rule did or did not match: `outcome` is matched, event, tools, match, when, disabled, final,
+    capped or error; `detail` says which part decided, `values` the values it saw."""
+
+    pack: str
+    rule_id: str
+    outcome: str
+    detail: str = ""
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEffect:
+    """An effect with its arguments rendered, ready to be applied (or shown, in a dry run)."""
+
+    pack: str
+    rule_id: str
+    kind: str
+    args: dict[str, Any]
+    location: Location
+    trusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    event_name: str
+    verdict: str | None = None
+    reason: str | None = None
+    context: str | None = None
+    message: str | None = None
+    delay: float = 0.0
+    hits: tuple[RuleHit, ...] = ()
+    trace: tuple[RuleTrace, ...] = ()
+    effects: tuple[PlannedEffect, ...] = ()
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(f"{hit.pack}/{hit.rule_id}" for hit in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutput:
+    """What a hook process prints and how it exits, in the host's protocol."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
