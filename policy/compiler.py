@@ -1,0 +1,374 @@
+"""Rule files → a compiled `RuleSet`, in named stages, reporting every static error at once (SPEC §2).
+
+Stages, per file: read YAML (loader) → format version → JSON Schema (schema) → compile each part (regexes,
+JMESPath, expressions, templates, effects, SQL facts) against what the pack may name. Then, across files: unique
+pack names, and the index of rules by event. Everything `policy eval` could trip on is found here.
+"""
+
+from __future__ import annotations
+
+from policy import conditions, lean
+from policy.errors import Diagnostic, Location, ValidationFailed
+from policy.loader import Document, load_yaml, render_path
+from policy.model import EVENTS, STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings, SqlFact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from policy.conditions import CompileEnv, FactCatalog
+    from policy.model import Expr, Selector, Template
+else:
+    from policy.lean import dataclass, field
+
+FORMAT_VERSION = 1
+SQL_BINDS = ("session_id", "now", "tool", "cwd", "event")
+
+
+@dataclass(frozen=True, slots=True)
+class PackSource:
+    """A rule file to load, and how: its trust, param overrides from the config, and where it came from."""
+
+    path: str
+    display: str = ""
+    trusted: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    params_location: Location | None = None
+    origin: str = "cli"  # "shipped" | "user" | "project" | "cli"
+
+    @property
+    def name(self) -> str:
+        return self.display or self.path
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFiles:
+    """The result of compiling rule files: packs (possibly partial on errors) and all diagnostics."""
+
+    packs: tuple[Pack, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    regexes: dict[tuple[str, int], Any] = field(default_factory=dict)
+    selectors: dict[str, Selector] = field(default_factory=dict)
+    sources: tuple[bytes, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+def fact_catalog(pack_facts: frozenset[str] = frozenset()) -> FactCatalog:
+    from policy.conditions import FactCatalog
+    from policy.facts import family_fields
+
+    return FactCatalog(family_fields(), pack_facts)
+
+
+# ---- stage: format version -------------------------------------------------------------------------------------
+
+def check_version(document: Document, kind: str = "rule file") -> list[Diagnostic]:
+    data = document.data
+    if not isinstance(data, dict):
+        return [Diagnostic(document.location(()), "bad-type", f"a {kind} must be a mapping at the top level",
+                           "start with `version: 1`")]
+    if "version" not in data:
+        return [Diagnostic(document.location(()), "missing-version", f"the {kind} has no `version:`",
+                           f"add `version: {FORMAT_VERSION}` at the top")]
+    version = data["version"]
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        return [Diagnostic(document.location(("version",)), "unknown-version",
+                           f"unknown format version {version!r}; this policy reads version {FORMAT_VERSION}",
+                           "upgrade policy (pip install -U policy) or write the file in version 1")]
+    return []
+
+
+# ---- stage: compile one pack ------------------------------------------------------------------------------------
+
+class _PackCompiler:
+    def __init__(self, document: Document, source: PackSource, params: dict[str, Any],
+                 env: CompileEnv, skip: set[str]) -> None:
+        self.document = document
+        self.source = source
+        self.params = params
+        self.env = env
+        self.effect_env = env.for_effects()
+        self.skip = skip
+        self.diagnostics: list[Diagnostic] = []
+
+    def at(self, *path: Any, key: bool = False) -> Location:
+        return self.document.location(path, key=key)
+
+    def add(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics.extend(diagnostics)
+
+    def expression(self, value: Any, path: tuple[Any, ...], env: CompileEnv | None = None) -> Expr | None:
+        expr, errors = conditions.compile_expression(value, self.at(*path), env or self.env)
+        self.add(errors)
+        return expr
+
+    def template(self, value: Any, path: tuple[Any, ...], env: CompileEnv | None = None) -> Template | None:
+        if value is None:
+            return None
+        template, errors = conditions.compile_template(str(value), self.at(*path), env or self.env)
+        self.add(errors)
+        return template
+
+    def regex(self, pattern: str, path: tuple[Any, ...]) -> bool:
+        problem = conditions.add_regex(self.env, pattern)
+        if problem:
+            self.diagnostics.append(Diagnostic(self.at(*path), "bad-regex", problem,
+                                               "regexes use Python syntax (docs/rules.md#match)"))
+            return False
+        return True
+
+    def rule(self, index: int, data: dict[str, Any], pack_name: str) -> Rule | None:
+        path = ("rules", index)
+        rule_id = str(data.get("id", f"#{index}"))
+        events = data.get("events")
+        events = (events,) if isinstance(events, str) else tuple(events or ())
+        location = self.at(*path)
+
+        tools = data.get("tools")
+        tools_regex = None
+        if tools is not None:
+            names = [tools] if isinstance(tools, str) else list(tools)
+            tools_regex = "^(?:" + "|".join(f"(?:{name})" for name in names) + ")$"
+            if not self.regex(tools_regex, (*path, "tools")):
+                tools_regex = None
+            if not any(event in TOOL_EVENTS for event in events):
+                self.diagnostics.append(Diagnostic(
+                    self.at(*path, "tools", key=True), "tools-without-tool-event",
+                    f"rule {rule_id!r} filters on tools but none of its events is a tool event",
+                    "tool events are " + ", ".join(sorted(TOOL_EVENTS))))
+
+        conditions_: list[Condition] = []
+        for key, spec in (data.get("match") or {}).items():
+            key_path = (*path, "match", key)
+            selector, problem = conditions.add_selector(self.env, key)
+            if problem:
+                self.diagnostics.append(Diagnostic(self.at(*key_path, key=True), "bad-jmespath", problem,
+                                                   "match keys are JMESPath paths into the event, e.g. tool_input.command"))
+                continue
+            assert selector is not None
+            kind, pattern, value = "regex", spec, None
+            if isinstance(spec, dict):
+                kind, value = next(iter(spec.items()))
+                pattern = value if kind == "regex" else conditions.glob_to_regex(str(value)) if kind == "glob" else None
+            if pattern is not None and not self.regex(str(pattern), key_path):
+                continue
+            conditions_.append(Condition(selector, kind, str(pattern) if pattern is not None else None,
+                                         value, self.at(*key_path)))
+
+        when = None
+        if "when" in data:
+            when = self.expression(data["when"], (*path, "when"))
+
+        delay = None
+        if "delay" in data:
+            delay = self.expression(str(data["delay"]), (*path, "delay"))
+
+        effects = tuple(effect for position, item in enumerate(data.get("do") or ())
+                        if (effect := self.effect(item, (*path, "do", position), pack_name)) is not None)
+
+        decision = data.get("decision")
+        if data.get("block_cap") is not None and not (set(events) & STOP_EVENTS and decision == "deny"):
+            self.diagnostics.append(Diagnostic(
+                self.at(*path, "block_cap", key=True), "useless-block-cap",
+                "block_cap only applies to deny rules on Stop or SubagentStop", "remove it", "warning"))
+
+        return Rule(
+            pack=pack_name, id=rule_id, location=location, events=events,
+            description=str(data.get("description", "")).strip(), tools=tools_regex, match=tuple(conditions_),
+            when=when, decision=decision,
+            reason=self.template(data.get("reason"), (*path, "reason")),
+            context=self.template(data.get("context"), (*path, "context")),
+            message=self.template(data.get("message"), (*path, "message")),
+            delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
+            final=bool(data.get("final", False)), block_cap=int(data.get("block_cap", 1)),
+        )
+
+    def effect(self, item: Any, path: tuple[Any, ...], pack_name: str) -> Effect | None:
+        from policy.effects import check_effect
+
+        if isinstance(item, str):
+            kind, args, condition_source = item, None, None
+        else:
+            condition_source = item.get("if")
+            kind, args = next((key, value) for key, value in item.items() if key != "if")
+        location = self.at(*path)
+        problems = check_effect(kind, args, location, trusted=self.source.trusted)
+        self.add(problems)
+        if any(problem.severity == "error" for problem in problems):
+            return None
+        condition = None
+        if condition_source is not None:
+            condition = self.expression(condition_source, (*path, "if"), self.effect_env)
+        compiled_args = self.effect_args(args, (*path, kind))
+        return Effect(kind, compiled_args, location, condition)
+
+    def effect_args(self, value: Any, path: tuple[Any, ...]) -> Any:
+        """Strings inside effect arguments are templates (with `verdict` in scope)."""
+        if isinstance(value, str):
+            template = self.template(value, path, self.effect_env)
+            if template is not None and len(template.parts) == 1 and isinstance(template.parts[0], str):
+                return template.parts[0]
+            return template
+        if isinstance(value, dict):
+            return {key: self.effect_args(item, (*path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return tuple(self.effect_args(item, (*path, index)) for index, item in enumerate(value))
+        return value
+
+    def sql_fact(self, name: str, spec: dict[str, Any]) -> SqlFact | None:
+        from policy.store import check_query
+
+        path = ("facts", name)
+        sql = str(spec["sql"]).strip()
+        returns = "value" if spec.get("value") else "row" if spec.get("one") else "rows"
+        allowed = set(SQL_BINDS) | set(self.params)
+        problem, binds = check_query(sql, allowed)
+        if problem:
+            self.diagnostics.append(Diagnostic(
+                self.at(*path, "sql"), "bad-sql", f"fact {name!r}: {problem}",
+                "facts are one read-only SELECT; bind :session_id, :now, :tool, :cwd or a param by name"))
+            return None
+        return SqlFact(name, sql, returns, tuple(binds), self.at(*path))
+
+
+def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any], list[Diagnostic]]:
+    defaults = dict(document.data.get("params") or {})
+    diagnostics = []
+    for key, value in source.params.items():
+        where = source.params_location or document.location(("params",))
+        if key not in defaults:
+            diagnostics.append(Diagnostic(where, "unknown-param",
+                                          f"pack {document.data.get('pack')!r} has no param {key!r}",
+                                          conditions._suggest(key, set(defaults)) or "see the pack's params"))
+            continue
+        default = defaults[key]
+        numeric = (int, float)
+        same = (default is None or isinstance(value, type(default))
+                or (isinstance(default, numeric) and isinstance(value, numeric)
+                    and not isinstance(value, bool) and not isinstance(default, bool)))
+        if not same:
+            diagnostics.append(Diagnostic(where, "bad-param",
+                                          f"param {key!r} must be {type(default).__name__}, like its default "
+                                          f"{default!r}, not {type(value).__name__}", ""))
+            continue
+        defaults[key] = value
+    return defaults, diagnostics
+
+
+def compile_document(document: Document, source: PackSource, *, regexes: dict[tuple[str, int], Any] | None = None,
+                     selectors: dict[str, Selector] | None = None) -> tuple[Pack | None, list[Diagnostic]]:
+    """Compile one parsed rule file into a Pack. Returns (None, diagnostics) when it cannot be used at all."""
+    from policy import schema
+    from policy.conditions import CompileEnv
+
+    diagnostics = list(document.diagnostics)
+    if document.data is None:
+        return None, diagnostics
+    version_problems = check_version(document)
+    if version_problems:
+        return None, diagnostics + version_problems
+    schema_problems = schema.check(document, "rules")
+    diagnostics += schema_problems
+    skip = schema.error_paths(schema_problems)
+    data = document.data
+    if not isinstance(data.get("pack"), str) or not isinstance(data.get("rules", []), list):
+        return None, diagnostics
+    pack_name = data["pack"]
+    params, param_problems = _merge_params(document, source) if isinstance(data.get("params", {}), dict) else ({}, [])
+    diagnostics += param_problems
+
+    sql_facts_data = data.get("facts") if isinstance(data.get("facts"), dict) else {}
+    catalog = fact_catalog(frozenset(sql_facts_data))
+    clashes = set(sql_facts_data) & set(catalog.families)
+    for name in sorted(clashes):
+        diagnostics.append(Diagnostic(document.location(("facts", name), key=True), "fact-clash",
+                                      f"the fact name {name!r} is a built-in fact family", "choose another name"))
+    env = CompileEnv(catalog, params, regexes=regexes if regexes is not None else {},
+                     selectors=selectors if selectors is not None else {})
+    compiler = _PackCompiler(document, source, params, env, skip)
+
+    sql_facts = []
+    for name, spec in sql_facts_data.items():
+        if render_path(("facts", name)) in skip or not isinstance(spec, dict):
+            continue
+        fact = compiler.sql_fact(name, spec)
+        if fact is not None:
+            sql_facts.append(fact)
+
+    rules = []
+    seen: dict[str, Location] = {}
+    for index, rule_data in enumerate(data.get("rules") or ()):
+        if not isinstance(rule_data, dict):
+            continue
+        rule_path = render_path(("rules", index))
+        if any(path == rule_path or path.startswith(rule_path + ".") or path.startswith(rule_path + "[")
+               for path in skip):
+            continue
+        rule_id = rule_data["id"]
+        if rule_id in seen:
+            compiler.diagnostics.append(Diagnostic(
+                document.location(("rules", index, "id")), "duplicate-id",
+                f"rule id {rule_id!r} is used twice in pack {pack_name!r} (first at line {seen[rule_id].line})",
+                "give each rule its own id"))
+            continue
+        seen[rule_id] = document.location(("rules", index))
+        rule = compiler.rule(index, rule_data, pack_name)
+        if rule is not None:
+            rules.append(rule)
+    diagnostics += compiler.diagnostics
+    pack = Pack(name=pack_name, revision=str(data.get("revision", "")), source=source.name, params=params,
+                rules=tuple(rules), facts=tuple(sql_facts), description=str(data.get("description", "")).strip(),
+                trusted=source.trusted)
+    return pack, diagnostics
+
+
+def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> CompiledFiles:
+    """Compile rule files (the stages above, then the cross-file checks)."""
+    regexes: dict[tuple[str, int], Any] = {}
+    selectors: dict[str, Selector] = {}
+    packs: list[Pack] = []
+    diagnostics: list[Diagnostic] = []
+    texts: list[bytes] = []
+    first_seen: dict[str, str] = {}
+    for source in sources:
+        document = load_yaml(source.path, display=source.name)
+        texts.append(source.path.encode() + b"\0" + lean.json_dumps(
+            [document.data, source.trusted, source.params], spaced=False).encode())
+        pack, problems = compile_document(document, source, regexes=regexes, selectors=selectors)
+        diagnostics += problems
+        if pack is None:
+            continue
+        if pack.name in first_seen:
+            diagnostics.append(Diagnostic(document.location(("pack",)), "duplicate-pack",
+                                          f"pack {pack.name!r} is already loaded from {first_seen[pack.name]}",
+                                          "pack names must be unique among loaded files"))
+            continue
+        first_seen[pack.name] = source.name
+        packs.append(pack)
+    return CompiledFiles(tuple(packs), tuple(diagnostics), regexes, selectors, tuple(texts))
+
+
+def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: bytes = b"") -> RuleSet:
+    """Index compiled packs by event. Raises ValidationFailed when there are errors."""
+    if compiled.errors:
+        raise ValidationFailed(compiled.errors)
+    by_event: dict[str, list[Rule]] = {}
+    uses_now = False
+    for pack in compiled.packs:
+        for rule in pack.rules:
+            for event in rule.events:
+                by_event.setdefault(event, []).append(rule)
+            exprs = [rule.when, rule.delay] + [part for template in (rule.reason, rule.context, rule.message)
+                                               if template is not None for part in template.parts
+                                               if not isinstance(part, str)]
+            uses_now = uses_now or any(expr is not None and "now" in expr.names for expr in exprs)
+    digest = lean.digest(*compiled.sources, settings_key)
+    lean.register_regex_specs(compiled.regexes)
+    conditions.register_selectors(compiled.selectors.values())
+    return RuleSet(packs=compiled.packs, settings=settings, digest=digest,
+                   by_event={event: tuple(rules) for event, rules in by_event.items() if event in EVENTS},
+                   uses_now=uses_now)

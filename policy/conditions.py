@@ -1,0 +1,857 @@
+"""The condition language (SPEC §3): expressions, `{{ }}` templates, JMESPath selectors, and their functions.
+
+The language is simpleeval's (https://github.com/danthedeckie/simpleeval): the same node types, operators and
+safety limits, parsed and checked with simpleeval at compile time. It is then compiled once, at load time, into a
+Python code object in which every operation that could escape or explode goes through a guard of this module
+(`_attr`, `_item`, `_pow`, `_mul`, `_add`, ...), the way Jinja2's sandbox compiles templates. The compiled code
+runs with no builtins and sees only the scope names and the whitelisted functions below. Why not run simpleeval
+itself per event: importing it costs about as much as a whole bare interpreter start (docs/performance.md), and a
+compiled expression is ~10x faster to evaluate. tests/test_conditions.py checks our results against simpleeval.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+
+from policy import lean
+from policy.errors import Diagnostic, Location
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ast
+    from collections.abc import Callable, Iterable, Iterator
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from policy.model import Expr, Selector, Template
+else:
+    from policy.lean import dataclass, field
+
+# The limits are simpleeval's (tests/test_conditions.py keeps them equal).
+MAX_STRING_LENGTH = 100_000
+MAX_COMPREHENSION_LENGTH = 10_000
+MAX_POWER = 4_000_000
+MAX_SHIFT = 10_000
+MAX_SHIFT_BASE = 1.7976931348623157e308
+MAX_EXPRESSION_LENGTH = 4_000
+
+# The names an expression may use (SPEC §3). `verdict` exists only in `do:` templates and `if:` conditions.
+SCOPE_NAMES = ("event", "tool", "input", "prompt", "session", "facts", "params", "now")
+EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict",)
+
+
+class ExpressionError(Exception):
+    """An expression failed while it was evaluated; the engine adds the rule's location."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Views: objects that show a fixed set of attributes to expressions (fact families, `facts` itself).
+# ----------------------------------------------------------------------------------------------------------------
+
+class View:
+    """Base of objects that expressions may read attributes of. `fields` lists what they may read."""
+
+    fields: tuple[str, ...] = ()
+
+    def expose(self, name: str) -> Any:
+        """`view.name` in an expression."""
+        if name not in self.fields:
+            raise ExpressionError(f"{type(self).__name__.lower()} has no field {name!r}")
+        return getattr(self, name)
+
+    def item(self, key: Any) -> Any:
+        """`view[key]` in an expression; the same as `view.key` unless a view says otherwise."""
+        if not isinstance(key, str):
+            raise ExpressionError(f"{type(self).__name__.lower()}[...] needs a string key")
+        return self.expose(key)
+
+
+# Methods of plain values that expressions may call: none of them mutates, and results are length-checked.
+SAFE_METHODS: dict[type, frozenset[str]] = {
+    str: frozenset({
+        "startswith", "endswith", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
+        "count", "find", "rfind", "replace", "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum",
+        "isspace", "islower", "isupper", "partition", "rpartition", "join", "casefold", "title", "capitalize",
+    }),
+    dict: frozenset({"get", "keys", "values", "items"}),
+    list: frozenset({"count", "index"}),
+    tuple: frozenset({"count", "index"}),
+}
+DATETIME_FIELDS = frozenset({
+    "year", "month", "day", "hour", "minute", "second", "weekday", "isoweekday", "isoformat", "timestamp", "date",
+})
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_STRING_LENGTH:
+        raise ExpressionError(f"result too long ({len(value)} > {MAX_STRING_LENGTH})")
+    return value
+
+
+def _method(bound: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return _bounded(bound(*args, **kwargs))
+
+    return call
+
+
+def _attr(value: Any, name: str) -> Any:
+    """`value.name`: mapping keys (missing → None), View fields, whitelisted methods; nothing else."""
+    if isinstance(value, dict):
+        if name in value:
+            return value[name]
+        if name in SAFE_METHODS[dict]:
+            return _method(getattr(value, name))
+        return None
+    if isinstance(value, View):
+        return value.expose(name)
+    if value is None:
+        return None
+    methods = SAFE_METHODS.get(type(value))
+    if methods is not None and name in methods:
+        return _method(getattr(value, name))
+    if name in DATETIME_FIELDS and type(value).__name__ in ("datetime", "date"):
+        return getattr(value, name)
+    raise ExpressionError(f"{type(value).__name__} value has no attribute {name!r} available to expressions")
+
+
+def _item(value: Any, key: Any) -> Any:
+    """`value[key]`: mapping keys (missing → None), sequence indexes and slices, View fields."""
+    if isinstance(value, dict):
+        return value.get(key) if not isinstance(key, (list, dict)) else None
+    if isinstance(value, View):
+        return value.item(key)
+    if isinstance(value, (list, tuple, str)):
+        if isinstance(key, (int, slice)) and not isinstance(key, bool):
+            try:
+                return value[key]
+            except IndexError:
+                return None
+        raise ExpressionError(f"{type(value).__name__} indexes must be integers or slices")
+    if value is None:
+        return None
+    raise ExpressionError(f"{type(value).__name__} value cannot be indexed")
+
+
+def _slice(lower: Any, upper: Any, step: Any) -> slice:
+    return slice(lower, upper, step)
+
+
+def _pow(base: Any, exponent: Any) -> Any:
+    if abs(base) > MAX_POWER or abs(exponent) > MAX_POWER:
+        raise ExpressionError(f"{base} ** {exponent} is too large")
+    return base**exponent
+
+
+def _mul(left: Any, right: Any) -> Any:
+    for sized, times in ((left, right), (right, left)):
+        if hasattr(sized, "__len__") and isinstance(times, int) and times * len(sized) > MAX_STRING_LENGTH:
+            raise ExpressionError("repetition result would be too long")
+    return left * right
+
+
+def _add(left: Any, right: Any) -> Any:
+    if hasattr(left, "__len__") and hasattr(right, "__len__") and len(left) + len(right) > MAX_STRING_LENGTH:
+        raise ExpressionError("concatenation result would be too long")
+    return left + right
+
+
+def _lshift(left: Any, right: Any) -> Any:
+    if abs(right) > MAX_SHIFT or abs(left) > MAX_SHIFT_BASE:
+        raise ExpressionError(f"{left} << {right} is too large")
+    return left << right
+
+
+def _rshift(left: Any, right: Any) -> Any:
+    if abs(right) > MAX_SHIFT or abs(left) > MAX_SHIFT_BASE:
+        raise ExpressionError(f"{left} >> {right} is too large")
+    return left >> right
+
+
+def _iter(value: Any) -> Iterator[Any]:
+    """Comprehension sources: at most MAX_COMPREHENSION_LENGTH items."""
+    if value is None:
+        return iter(())
+    if isinstance(value, View):
+        raise ExpressionError(f"cannot iterate over {type(value).__name__.lower()}")
+    count = 0
+    for item in value:
+        count += 1
+        if count > MAX_COMPREHENSION_LENGTH:
+            raise ExpressionError(f"comprehension over more than {MAX_COMPREHENSION_LENGTH} items")
+        yield item
+
+
+GUARDS: dict[str, Any] = {
+    "_attr": _attr, "_item": _item, "_slice": _slice, "_pow": _pow, "_mul": _mul, "_add": _add,
+    "_lshift": _lshift, "_rshift": _rshift, "_iter": _iter,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# JMESPath selectors: plain paths are walked here; anything richer is handed to jmespath, imported on first use.
+# ----------------------------------------------------------------------------------------------------------------
+
+_SELECTORS: dict[str, Selector] = {}
+
+
+def register_selectors(selectors: Iterable[Selector]) -> None:
+    for selector in selectors:
+        _SELECTORS[selector.source] = selector
+
+
+def _plain_keys(tree: dict[str, Any]) -> tuple[str | int, ...] | None:
+    kind = tree.get("type")
+    if kind == "field":
+        return (tree["value"],)
+    if kind == "subexpression":
+        keys: tuple[str | int, ...] = ()
+        for child in tree["children"]:
+            part = _plain_keys(child)
+            if part is None:
+                return None
+            keys += part
+        return keys
+    if kind == "index_expression":
+        left, right = tree["children"]
+        base = _plain_keys(left) if left.get("type") != "identity" else ()
+        if base is None or right.get("type") != "index":
+            return None
+        return base + (right["value"],)
+    return None
+
+
+def compile_selector(source: str) -> Selector:
+    """Compile a JMESPath expression; raises ValueError with jmespath's message when it is invalid."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    from policy.model import Selector
+
+    try:
+        tree = jmespath.compile(source).parsed
+    except JMESPathError as error:
+        raise ValueError(str(error).replace("\n", " ")) from None
+    keys = _plain_keys(tree)
+    return Selector(source, keys=keys) if keys is not None else Selector(source, tree=tree)
+
+
+def select(selector: Selector, value: Any) -> Any:
+    """The value `selector` picks out of `value` (None when any step is missing)."""
+    if selector.keys is not None:
+        for key in selector.keys:
+            if isinstance(key, int):
+                if not isinstance(value, list) or not -len(value) <= key < len(value):
+                    return None
+            elif not isinstance(value, dict):
+                return None
+            value = value[key] if isinstance(key, int) else value.get(key)
+            if value is None:
+                return None
+        return value
+    from jmespath import functions, visitor
+
+    interpreter = visitor.TreeInterpreter(visitor.Options(custom_functions=functions.Functions()))
+    return interpreter.visit(selector.tree, value)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Globs: `*` and `?` stay inside one path segment, `**` crosses them; a pattern without `/` matches the basename.
+# ----------------------------------------------------------------------------------------------------------------
+
+_REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """Translate a glob into an anchored regex, without importing `re`."""
+    out = []
+    index, size = 0, len(pattern)
+    while index < size:
+        char = pattern[index]
+        if char == "*":
+            if pattern.startswith("**/", index):
+                out.append("(?:.*/)?")
+                index += 3
+                continue
+            if pattern.startswith("**", index):
+                out.append(".*")
+                index += 2
+                continue
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            scan = index + 1
+            if scan < size and pattern[scan] in "!^":
+                scan += 1
+            if scan < size and pattern[scan] == "]":
+                scan += 1
+            end = pattern.find("]", scan)
+            if end == -1:
+                out.append("\\[")
+            else:
+                body = pattern[index + 1:end]
+                negate = body[:1] in ("!", "^")
+                body = (body[1:] if negate else body).replace("\\", "\\\\")
+                out.append("[" + ("^" if negate else "") + body + "]")
+                index = end + 1
+                continue
+        else:
+            out.append("\\" + char if char in _REGEX_SPECIAL else char)
+        index += 1
+    return "(?s:" + "".join(out) + ")\\Z"
+
+
+def glob_matches(pattern: str, path: str) -> bool:
+    target = path.replace("\\", "/")
+    if "/" not in pattern:
+        target = target.rsplit("/", 1)[-1]
+    return lean.regex(glob_to_regex(pattern)).match(target) is not None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Functions: the whitelist (SPEC §3). docs/expressions.md is generated from this table.
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    name: str
+    call: Callable[..., Any]
+    signature: str
+    doc: str
+    regex_args: tuple[int, ...] = ()  # arguments that are regexes: checked and precompiled when constant
+    glob_args: tuple[int, ...] = ()
+    selector_args: tuple[int, ...] = ()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def mmss(seconds: Any) -> str:
+    total = max(0, int(seconds or 0))
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def duration(seconds: Any) -> str:
+    total = max(0, int(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def matches(pattern: str, text: Any) -> bool:
+    if text is None:
+        return False
+    return lean.regex(pattern).search(_text(text)) is not None
+
+
+def glob(pattern: str, path: Any) -> bool:
+    return path is not None and glob_matches(pattern, _text(path))
+
+
+def jp(expression: str, value: Any) -> Any:
+    selector = _SELECTORS.get(expression)
+    if selector is None:
+        selector = compile_selector(expression)
+        _SELECTORS[expression] = selector
+    return select(selector, value)
+
+
+def basename(path: Any) -> str:
+    return posixpath.basename(_text(path).replace("\\", "/"))
+
+
+def dirname(path: Any) -> str:
+    return posixpath.dirname(_text(path).replace("\\", "/"))
+
+
+def _safe_exp(value: float) -> float:
+    if value > 700:
+        raise ExpressionError(f"exp({value}) is too large")
+    return math.exp(value)
+
+
+def _lower(value: Any) -> str:
+    return _text(value).lower()
+
+
+def _upper(value: Any) -> str:
+    return _text(value).upper()
+
+
+def curve(kind: str, excess: Any, threshold: Any, max_delay: Any, span: Any = 30.0) -> float:
+    """The pacing delay in seconds for usage `excess` percentage points ahead of the expected pace."""
+    over = float(excess or 0) - float(threshold or 0)
+    cap = float(max_delay or 0)
+    width = float(span or 30.0)
+    if over <= 0 or cap <= 0:
+        return 0.0
+    if width <= 0:
+        return cap
+    if kind == "linear":
+        delay = cap * over / width
+    elif kind == "log":
+        delay = cap * math.log1p(over) / math.log1p(width)
+    elif kind == "exp":
+        delay = cap * math.expm1(4.0 * min(over / width, 1.0)) / math.expm1(4.0)
+    else:
+        raise ExpressionError(f"unknown curve {kind!r} (expected log, linear or exp)")
+    return round(min(cap, delay), 3)
+
+
+def _function(name: str, call: Callable[..., Any], signature: str, doc: str, **kwargs: Any) -> Function:
+    return Function(name, call, signature, doc, **kwargs)
+
+
+FUNCTIONS: dict[str, Function] = {function.name: function for function in (
+    _function("len", len, "len(x)", "The number of items in a list, mapping or string."),
+    _function("any", any, "any(items)", "True if any item is true."),
+    _function("all", all, "all(items)", "True if every item is true (also for no items)."),
+    _function("min", min, "min(a, b, ...) / min(items)", "The smallest value."),
+    _function("max", max, "max(a, b, ...) / max(items)", "The largest value."),
+    _function("sum", sum, "sum(items)", "The sum of numbers."),
+    _function("sorted", sorted, "sorted(items)", "The items as a sorted list."),
+    _function("abs", abs, "abs(x)", "The absolute value."),
+    _function("round", round, "round(x, digits=0)", "x rounded to `digits` decimals."),
+    _function("int", int, "int(x)", "x as an integer."),
+    _function("float", float, "float(x)", "x as a number."),
+    _function("str", _text, "str(x)", "x as text (None gives an empty string)."),
+    _function("lower", _lower, "lower(text)", "Text in lower case (None gives an empty string)."),
+    _function("upper", _upper, "upper(text)", "Text in upper case (None gives an empty string)."),
+    _function("matches", matches, "matches(regex, text)",
+              "True if the regex is found anywhere in the text (like `match:`); False for None.", regex_args=(0,)),
+    _function("glob", glob, "glob(pattern, path)",
+              "True if the path matches the glob: `*` and `?` within one path segment, `**` across segments; "
+              "a pattern without `/` is matched against the basename.", glob_args=(0,)),
+    _function("jp", jp, "jp(jmespath, value)", "The value a JMESPath expression selects from `value`.",
+              selector_args=(0,)),
+    _function("mmss", mmss, "mmss(seconds)", "Seconds as minutes:seconds, e.g. `4:05` (never negative)."),
+    _function("duration", duration, "duration(seconds)", "Seconds in words: `45s`, `4m 05s`, `1h 05m`."),
+    _function("minutes", lambda n: float(n) * 60, "minutes(n)", "n minutes in seconds."),
+    _function("hours", lambda n: float(n) * 3600, "hours(n)", "n hours in seconds."),
+    _function("basename", basename, "basename(path)", "The last part of a path (`/` or `\\` separated)."),
+    _function("dirname", dirname, "dirname(path)", "A path without its last part."),
+    _function("log", math.log, "log(x, base=e)", "The logarithm of x."),
+    _function("exp", _safe_exp, "exp(x)", "e to the power x (x at most 700)."),
+    _function("curve", curve, "curve(kind, excess, threshold, max_delay, span=30)",
+              "The pacing delay in seconds: 0 while `excess` is at or below `threshold`, then rising along the "
+              "named curve to `max_delay` at `threshold + span`, and capped there. `log` rises fast then "
+              "flattens (the seed's curve), `linear` is straight, `exp` starts gently and steepens. "
+              "`policy curve` prints and plots it."),
+)}
+
+RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}, **GUARDS,
+                                   **{name: function.call for name, function in FUNCTIONS.items()}}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running compiled expressions and templates.
+# ----------------------------------------------------------------------------------------------------------------
+
+def make_scope(names: dict[str, Any]) -> dict[str, Any]:
+    """The globals for evaluating expressions: scope names, functions and guards."""
+    scope = dict(RUNTIME_GLOBALS)
+    scope.update(names)
+    return scope
+
+
+def evaluate(expr: Expr, scope: dict[str, Any]) -> Any:
+    try:
+        return eval(expr.code, scope)  # noqa: S307 - compiled from a checked AST, guarded, no builtins
+    except ExpressionError:
+        raise
+    except Exception as error:  # TypeError, ZeroDivisionError, ... from the expression itself
+        raise ExpressionError(f"{type(error).__name__}: {error}") from None
+
+
+def render(template: Template, scope: dict[str, Any]) -> str:
+    parts = []
+    for part in template.parts:
+        if isinstance(part, str):
+            parts.append(part)
+        else:
+            value = evaluate(part, scope)
+            parts.append("" if value is None else str(value))
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Compiling (cold path: `policy validate`, or `policy eval` with a cold cache).
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FactCatalog:
+    """What `facts.` offers to one pack: built-in families with their fields, and the pack's SQL facts."""
+
+    families: dict[str, frozenset[str]]
+    pack_facts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CompileEnv:
+    """Everything the compiler checks names against, and the tables it fills with precompiled patterns."""
+
+    catalog: FactCatalog
+    params: dict[str, Any]
+    scope_names: tuple[str, ...] = SCOPE_NAMES
+    regexes: dict[tuple[str, int], Any] = field(default_factory=dict)
+    selectors: dict[str, Selector] = field(default_factory=dict)
+
+    def for_effects(self) -> CompileEnv:
+        return CompileEnv(self.catalog, self.params, EFFECT_SCOPE_NAMES, self.regexes, self.selectors)
+
+
+_NOT_CONSTANT = object()
+
+
+def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
+    """Check a regex and record its precompiled form; returns an error message or None."""
+    import re
+
+    try:
+        spec = lean.regex_spec(pattern, flags)
+    except re.error as error:
+        return f"invalid regex {pattern!r}: {error}"
+    if spec is not None:
+        env.regexes[(pattern, flags)] = spec
+    return None
+
+
+def add_selector(env: CompileEnv, source: str) -> tuple[Selector | None, str | None]:
+    try:
+        selector = compile_selector(source)
+    except ValueError as error:
+        return None, f"invalid JMESPath {source!r}: {error}"
+    env.selectors[source] = selector
+    return selector, None
+
+
+class _Checker:
+    """Walks a parsed expression: checks it against the language, collects what it reads, rewrites it."""
+
+    def __init__(self, source: str, location: Location, env: CompileEnv) -> None:
+        import ast
+
+        from simpleeval import DEFAULT_OPERATORS, DISALLOW_METHODS, DISALLOW_PREFIXES, EvalWithCompoundTypes
+
+        self.ast = ast
+        self.source = source
+        self.location = location
+        self.env = env
+        self.errors: list[Diagnostic] = []
+        self.names: set[str] = set()
+        self.facts: set[str] = set()
+        self.reads: list[str] = []
+        self.locals: list[set[str]] = []
+        self.comprehension_depth = 0
+        # The language: simpleeval's node and operator tables, minus what policy leaves out (assignment,
+        # f-strings; see docs/expressions.md).
+        evaluator = EvalWithCompoundTypes()
+        excluded = {ast.Assign, ast.AugAssign, ast.Import, ast.JoinedStr, ast.FormattedValue}
+        self.allowed_nodes = {node for node in evaluator.nodes if node not in excluded}
+        self.allowed_nodes |= {ast.comprehension, ast.Load, ast.Store, ast.Starred}
+        self.allowed_operators = set(DEFAULT_OPERATORS) | {ast.And, ast.Or}
+        self.disallowed_prefixes = tuple(DISALLOW_PREFIXES)
+        self.disallowed_methods = frozenset(DISALLOW_METHODS)
+
+    def error(self, code: str, message: str, hint: str = "") -> None:
+        self.errors.append(Diagnostic(self.location, code, message, hint))
+
+    # -- reading chains like facts.focus.on_break ------------------------------------------------------------
+    def chain(self, node: ast.AST) -> list[str] | None:
+        ast = self.ast
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            parts.append(node.id)
+            return parts[::-1]
+        return None
+
+    def check_chain(self, parts: list[str]) -> None:
+        root = parts[0]
+        if root == "facts":
+            catalog = self.env.catalog
+            if len(parts) == 1:
+                return
+            name = parts[1]
+            if name in catalog.families:
+                self.facts.add(name)
+                if len(parts) > 2 and parts[2] not in catalog.families[name]:
+                    self.error("unknown-fact", f"facts.{name} has no field {parts[2]!r}",
+                               _suggest(parts[2], catalog.families[name]))
+            elif name in catalog.pack_facts:
+                self.facts.add(name)
+            else:
+                self.error("unknown-fact", f"unknown fact {'facts.' + name!r}",
+                           _suggest(name, set(catalog.families) | set(catalog.pack_facts)))
+        elif root == "params" and len(parts) > 1 and parts[1] not in self.env.params:
+            self.error("unknown-param", f"the pack has no param {parts[1]!r}",
+                       _suggest(parts[1], set(self.env.params)) if self.env.params else "declare it under `params:`")
+
+    # -- constants, for checking regex/glob/jmespath arguments at compile time --------------------------------
+    def constant(self, node: ast.AST) -> Any:
+        ast = self.ast
+        if isinstance(node, ast.Constant):
+            return node.value
+        parts = self.chain(node)
+        if parts and parts[0] == "params" and len(parts) >= 2:
+            value: Any = self.env.params
+            for part in parts[1:]:
+                if not isinstance(value, dict) or part not in value:
+                    return _NOT_CONSTANT
+                value = value[part]
+            return value
+        return _NOT_CONSTANT
+
+    def check_call(self, node: ast.Call) -> None:
+        ast = self.ast
+        if isinstance(node.func, ast.Name):
+            function = FUNCTIONS.get(node.func.id)
+            if function is None:
+                if node.func.id in self.env.scope_names or self._is_local(node.func.id):
+                    self.error("not-callable", f"{node.func.id!r} is not a function")
+                else:
+                    self.error("unknown-function", f"unknown function {node.func.id!r}",
+                               _suggest(node.func.id, set(FUNCTIONS)))
+                return
+            for index, arg in enumerate(node.args):
+                value = self.constant(arg)
+                if value is _NOT_CONSTANT or not isinstance(value, str):
+                    continue
+                problem = None
+                if index in function.regex_args:
+                    problem = add_regex(self.env, value)
+                elif index in function.glob_args:
+                    problem = add_regex(self.env, glob_to_regex(value))
+                elif index in function.selector_args:
+                    _, problem = add_selector(self.env, value)
+                if problem:
+                    self.error("bad-regex" if index in function.regex_args else
+                               "bad-glob" if index in function.glob_args else "bad-jmespath", problem)
+        elif not isinstance(node.func, ast.Attribute):
+            self.error("not-allowed", "only named functions and methods can be called")
+
+    def _is_local(self, name: str) -> bool:
+        return any(name in scope for scope in self.locals)
+
+    # -- the walk ---------------------------------------------------------------------------------------------
+    def visit(self, node: ast.AST) -> None:
+        ast = self.ast
+        kind = type(node)
+        if kind not in self.allowed_nodes and not isinstance(node, (ast.operator, ast.unaryop, ast.cmpop,
+                                                                      ast.boolop, ast.expr_context)):
+            name = {"Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "f-strings",
+                    "SetComp": "set comprehensions", "Await": "await", "Yield": "yield"}.get(kind.__name__,
+                                                                                            kind.__name__)
+            self.error("not-allowed", f"{name} is not allowed in expressions",
+                       "use `{{ }}` templates for text" if kind is ast.JoinedStr else
+                       "see docs/expressions.md for the language")
+            return
+        if isinstance(node, (ast.operator, ast.unaryop, ast.cmpop, ast.boolop)):
+            if kind not in self.allowed_operators:
+                self.error("not-allowed", f"the operator {kind.__name__} is not allowed")
+            return
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (str, bytes)) and len(node.value) > MAX_STRING_LENGTH:
+                self.error("too-long", "string literal too long")
+            if isinstance(node.value, bytes):
+                self.error("not-allowed", "bytes literals are not allowed")
+            return
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name.startswith(self.disallowed_prefixes):
+                self.error("not-allowed", f"names starting with {name[0]!r} are not allowed")
+            elif self._is_local(name):
+                pass
+            elif name in self.env.scope_names:
+                self.names.add(name)
+            elif name in FUNCTIONS:
+                pass
+            elif name in ("True", "False", "None"):
+                pass
+            else:
+                if name == "verdict":
+                    hint = "`verdict` exists only in `do:` effects and their `if:`"
+                elif name == "break":
+                    hint = "`break` is a Python keyword: use facts.focus.on_break"
+                else:
+                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS))
+                self.error("unknown-name", f"unknown name {name!r}", hint)
+            return
+        if isinstance(node, ast.Attribute):
+            if node.attr.startswith(self.disallowed_prefixes) or node.attr in self.disallowed_methods:
+                self.error("not-allowed", f"the attribute {node.attr!r} is not allowed")
+                return
+            parts = self.chain(node)
+            if parts is not None and not self._is_local(parts[0]) and parts[0] in self.env.scope_names:
+                self.check_chain(parts)
+                self.reads.append(".".join(parts))
+        if isinstance(node, ast.Call):
+            self.check_call(node)
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.DictComp)):
+            if self.comprehension_depth:
+                self.error("not-allowed", "comprehensions cannot be nested")
+                return
+            if len(node.generators) != 1:
+                self.error("not-allowed", "a comprehension may have only one `for`")
+                return
+            generator = node.generators[0]
+            if generator.is_async:
+                self.error("not-allowed", "async comprehensions are not allowed")
+            self.visit(generator.iter)
+            bound: set[str] = set()
+            for target in ast.walk(generator.target):
+                if isinstance(target, ast.Name):
+                    if target.id.startswith(self.disallowed_prefixes):
+                        self.error("not-allowed", f"names starting with {target.id[0]!r} are not allowed")
+                    bound.add(target.id)
+                elif not isinstance(target, (ast.Tuple, ast.List, ast.Store)):
+                    self.error("not-allowed", "comprehension targets must be names")
+            self.locals.append(bound)
+            self.comprehension_depth += 1
+            for condition in generator.ifs:
+                self.visit(condition)
+            if isinstance(node, ast.DictComp):
+                self.visit(node.key)
+                self.visit(node.value)
+            else:
+                self.visit(node.elt)
+            self.comprehension_depth -= 1
+            self.locals.pop()
+            return
+        for child in ast.iter_child_nodes(node):
+            self.visit(child)
+
+
+def _suggest(word: str, choices: set[str] | frozenset[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _rewrite(tree: ast.Expression) -> ast.Expression:
+    """Route attribute access, indexing, and size-sensitive operators through the runtime guards."""
+    import ast
+
+    def call(name: str, *args: ast.expr) -> ast.Call:
+        return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
+
+    binop_guards = {ast.Pow: "_pow", ast.Mult: "_mul", ast.Add: "_add", ast.LShift: "_lshift",
+                    ast.RShift: "_rshift"}
+
+    class Rewriter(ast.NodeTransformer):
+        def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+            return ast.copy_location(call("_attr", self.visit(node.value), ast.Constant(node.attr)), node)
+
+        def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+            key = node.slice
+            if isinstance(key, ast.Slice):
+                none = ast.Constant(None)
+                key = call("_slice", *(self.visit(part) if part is not None else none
+                                       for part in (key.lower, key.upper, key.step)))
+            else:
+                key = self.visit(key)
+            return ast.copy_location(call("_item", self.visit(node.value), key), node)
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            guard = binop_guards.get(type(node.op))
+            if guard is None:
+                return self.generic_visit(node)
+            return ast.copy_location(call(guard, self.visit(node.left), self.visit(node.right)), node)
+
+        def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+            node.iter = call("_iter", self.visit(node.iter))
+            node.ifs = [self.visit(condition) for condition in node.ifs]
+            return node
+
+    return ast.fix_missing_locations(Rewriter().visit(tree))
+
+
+def compile_expression(source: str | bool, location: Location, env: CompileEnv,
+                       ) -> tuple[Expr | None, list[Diagnostic]]:
+    """Parse, check and compile one expression. Returns the Expr (None on error) and the diagnostics."""
+    import ast
+    import warnings
+
+    from simpleeval import SimpleEval
+
+    from policy.model import Expr
+
+    text = ("True" if source else "False") if isinstance(source, bool) else str(source)
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        return None, [Diagnostic(location, "too-long", f"expression longer than {MAX_EXPRESSION_LENGTH} characters")]
+    if not text.strip():
+        return None, [Diagnostic(location, "bad-expression", "empty expression", "write a condition, e.g. `true`")]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            statement = SimpleEval.parse(" ".join(text.splitlines()))
+    except SyntaxError as error:
+        return None, [Diagnostic(location, "bad-expression", f"invalid expression {text!r}: {error.msg}",
+                                 "expressions use Python syntax: and/or/not, ==, in, f(x)")]
+    except Warning:
+        return None, [Diagnostic(location, "bad-expression", f"{text!r} holds more than one expression",
+                                 "combine conditions with `and` / `or`")]
+    except Exception as error:  # simpleeval's InvalidExpression for an empty string
+        return None, [Diagnostic(location, "bad-expression", str(error))]
+    if not isinstance(statement, ast.Expr):
+        return None, [Diagnostic(location, "not-allowed",
+                                 f"{text!r} is a statement, not an expression", "assignments are not allowed")]
+    checker = _Checker(text, location, env)
+    checker.visit(statement.value)
+    if checker.errors:
+        return None, checker.errors
+    tree = _rewrite(ast.Expression(body=statement.value))
+    code = compile(tree, f"<{location}>", "eval")
+    return Expr(text, code, location, tuple(sorted(checker.names)), tuple(sorted(checker.facts)),
+                tuple(dict.fromkeys(checker.reads))), []
+
+
+def compile_template(source: str, location: Location, env: CompileEnv,
+                     ) -> tuple[Template | None, list[Diagnostic]]:
+    """Compile `literal {{ expression }} literal`."""
+    from policy.model import Template
+
+    parts: list[str | Expr] = []
+    diagnostics: list[Diagnostic] = []
+    text = str(source)
+    position = 0
+    while True:
+        start = text.find("{{", position)
+        if start == -1:
+            if position < len(text):
+                parts.append(text[position:])
+            break
+        end = text.find("}}", start + 2)
+        if end == -1:
+            diagnostics.append(Diagnostic(location, "bad-template", f"unclosed '{{{{' in {text!r}",
+                                          "close it with '}}'"))
+            break
+        if start > position:
+            parts.append(text[position:start])
+        expr, errors = compile_expression(text[start + 2:end].strip(), location, env)
+        diagnostics.extend(errors)
+        if expr is not None:
+            parts.append(expr)
+        position = end + 2
+    if diagnostics:
+        return None, diagnostics
+    return Template(text, tuple(parts)), []
+
+
+def template_names(template: Template) -> set[str]:
+    return {name for part in template.parts if not isinstance(part, str) for name in part.names}
+
+
+def function_table() -> list[tuple[str, str]]:
+    """(signature, description) for every function, for the generated docs."""
+    return [(function.signature, function.doc) for function in FUNCTIONS.values()]

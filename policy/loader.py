@@ -1,0 +1,171 @@
+"""Reads YAML files into plain data while keeping the line and column of every node.
+
+YAML is normalised to JSON semantics on the way in (string keys only, timestamps stay strings), and the traps
+that silently change meaning are reported: duplicate keys, and keys YAML 1.1 reads as booleans (`on`, `off`,
+`yes`, `no`). Every later stage reports problems through `Document.location(path)`.
+"""
+
+from __future__ import annotations
+
+from policy.errors import Diagnostic, Location
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    import yaml
+else:
+    from policy.lean import dataclass, field
+
+Path = tuple  # a path into a document: keys (str) and list indexes (int)
+
+_BOOLEAN_WORDS = frozenset({"yes", "no", "on", "off", "true", "false"})
+
+
+def render_path(path: Path) -> str:
+    """`("rules", 2, "when")` → `rules[2].when`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed file: its data, where each value (and each mapping key) starts, and what was wrong with it."""
+
+    file: str
+    data: Any
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    def location(self, path: Path, *, key: bool = False) -> Location:
+        """The location of the value at `path` (or of its key), or of the nearest enclosing node."""
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return Location(self.file, line, col, render_path(path))
+            if table is self.keys:
+                table = self.values
+                continue
+            probe = probe[:-1]
+        line, col = self.values.get((), (1, 1))
+        return Location(self.file, line, col, render_path(path))
+
+
+def _loader_class() -> type:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[no-any-return]
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        import yaml
+
+        self.yaml = yaml
+        self.file = file
+        self.values: dict[Path, tuple[int, int]] = {}
+        self.keys: dict[Path, tuple[int, int]] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def at(self, node: yaml.Node, path: Path) -> Location:
+        mark = node.start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1, render_path(path))
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        yaml = self.yaml
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.key(key_node, path)
+                if key is None:
+                    continue
+                child = (*path, key)
+                if key in result:
+                    self.diagnostics.append(Diagnostic(
+                        self.at(key_node, child), "duplicate-key",
+                        f"key {key!r} appears twice in the same mapping; YAML would silently keep the last one",
+                        "remove or rename one of them"))
+                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                result[key] = self.build(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # JSON has no dates: keep the text, as check-jsonschema does
+        return self.constructor.construct_object(node, deep=True)
+
+    def key(self, node: yaml.Node, path: Path) -> str | None:
+        yaml = self.yaml
+        if not isinstance(node, yaml.ScalarNode):
+            self.diagnostics.append(Diagnostic(
+                self.at(node, path), "bad-key", "mapping keys must be plain strings", "quote the key"))
+            return None
+        if node.tag == "tag:yaml.org,2002:str":
+            return str(node.value)
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() in _BOOLEAN_WORDS:
+            self.diagnostics.append(Diagnostic(
+                self.at(node, (*path, node.value)), "yaml-bool-key",
+                f"the key {node.value!r} is read by YAML 1.1 as the boolean {node.value.lower() in ('yes', 'on', 'true')}",
+                f"quote it ('{node.value}') or use another word"))
+            return None
+        if node.tag == "tag:yaml.org,2002:merge":
+            self.diagnostics.append(Diagnostic(
+                self.at(node, path), "bad-key", "YAML merge keys (<<) are not supported", "write the keys out"))
+            return None
+        # numbers and other scalars as keys: JSON semantics make them strings
+        return str(node.value)
+
+
+def parse_yaml(text: str, file: str) -> Document:
+    """Parse one YAML document. Syntax errors become diagnostics, never exceptions."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=_loader_class())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or str(error)
+        if error.context:
+            problem = f"{problem} ({error.context})"
+        return Document(file, None, diagnostics=(Diagnostic(
+            Location(file, line, col), "yaml-syntax", problem, "fix the YAML syntax at this position"),))
+    except yaml.YAMLError as error:
+        return Document(file, None, diagnostics=(Diagnostic(
+            Location(file, 1, 1), "yaml-syntax", str(error), "fix the YAML syntax"),))
+    if root is None:
+        return Document(file, None, diagnostics=(Diagnostic(
+            Location(file, 1, 1), "empty-file", "the file is empty", "see docs/rules.md for the format"),))
+    builder = _Builder(file)
+    data = builder.build(root, ())
+    return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics))
+
+
+def read_text(path: str) -> str:
+    """A file's text as UTF-8; raises OSError or UnicodeDecodeError."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    return raw.decode("utf-8-sig")
+
+
+def load_yaml(path: str, *, display: str | None = None) -> Document:
+    """Read and parse `path`. Unreadable files become a diagnostic. `display` is the name used in messages."""
+    name = display or path
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        return Document(name, None, diagnostics=(Diagnostic(
+            Location(name), "not-found", "no such file", "check the path"),))
+    except (OSError, UnicodeDecodeError) as error:
+        reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else (error.strerror or str(error))
+        return Document(name, None, diagnostics=(Diagnostic(
+            Location(name), "unreadable", f"cannot read the file: {reason}", "check the file and its permissions"),))
+    return parse_yaml(text, name)
