@@ -1,0 +1,199 @@
+"""Facts (SPEC §4): what rules may ask about the world, read lazily from the fact store, once per evaluation.
+
+A fact family (`facts.focus`, `facts.claims`, ...) is a `Family`: a View built from a `FactContext` on first use
+and memoised for the rest of the evaluation. Each family lives in its own module, registered in FAMILIES, and is
+imported only when a rule reaches it. Families also own the writes of their tables (the CLI verbs and the effects
+call the same functions). A pack's own SQL facts are run read-only on first use.
+"""
+
+from __future__ import annotations
+
+from policy.conditions import ExpressionError, View
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from typing import Any
+
+    from policy.model import Event, Pack, Settings, SqlFact
+    from policy.store import Store
+else:
+    from policy.lean import dataclass
+
+# family name -> (module, class)
+FAMILIES: dict[str, tuple[str, str]] = {
+    "kv": ("policy.facts.kv", "KvFacts"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FactContext:
+    """What a family may read: the store (None when there is none, e.g. engine benchmarks), the event, the time
+    (`now`, epoch seconds) and the local UTC offset in seconds (None: the machine's local time)."""
+
+    store: Store | None
+    event: Event
+    now: float
+    settings: Settings
+    utc_offset: int | None = None
+
+    def local_offset(self, at: float | None = None) -> int:
+        if self.utc_offset is not None:
+            return self.utc_offset
+        import time
+
+        return time.localtime(self.now if at is None else at).tm_gmtoff
+
+    def local_midnight(self) -> float:
+        """The start of the local day that contains `now`."""
+        local = self.now + self.local_offset()
+        return self.now - (local % 86400)
+
+
+class Family(View):
+    """Base of fact families. Subclasses set `name` and `fields` and read what they need in `__init__`."""
+
+    name = ""
+
+    def __init__(self, context: FactContext) -> None:
+        self.context = context
+
+
+def family_class(name: str) -> type[Family]:
+    module_name, class_name = FAMILIES[name]
+    module = __import__(module_name, fromlist=[class_name])
+    return getattr(module, class_name)  # type: ignore[no-any-return]
+
+
+def family_fields() -> dict[str, frozenset[str]]:
+    """Every family and the fields rules may read (for the compiler's checks and the docs)."""
+    return {name: frozenset(family_class(name).fields) for name in FAMILIES}
+
+
+class Facts:
+    """The facts of one evaluation: families and SQL facts computed on first use, then memoised."""
+
+    def __init__(self, context: FactContext) -> None:
+        self.context = context
+        self._families: dict[str, Family] = {}
+        self._sql: dict[tuple[str, str], Any] = {}
+        self._scopes: dict[str, FactsScope] = {}
+
+    def family(self, name: str) -> View:
+        family = self._families.get(name)
+        if family is None:
+            family = family_class(name)(self.context)
+            self._families[name] = family
+        return family
+
+    def sql(self, pack: Pack, fact: SqlFact) -> Any:
+        key = (pack.name, fact.name)
+        if key not in self._sql:
+            self._sql[key] = run_sql_fact(self.context, pack, fact)
+        return self._sql[key]
+
+    def scope(self, pack: Pack) -> View:
+        """The `facts` name for expressions in `pack`."""
+        scope = self._scopes.get(pack.name)
+        if scope is None:
+            scope = FactsScope(self, pack)
+            self._scopes[pack.name] = scope
+        return scope
+
+    def stop_blocks(self) -> int:
+        """How many times in a row this agent session's Stop/SubagentStop was blocked, since its last prompt."""
+        store = self.context.store
+        session = self.context.event.agent_session
+        if store is None or session is None:
+            return 0
+        count = 0
+        for event, verdict in store.execute(
+                "SELECT event, verdict FROM decisions WHERE agent_session = ? ORDER BY at DESC, id DESC LIMIT 64",
+                (session,)):
+            if event in ("Stop", "SubagentStop"):
+                if verdict != "deny":
+                    break
+                count += 1
+            elif event == "UserPromptSubmit":
+                break
+        return count
+
+
+class FactsScope(View):
+    """`facts` inside expressions: the built-in families plus the pack's own SQL facts."""
+
+    def __init__(self, facts: Facts, pack: Pack) -> None:
+        self.facts = facts
+        self.pack = pack
+        self.sql_facts = {fact.name: fact for fact in pack.facts}
+        self.fields = tuple(FAMILIES) + tuple(self.sql_facts)
+
+    def expose(self, name: str) -> Any:
+        fact = self.sql_facts.get(name)
+        if fact is not None:
+            return self.facts.sql(self.pack, fact)
+        if name in FAMILIES:
+            return self.facts.family(name)
+        raise ExpressionError(f"unknown fact {name!r}")
+
+
+def run_sql_fact(context: FactContext, pack: Pack, fact: SqlFact) -> Any:
+    store = context.store
+    if store is None:
+        return None if fact.returns != "rows" else []
+    event = context.event
+    values: dict[str, Any] = {"session_id": event.agent_session, "now": context.now, "tool": event.tool,
+                              "cwd": event.cwd, "event": event.name}
+    params: dict[str, Any] = {}
+    for name in fact.binds:
+        if name in values:
+            params[name] = values[name]
+        else:
+            value = pack.params.get(name)
+            if isinstance(value, (list, dict)):
+                from policy.lean import json_dumps
+
+                value = json_dumps(value)
+            params[name] = value
+    columns, rows = store.read_only(fact.sql, params)
+    if fact.returns == "value":
+        return rows[0][0] if rows else None
+    if fact.returns == "row":
+        return dict(zip(columns, rows[0])) if rows else None
+    return [dict(zip(columns, row)) for row in rows]
+
+
+class StaticFacts:
+    """Facts from plain mappings, for the engine benchmark and unit tests: `{"focus": {"active": True}}`."""
+
+    def __init__(self, families: dict[str, dict[str, Any]] | None = None, stop_blocks: int = 0) -> None:
+        self.families = {name: _StaticView(values) for name, values in (families or {}).items()}
+        self._stop_blocks = stop_blocks
+
+    def family(self, name: str) -> View:
+        return self.families.get(name) or _StaticView({})
+
+    def scope(self, pack: Pack) -> View:
+        return _StaticScope(self)
+
+    def stop_blocks(self) -> int:
+        return self._stop_blocks
+
+
+class _StaticView(View):
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.fields = tuple(values)
+
+    def expose(self, name: str) -> Any:
+        return self.values.get(name)
+
+
+class _StaticScope(View):
+    fields = tuple(FAMILIES)
+
+    def __init__(self, facts: StaticFacts) -> None:
+        self.facts = facts
+
+    def expose(self, name: str) -> Any:
+        return self.facts.family(name)

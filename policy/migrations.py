@@ -1,0 +1,136 @@
+"""The fact store's schema: numbered migrations, applied with sqlite-utils when a store is opened, and recorded.
+
+Each migration runs in the same transaction as the bump of `PRAGMA user_version` and its `schema_migrations`
+row, so a store is always at exactly one version. Times are UNIX epoch seconds (REAL), in UTC; booleans are
+0/1; lists and mappings are JSON text. docs/facts.md documents every table (generated from this schema).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from sqlite_utils import Database
+
+
+def _001_initial(db: Database) -> None:
+    db["schema_migrations"].create(
+        {"version": int, "name": str, "applied_at": float}, pk="version", not_null={"name", "applied_at"})
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+    db["focus_sessions"].create({
+        "id": int, "type": str, "intention": str, "started_at": float, "planned_minutes": float,
+        "break_minutes": float, "ended_at": float, "end_reason": str, "distractions": str, "did_the_thing": int, "rabbit_hole": int,
+        "agent_used": int, "agent_used_at": float,
+    }, pk="id", not_null={"type", "started_at", "planned_minutes", "break_minutes", "agent_used"},
+        defaults={"agent_used": 0})
+    db["focus_sessions"].create_index(["started_at"])
+    db["focus_sessions"].create_index(["ended_at"])
+
+    db["breaks"].create({
+        "id": int, "started_at": float, "until": float, "focus_session_id": int, "reason": str,
+    }, pk="id", not_null={"started_at", "until", "reason"})
+    db["breaks"].create_index(["until"])
+
+    db["usage_samples"].create({
+        "id": int, "observed_at": float, "window": str, "window_seconds": float, "utilization": float,
+        "resets_at": float, "source": str,
+    }, pk="id", not_null={"observed_at", "window", "window_seconds", "utilization", "source"})
+    db["usage_samples"].create_index(["window", "observed_at"])
+
+    db["claims"].create({
+        "agent_session": str, "label": str, "purpose": str, "claimed_at": float, "heartbeat_at": float,
+        "expires_at": float, "host": str, "user": str, "agent": str,
+    }, pk=("agent_session", "label"), not_null={"purpose", "claimed_at", "heartbeat_at", "expires_at"})
+    db["claims"].create_index(["label", "expires_at"])
+    db["claims"].create_index(["expires_at"])
+
+    db["tool_attempts"].create({
+        "id": int, "at": float, "agent_session": str, "tool": str, "verdict": str, "rule_ids": str, "extra": str,
+    }, pk="id", not_null={"at", "verdict"})
+    db["tool_attempts"].create_index(["at"])
+    db["tool_attempts"].create_index(["agent_session", "at"])
+    db["tool_attempts"].create_index(["tool", "at"])
+
+    db["agent_sessions"].create({
+        "agent_session": str, "agent": str, "cwd": str, "model": str, "source": str, "task": str, "status": str,
+        "last_event": str, "started_at": float, "updated_at": float, "ended_at": float,
+    }, pk="agent_session", not_null={"status", "updated_at"})
+    db["agent_sessions"].create_index(["status", "updated_at"])
+
+    db["decisions"].create({
+        "id": int, "at": float, "host": str, "event": str, "agent_session": str, "tool": str, "verdict": str,
+        "rule_ids": str, "reason": str, "delay": float, "packs": str, "ruleset": str, "latency_ms": float,
+        "effects": str, "payload": str, "error": str,
+    }, pk="id", not_null={"at", "host", "event"})
+    db["decisions"].create_index(["at"])
+    db["decisions"].create_index(["agent_session", "at"])
+
+    db["kv"].create({"key": str, "value": str, "updated_at": float, "expires_at": float},
+                    pk="key", not_null={"value", "updated_at"})
+    db["kv"].create_index(["expires_at"])
+
+    db["source_cache"].create({
+        "source": str, "value": str, "fetched_at": float, "failures": int, "last_error": str,
+        "open_until": float, "attempted_at": float,
+    }, pk="source", not_null={"failures"}, defaults={"failures": 0})
+
+
+MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
+    (1, "initial tables", _001_initial),
+)
+LATEST = len(MIGRATIONS)
+
+# The built-in tables: rules may record into these, but not into the bookkeeping tables.
+BOOKKEEPING_TABLES = frozenset({"schema_migrations", "meta", "decisions", "source_cache"})
+
+
+def migrate(connection: Any) -> int:
+    """Bring the store up to LATEST. Safe when several processes open a new store at once. Returns the version."""
+    import time
+
+    from sqlite_utils import Database
+
+    if connection.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        db = Database(connection, execute_plugins=False)
+        for number, name, step in MIGRATIONS[version:]:
+            step(db)
+            connection.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                               (number, name, time.time()))
+        connection.execute(f"PRAGMA user_version={LATEST}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return LATEST
+
+
+_columns: dict[str, tuple[str, ...]] = {}
+
+
+def empty_schema() -> Any:
+    """A new in-memory database holding the latest schema and no rows (for checking queries and effects)."""
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(connection)
+    return connection
+
+
+def table_columns() -> dict[str, tuple[str, ...]]:
+    """Every built-in table and its columns, from the latest schema."""
+    if not _columns:
+        connection = empty_schema()
+        try:
+            for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+                _columns[table] = tuple(row[1] for row in connection.execute(f'PRAGMA table_info("{table}")'))
+        finally:
+            connection.close()
+    return dict(_columns)

@@ -1,0 +1,283 @@
+"""The fact store (SPEC §4): one SQLite file, private to its user, safe under many concurrent hook processes.
+
+WAL journal, a busy timeout, `synchronous=NORMAL` (atomic and consistent across crashes of any process; an OS crash
+may roll back the last transactions, never corrupt the file). Writes go through `transaction()`, which takes the
+write lock up front (BEGIN IMMEDIATE) so concurrent hooks queue instead of failing with "database is locked".
+The schema is created and migrated by `policy.migrations` (sqlite-utils) on the first open that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from policy.errors import StoreError
+from policy.lean import sqlite
+from policy.migrations import LATEST
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def default_path(environ: Mapping[str, str]) -> str:
+    """`$POLICY_DB`, else `$XDG_STATE_HOME/policy/facts.db` (`~/.local/state/policy/facts.db`)."""
+    if environ.get("POLICY_DB"):
+        return environ["POLICY_DB"]
+    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "policy", "facts.db")
+
+
+def translate_error(error: BaseException, path: str) -> StoreError:
+    """A clear, actionable error for what SQLite or the OS reported."""
+    text = str(error)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return StoreError(f"the fact store {path} is corrupt ({text})", code="db-corrupt",
+                          hint=f"move it aside (mv {path} {path}.corrupt); a fresh one is created on the next run")
+    if "readonly" in lowered or "read-only" in lowered or isinstance(error, PermissionError):
+        return StoreError(f"the fact store {path} is not writable ({text})", code="db-readonly",
+                          hint="check the permissions of the file and its directory, or set POLICY_DB / --db")
+    if "unable to open" in lowered or isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return StoreError(f"cannot open the fact store {path} ({text})", code="db-unavailable",
+                          hint="check that the directory exists and is writable, or set POLICY_DB / --db")
+    if "disk is full" in lowered or "no space" in lowered or getattr(error, "errno", None) == 28:
+        return StoreError(f"the disk holding {path} is full ({text})", code="db-full",
+                          hint="free some space; nothing was written")
+    if "locked" in lowered or "busy" in lowered:
+        return StoreError(f"the fact store {path} stayed locked for {BUSY_TIMEOUT_SECONDS:g}s ({text})",
+                          code="db-locked", hint="another process holds a long write; retry")
+    return StoreError(f"fact store error on {path}: {text}", code="db-error", hint="see `policy doctor`")
+
+
+def _prepare_file(path: str) -> None:
+    """Create the directory (0700) and the file (0600) before SQLite does, so it is private from the start."""
+    if path == ":memory:":
+        return
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        info = os.stat(path)
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+    else:
+        os.close(descriptor)
+
+
+class Store:
+    """An open fact store. Use `Store.open(path)`; close it with `close()` (or as a context manager)."""
+
+    def __init__(self, connection: Any, path: str) -> None:
+        self.connection = connection
+        self.path = path
+        self._in_transaction = False
+
+    @classmethod
+    def open(cls, path: str, *, migrate: bool = True) -> Store:
+        """Open (creating and migrating as needed). Raises StoreError with a code and a hint."""
+        try:
+            _prepare_file(path)
+            connection = sqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                        check_same_thread=False)
+        except (OSError, sqlite.Error) as error:
+            raise translate_error(error, path) from None
+        store = cls(connection, path)
+        try:
+            connection.execute("PRAGMA synchronous=NORMAL")
+            if migrate:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version < LATEST:
+                    from policy.migrations import migrate as run_migrations
+
+                    run_migrations(connection)
+                elif version > LATEST:
+                    raise StoreError(
+                        f"the fact store {path} has schema version {version}, newer than this policy knows "
+                        f"({LATEST})", code="db-too-new", hint="upgrade policy, or point --db at another file")
+        except sqlite.Error as error:
+            connection.close()
+            raise translate_error(error, path) from None
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- transactions -------------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Take the write lock now (waits up to the busy timeout for other writers)."""
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite.Error as error:
+            raise translate_error(error, self.path) from None
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite.Error as error:
+            self.rollback()
+            raise translate_error(error, self.path) from None
+        self._in_transaction = False
+
+    def rollback(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+        self._in_transaction = False
+
+    def transaction(self) -> _Transaction:
+        """`with store.transaction():` — all or nothing, under the write lock."""
+        return _Transaction(self)
+
+    # ---- queries ------------------------------------------------------------------------------------------------
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        try:
+            return self.connection.execute(sql, params)
+        except sqlite.IntegrityError:
+            raise
+        except sqlite.Error as error:
+            raise translate_error(error, self.path) from None
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def row(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        cursor = self.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([column[0] for column in cursor.description], row))
+
+    def value(self, sql: str, params: Any = ()) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def read_only(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a pack's SQL fact with writes switched off at the SQLite level (`PRAGMA query_only`)."""
+        self.connection.execute("PRAGMA query_only=ON")
+        try:
+            cursor = self.execute(sql, params)
+            return [column[0] for column in cursor.description or ()], cursor.fetchall()
+        finally:
+            self.connection.execute("PRAGMA query_only=OFF")
+
+    # ---- the meta table -----------------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        return self.value("SELECT value FROM meta WHERE key = ?", (key,))  # type: ignore[no-any-return]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+class _Transaction:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> Store:
+        self.store.begin()
+        return self.store
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.store.commit()
+        else:
+            self.store.rollback()
+
+
+# ---- checking pack SQL facts (compile time) ----------------------------------------------------------------------
+
+_ALLOWED_ACTIONS_NAMES = ("SQLITE_SELECT", "SQLITE_READ", "SQLITE_FUNCTION", "SQLITE_RECURSIVE")
+
+
+def bind_names(sql: str) -> list[str]:
+    """The `:name` parameters of a statement, outside strings and comments."""
+    names: list[str] = []
+    index, size = 0, len(sql)
+    while index < size:
+        char = sql[index]
+        if char in "'\"`[":
+            closing = "]" if char == "[" else char
+            end = sql.find(closing, index + 1)
+            index = size if end == -1 else end + 1
+            continue
+        if sql.startswith("--", index):
+            end = sql.find("\n", index)
+            index = size if end == -1 else end + 1
+            continue
+        if sql.startswith("/*", index):
+            end = sql.find("*/", index + 2)
+            index = size if end == -1 else end + 2
+            continue
+        if char == ":" and index + 1 < size and (sql[index + 1].isalpha() or sql[index + 1] == "_"):
+            end = index + 1
+            while end < size and (sql[end].isalnum() or sql[end] == "_"):
+                end += 1
+            name = sql[index + 1:end]
+            if name not in names:
+                names.append(name)
+            index = end
+            continue
+        if char in "?@$":
+            names.append(char)
+        index += 1
+    return names
+
+
+def check_query(sql: str, allowed_binds: set[str]) -> tuple[str | None, list[str]]:
+    """Is `sql` a single read-only SELECT over the store's schema, binding only allowed names?
+
+    Returns (problem, bind names). The statement is prepared (never run) against an empty copy of the schema,
+    with an authorizer that refuses anything but reading.
+    """
+    import sqlite3
+
+    from policy.migrations import empty_schema
+
+    binds = bind_names(sql)
+    for name in binds:
+        if name in "?@$":
+            return "use named parameters (:name), not positional ones", binds
+        if name not in allowed_binds:
+            return f"unknown parameter :{name} (allowed: {', '.join(':' + n for n in sorted(allowed_binds))})", binds
+    allowed = {getattr(sqlite3, name) for name in _ALLOWED_ACTIONS_NAMES}
+    refused: list[str] = []
+
+    def authorize(action: int, *args: object) -> int:
+        if action in allowed:
+            return sqlite3.SQLITE_OK
+        refused.append(str(action))
+        return sqlite3.SQLITE_DENY
+
+    connection = empty_schema()
+    connection.set_authorizer(authorize)
+    try:
+        connection.execute("EXPLAIN " + sql, {name: None for name in binds})
+    except sqlite3.ProgrammingError as error:
+        if "one statement" in str(error):
+            return "only one statement is allowed", binds
+        return str(error), binds
+    except sqlite3.DatabaseError as error:
+        if refused or "not authorized" in str(error):
+            return "only a read-only SELECT is allowed", binds
+        return str(error), binds
+    finally:
+        connection.close()
+    if not sql.lstrip().lower().startswith(("select", "with")):
+        return "only a read-only SELECT is allowed", binds
+    return None, binds
