@@ -1,0 +1,178 @@
+"""The compiled-ruleset cache: a warm `policy eval` loads its rules without YAML, JSON Schema or compiling.
+
+An entry is keyed by everything the compiled result depends on that is known before reading rule files: the
+policy version, the interpreter, the explicit arguments and the contents of the config files. It lists the rule
+files (and directory listings) it was compiled from with a digest of their contents; it is used only if they all
+still match. Entries are marshal data (plain values and code objects) in a directory private to the user:
+they hold code that is executed, so they are written 0600 in a 0700 directory, atomically.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+from policy import __version__, lean
+from policy.config import ConfigRef, Request, discover, expand_rule_paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from policy.model import RuleSet
+
+CACHE_FORMAT = 1
+_KEEP_ENTRIES = 32
+
+
+def cache_dir(environ: Mapping[str, str]) -> str:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "policy", "rulesets")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _key(request: Request, refs: tuple[ConfigRef, ...]) -> str:
+    parts = [f"{CACHE_FORMAT}\0{__version__}\0{lean.interpreter_tag()}".encode(),
+             "\0".join(os.path.abspath(path) for path in request.rules).encode(),
+             (request.db or "").encode(), request.cwd.encode() if not refs else b""]
+    for ref in refs:
+        parts.append(f"{ref.scope}\0{ref.path}".encode())
+        parts.append(_read(ref.path) or b"")
+    return lean.digest(*parts)
+
+
+def _dependencies(paths: list[str], directories: list[str]) -> list[tuple[str, str]]:
+    deps = [(path, lean.digest(_read(path) or b"\0missing")) for path in paths]
+    deps += [(directory + os.sep, lean.digest("\0".join(expand_rule_paths(directory)).encode()))
+             for directory in directories]
+    return deps
+
+
+def _fresh(deps: list[tuple[str, str]]) -> bool:
+    for path, expected in deps:
+        if path.endswith(os.sep):
+            actual = lean.digest("\0".join(expand_rule_paths(path[:-1])).encode())
+        else:
+            actual = lean.digest(_read(path) or b"\0missing")
+        if actual != expected:
+            return False
+    return True
+
+
+# ---- encoding records as marshal-able data ------------------------------------------------------------------------
+
+def _record_classes() -> dict[str, type]:
+    from policy import errors, model
+
+    classes: dict[str, type] = {}
+    for module in (model, errors):
+        for value in vars(module).values():
+            if isinstance(value, type) and hasattr(value, "__policy_fields__") or (
+                    isinstance(value, type) and hasattr(value, "__dataclass_fields__")):
+                classes[value.__name__] = value
+    return classes
+
+
+def encode(value: Any) -> Any:
+    """Records become `(..., "ClassName", field, ...)`; Ellipsis never occurs in YAML or JSON data."""
+    fields = getattr(type(value), "__policy_fields__", None) or getattr(type(value), "__dataclass_fields__", None)
+    if fields is not None:
+        return (..., type(value).__name__, *(encode(getattr(value, name)) for name in fields))
+    if isinstance(value, tuple):
+        return tuple(encode(item) for item in value)
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
+
+
+def decode(value: Any, classes: dict[str, type]) -> Any:
+    if type(value) is tuple:
+        if value and value[0] is ...:
+            return classes[value[1]](*(decode(item, classes) for item in value[2:]))
+        return tuple(decode(item, classes) for item in value)
+    if type(value) is list:
+        return [decode(item, classes) for item in value]
+    if type(value) is dict:
+        return {key: decode(item, classes) for key, item in value.items()}
+    return value
+
+
+# ---- the cache ----------------------------------------------------------------------------------------------------
+
+def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
+    """The compiled rules and settings for `request`, from the cache when it is fresh. Raises ValidationFailed."""
+    refs = discover(request)
+    directory = cache_dir(request.environ)
+    key = _key(request, refs)
+    entry_path = os.path.join(directory, key)
+    if use_cache:
+        raw = _read(entry_path)
+        if raw is not None:
+            try:
+                form, deps, regexes, selectors, payload = marshal.loads(raw)
+            except (ValueError, EOFError, TypeError):
+                form = None
+            if form == CACHE_FORMAT and _fresh(deps):
+                from policy import conditions
+
+                lean.register_regex_specs(regexes)
+                ruleset: RuleSet = decode(payload, _record_classes())
+                conditions.register_selectors(decode(selectors, _record_classes()))
+                return ruleset
+    ruleset, deps, compiled = compile_request(request, refs)
+    if use_cache:
+        _store(directory, entry_path, marshal.dumps(
+            (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())), encode(ruleset))))
+    return ruleset
+
+
+def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[RuleSet, list[tuple[str, str]], Any]:
+    """Resolve the config and compile the rules (the cold path). Raises ValidationFailed on any error."""
+    from policy import compiler, config
+    from policy.errors import ValidationFailed
+
+    resolved = config.resolve(request, refs)
+    errors = [problem for problem in resolved.diagnostics if problem.severity == "error"]
+    if errors:
+        raise ValidationFailed(errors)
+    compiled = compiler.compile_files(resolved.sources)
+    settings_key = repr(resolved.settings).encode()
+    ruleset = compiler.build_ruleset(compiled, resolved.settings, settings_key=settings_key)
+    directories = [os.path.abspath(path) for path in request.rules if os.path.isdir(path)]
+    for ref in refs:
+        resolved_dirs = []
+        document = next((doc for doc in resolved.documents if doc.file == ref.path), None)
+        if document is not None and isinstance(document.data, dict):
+            base = os.path.dirname(ref.path)
+            resolved_dirs = [os.path.normpath(os.path.join(base, os.path.expanduser(item)))
+                             for item in document.data.get("rules", []) if isinstance(item, str)]
+        directories += [path for path in resolved_dirs if os.path.isdir(path)]
+    deps = _dependencies([source.path for source in resolved.sources], directories)
+    return ruleset, deps, compiled
+
+
+def _store(directory: str, path: str, data: bytes) -> None:
+    """Write atomically, privately; a cache that cannot be written is only slower, never an error."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+        entries = sorted((entry for entry in os.scandir(directory) if entry.is_file()),
+                         key=lambda entry: entry.stat().st_mtime, reverse=True)
+        for stale in entries[_KEEP_ENTRIES:]:
+            os.unlink(stale.path)
+    except OSError:
+        pass

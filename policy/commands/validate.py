@@ -1,0 +1,132 @@
+"""`policy validate [PATH]...`: check rule files, test files and config files; every error, located.
+
+Files are told apart by name: `*.test.yaml` are test files, `policy.yaml` and `config.yaml` are config files,
+any other `*.yaml`/`*.yml` is a rule file. Directories are searched recursively. Without paths, the effective
+configuration (config files and every pack they load) is checked.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from policy.errors import Diagnostic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+CONFIG_NAMES = ("policy.yaml", "config.yaml")
+
+
+def classify(path: str) -> str:
+    name = os.path.basename(path)
+    if name.endswith((".test.yaml", ".test.yml")):
+        return "tests"
+    if name in CONFIG_NAMES:
+        return "config"
+    return "rules"
+
+
+def collect(paths: list[str]) -> list[str]:
+    """Files named, and YAML files under directories named, in a stable order."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, directories, names in os.walk(path):
+                directories[:] = sorted(d for d in directories if not d.startswith(".") or d == ".policy")
+                files += [os.path.join(root, name) for name in sorted(names) if name.endswith((".yaml", ".yml"))]
+        else:
+            files.append(path)
+    return files
+
+
+def check_files(files: list[str]) -> list[Diagnostic]:
+    """All diagnostics for the given files."""
+    from policy.compiler import PackSource, compile_files
+    from policy.config import ConfigRef, load_config
+
+    diagnostics: list[Diagnostic] = []
+    rule_files = [path for path in files if classify(path) == "rules"]
+    compiled = compile_files([PackSource(path=path, display=path, trusted=True) for path in rule_files])
+    diagnostics += compiled.diagnostics
+    for path in files:
+        kind = classify(path)
+        if kind == "config":
+            _, problems = load_config(ConfigRef(path, "cli"))
+            diagnostics += problems
+        elif kind == "tests":
+            from policy.tester import check_test_file
+
+            diagnostics += check_test_file(path)
+    return diagnostics
+
+
+def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
+    """The effective configuration: the config files that apply and every pack they load."""
+    from policy.compiler import compile_files
+    from policy.config import Request, discover, resolve
+
+    request = Request(cwd=cwd, environ=environ)
+    refs = discover(request)
+    resolved = resolve(request, refs)
+    compiled = compile_files(resolved.sources)
+    return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
+            list(resolved.diagnostics) + list(compiled.diagnostics))
+
+
+def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:
+    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    errors = sum(1 for d in ordered if d.severity == "error")
+    warnings = len(ordered) - errors
+    lines = [d.render() for d in ordered]
+    if errors or warnings:
+        lines.append(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
+                     f"in {len(files)} file{'s' * (len(files) != 1)}")
+    else:
+        lines.append(f"ok: {len(files)} file{'s' * (len(files) != 1)} valid")
+    return "\n".join(lines)
+
+
+def render_json(files: list[str], diagnostics: list[Diagnostic]) -> dict[str, Any]:
+    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    errors = sum(1 for d in ordered if d.severity == "error")
+    return {"files": files, "errors": errors, "warnings": len(ordered) - errors,
+            "diagnostics": [d.to_json() for d in ordered]}
+
+
+def validate(paths: list[str], *, output_format: str = "text", cwd: str | None = None,
+             environ: dict[str, str] | None = None) -> int:
+    """Validate and print the result; exit code 1 when there is any error."""
+    cwd = cwd or os.getcwd()
+    if paths:
+        missing = [path for path in paths if not os.path.exists(path)]
+        files = collect([path for path in paths if os.path.exists(path)]) + missing
+        diagnostics = check_files(files)
+    else:
+        files, diagnostics = check_effective(cwd, dict(environ if environ is not None else os.environ))
+    if output_format == "json":
+        from policy.lean import json_dumps
+
+        typer.echo(json_dumps(render_json(files, diagnostics), spaced=True))
+    else:
+        typer.echo(render_text(files, diagnostics))
+    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate_command(
+        paths: list[str] = typer.Argument(None, help="Rule, test or config files, or directories."),
+        output_format: str = typer.Option("text", "--format", help="text or json."),
+    ) -> None:
+        """Check rule files, test files and config files; report every error as file:line:col: code: message.
+
+        Example: policy validate rules/ policy.yaml
+        """
+        if output_format not in ("text", "json"):
+            from policy.errors import UsageError
+
+            raise UsageError(f"--format must be text or json, not {output_format!r}")
+        raise typer.Exit(validate(list(paths or []), output_format=output_format))

@@ -1,0 +1,374 @@
+"""`policy eval`: the hook command. Event on stdin → decision in the host's protocol on stdout.
+
+The flow of SPEC §1, end to end: read and parse the event (adapter) → load the compiled rules (cache) → open the
+fact store → under the store's write lock: evaluate (engine), apply the effects, log the decision, commit →
+render (adapter) → sleep the delay. Whatever fails, the host gets a protocol-correct answer in the configured fail
+mode and one line on stderr; stdout never carries anything but the host's JSON.
+
+This module is the `policy eval` fast path: it imports no CLI framework, YAML, JSON Schema or sqlite-utils
+while the compiled cache is warm (tests/test_imports.py keeps it so).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from policy.errors import InputError, PolicyError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from dataclasses import dataclass, field
+    from typing import Any, BinaryIO
+
+    from policy.model import Decision, Event, HookOutput, RuleSet, Settings
+    from policy.store import Store
+else:
+    from policy.lean import dataclass, field
+
+DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
+         "[--dry-run] [--explain] [--format host|json] < event.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    agent: str = "claude-code"
+    config: str | None = None
+    rules: tuple[str, ...] = ()
+    db: str | None = None
+    now: str | None = None
+    dry_run: bool = False
+    explain: bool = False
+    format: str = "host"
+    help: bool = False
+
+
+def parse_options(argv: list[str]) -> Options:
+    """`policy eval`'s flags, parsed without argparse (it costs more than the rest of a warm run)."""
+    values: dict[str, Any] = {"rules": []}
+    flags = {"--dry-run": "dry_run", "--explain": "explain", "-h": "help", "--help": "help"}
+    options = {"--agent": "agent", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
+               "--format": "format"}
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        name, has_value, inline = arg.partition("=")
+        if arg in flags:
+            values[flags[arg]] = True
+        elif name in options:
+            if has_value:
+                value = inline
+            elif index + 1 < len(argv):
+                index += 1
+                value = argv[index]
+            else:
+                raise UsageError(f"{name} needs a value", hint=USAGE)
+            if options[name] == "rules":
+                values["rules"].append(value)
+            else:
+                values[options[name]] = value
+        else:
+            raise UsageError(f"unknown argument {arg!r}", hint=USAGE)
+        index += 1
+    values["rules"] = tuple(values["rules"])
+    if values.get("format", "host") not in ("host", "json"):
+        raise UsageError(f"--format must be host or json, not {values['format']!r}", hint=USAGE)
+    return Options(**values)
+
+
+def parse_now(text: str) -> tuple[float, int | None]:
+    """`--now` as epoch seconds and the UTC offset it names (None: local time)."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now {text!r} is not an ISO 8601 time", hint="e.g. 2026-11-20T10:00:00+01:00") from None
+    if moment.tzinfo is None:
+        return moment.timestamp(), None
+    offset = moment.utcoffset()
+    return moment.timestamp(), int(offset.total_seconds()) if offset is not None else None
+
+
+def disabled_packs(ruleset: RuleSet, environ: Mapping[str, str]) -> frozenset[str]:
+    """Packs switched off by their own kill switch: `POLICY_<PACK>=off` (e.g. POLICY_PACING=off)."""
+    off = set()
+    for pack in ruleset.packs:
+        value = environ.get("POLICY_" + pack.name.upper().replace("-", "_"), "")
+        if value.lower() in ("off", "0", "false", "no", "disabled"):
+            off.add(pack.name)
+    return frozenset(off)
+
+
+def read_event(stdin: BinaryIO, limit: int) -> bytes:
+    raw = stdin.read(limit + 1)
+    if len(raw) > limit:
+        raise InputError(f"the hook payload is larger than {limit} bytes",
+                         hint="raise max_event_bytes in the config if such payloads are expected")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one evaluation produced, for the JSON report (`--format json`) and the tests."""
+
+    output: HookOutput
+    decision: Decision | None = None
+    event: Event | None = None
+    effects: tuple[dict[str, Any], ...] = ()
+    error: PolicyError | None = None
+    disabled: bool = False
+
+
+def log_decision(store: Store, event: Event, decision: Decision | None, ruleset: RuleSet | None, *, now: float,
+                 started: float, effects: list[dict[str, Any]] | None = None, error: str | None = None,
+                 raw: bytes | None = None) -> None:
+    """Write the decision log row (inside the caller's transaction), and prune old rows now and then."""
+    from policy.lean import json_dumps
+
+    settings = ruleset.settings if ruleset is not None else None
+    payload = raw.decode("utf-8", "replace") if raw is not None and settings is not None and \
+        settings.log_keep_payload else None
+    cursor = store.execute(
+        "INSERT INTO decisions(at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, "
+        "ruleset, latency_ms, effects, payload, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now, event.host, event.name, event.agent_session, event.tool,
+         decision.verdict if decision is not None else None,
+         json_dumps(list(decision.rule_ids)) if decision is not None else "[]",
+         decision.reason if decision is not None else None,
+         decision.delay if decision is not None else 0.0,
+         json_dumps(ruleset.revisions) if ruleset is not None else "{}",
+         ruleset.digest if ruleset is not None else None,
+         round((time.perf_counter() - started) * 1000, 3),
+         json_dumps(effects) if effects else None, payload, error))
+    retention = settings.log_retention_days if settings is not None else 30.0
+    if retention > 0 and cursor.lastrowid % 512 == 0:
+        store.execute("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at "
+                      "LIMIT 10000)", (now - retention * 86400,))
+
+
+def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
+                   utc_offset: int | None, cwd: str, started: float | None = None,
+                   store_opener: Callable[[str], Store] | None = None) -> Outcome:
+    """Everything `policy eval` does except reading stdin, printing and sleeping (the tester calls this too)."""
+    from policy.adapters import get_adapter
+
+    started = time.perf_counter() if started is None else started
+    try:
+        adapter = get_adapter(options.agent)
+    except KeyError:
+        from policy.adapters import ADAPTERS
+
+        error = UsageError(f"unknown agent {options.agent!r}", hint="known: " + ", ".join(sorted(ADAPTERS)))
+        return Outcome(HookOutput(stderr=f"policy: {error.one_line()}\n", exit_code=2), error=error)
+
+    from policy.model import Settings
+
+    try:
+        event = adapter.parse(raw)
+    except InputError as error:
+        return Outcome(adapter.render_failure(error, None, Settings().fail_mode(None)), error=error)
+
+    ruleset: RuleSet | None = None
+    store: Store | None = None
+    try:
+        from policy.cache import load_ruleset
+        from policy.config import Request
+
+        request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
+        ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
+        settings = ruleset.settings
+        if len(raw) > settings.max_event_bytes:
+            raise InputError(f"the hook payload is larger than {settings.max_event_bytes} bytes",
+                             hint="raise max_event_bytes in the config if such payloads are expected")
+        from policy.store import Store, default_path
+
+        db_path = options.db or settings.db or default_path(environ)
+        store = (store_opener or Store.open)(db_path)
+        if environ.get("POLICY_DISABLE") == "1":
+            if not options.dry_run:
+                with store.transaction():
+                    log_decision(store, event, None, ruleset, now=now, started=started,
+                                 error="POLICY_DISABLE=1: no rules evaluated")
+            return Outcome(HookOutput(), event=event, disabled=True)
+        return _decide(adapter, event, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
+                       started=started, raw=raw)
+    except PolicyError as error:
+        return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
+    except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
+        crash = _record_crash(environ)
+        wrapped = PolicyError(f"internal error: {type(error).__name__}: {error}", code="internal-error",
+                              hint=f"traceback in {crash}" if crash else "please report it")
+        return _failure(adapter, event, ruleset, store, wrapped, options, now=now, started=started)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options: Options,
+            environ: Mapping[str, str], *, now: float, utc_offset: int | None, started: float,
+            raw: bytes) -> Outcome:
+    from policy.effects import EffectContext, apply_effects
+    from policy.engine import evaluate
+    from policy.facts import FactContext, Facts
+
+    settings = ruleset.settings
+    facts = Facts(FactContext(store, event, now, settings, utc_offset))
+    off = disabled_packs(ruleset, environ)
+    if settings.sources:
+        from policy.sources import refresh_for
+
+        refresh_for(ruleset, event, store, now=now, disabled=off)
+    if options.dry_run:
+        decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
+                            disabled_packs=off)
+        return Outcome(adapter.render(decision, event, settings), decision, event)
+    store.begin()
+    try:
+        decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
+                            disabled_packs=off)
+        results = apply_effects(decision.effects, EffectContext(store, event, now, settings))
+        log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,
+             options: Options, *, now: float, started: float) -> Outcome:
+    from policy.model import Settings
+
+    settings = ruleset.settings if ruleset is not None else Settings()
+    if store is not None and not options.dry_run:
+        try:  # the failed attempt is logged too, best effort
+            with store.transaction():
+                log_decision(store, event, None, ruleset, now=now, started=started,
+                             error=f"{error.code}: {error.message}")
+        except Exception:
+            pass
+    return Outcome(adapter.render_failure(error, event.name, settings.fail_mode(event.name)), event=event,
+                   error=error)
+
+
+def _record_crash(environ: Mapping[str, str]) -> str | None:
+    import traceback
+
+    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    path = os.path.join(state, "policy", "crash.log")
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')}\n{traceback.format_exc()}\n")
+    except OSError:
+        return None
+    return path
+
+
+def report(outcome: Outcome, options: Options) -> dict[str, Any]:
+    """The `--format json` report: the event, the decision, the host output, effects and trace."""
+    from policy.effects import describe
+    from policy.lean import asdict
+
+    decision = outcome.decision
+    return {
+        "event": outcome.event.name if outcome.event else None,
+        "verdict": decision.verdict if decision else None,
+        "reason": decision.reason if decision else None,
+        "context": decision.context if decision else None,
+        "message": decision.message if decision else None,
+        "delay": decision.delay if decision else 0.0,
+        "rules": list(decision.rule_ids) if decision else [],
+        "output": {"stdout": outcome.output.stdout, "stderr": outcome.output.stderr,
+                   "exit_code": outcome.output.exit_code},
+        "effects": [describe(effect) for effect in decision.effects] if decision else [],
+        "applied": list(outcome.effects),
+        "dry_run": options.dry_run,
+        "error": {"code": outcome.error.code, "message": outcome.error.message, "hint": outcome.error.hint}
+        if outcome.error else None,
+        "trace": [asdict(step) for step in decision.trace] if decision and options.explain else [],
+    }
+
+
+def explain_text(outcome: Outcome) -> str:
+    """The `--explain` trace, one rule per line, for stderr."""
+    decision = outcome.decision
+    if decision is None:
+        return ""
+    lines = [f"explain: {decision.event_name}: verdict {decision.verdict or 'none'}"
+             + (f", delay {decision.delay:g}s" if decision.delay else "")]
+    for step in decision.trace:
+        values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
+        lines.append(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}" + (f" [{values}]" if values else ""))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None, *, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+         stderr: BinaryIO | None = None, environ: Mapping[str, str] | None = None,
+         clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run `policy eval` and return the exit code."""
+    started = time.perf_counter()
+    argv = sys.argv[2:] if argv is None else argv
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    stderr = stderr or sys.stderr.buffer
+    environ = os.environ if environ is None else environ
+    try:
+        options = parse_options(argv)
+        if options.help:
+            stdout.write((USAGE + "\n").encode())
+            return 0
+        now, offset = parse_now(options.now) if options.now else (clock(), None)
+        raw = read_event(stdin, DEFAULT_MAX_EVENT_BYTES)
+    except PolicyError as error:
+        stderr.write(f"policy: {error.one_line()}\n".encode())
+        return 2
+    outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(), started=started)
+    if options.format == "json":
+        from policy.lean import json_dumps
+
+        stdout.write((json_dumps(report(outcome, options), spaced=True) + "\n").encode())
+    elif outcome.output.stdout:
+        stdout.write(outcome.output.stdout.encode())
+    if outcome.output.stderr:
+        stderr.write(outcome.output.stderr.encode())
+    if options.explain and options.format != "json":
+        stderr.write(explain_text(outcome).encode())
+    if options.dry_run and outcome.decision is not None and options.format != "json":
+        from policy.effects import describe
+
+        decision = outcome.decision
+        lines = [f"dry run: verdict {decision.verdict or 'none'}; would sleep {decision.delay:g}s; "
+                 f"{len(decision.effects)} effect(s) not applied"]
+        lines += [f"  would {describe(effect)}" for effect in decision.effects]
+        stderr.write(("\n".join(lines) + "\n").encode())
+    stdout.flush()
+    stderr.flush()
+    decision = outcome.decision
+    if decision is not None and decision.delay > 0 and not options.dry_run and outcome.output.exit_code == 0:
+        sleep(decision.delay)
+    return outcome.output.exit_code if options.format != "json" else 0
+
+
+def run(argv: list[str]) -> None:
+    """The hook process: run `main`, then exit without interpreter teardown.
+
+    Tearing down ~100 loaded modules and their objects costs a third of a warm hook's time; by the time `main`
+    returns the store is closed and nothing else is buffered, so the streams are flushed and the process ends.
+    """
+    try:
+        code = main(argv)
+    except BaseException as error:  # main handles everything it can; this is the last line of defence
+        try:
+            sys.stderr.write(f"policy: internal error: {type(error).__name__}: {error}\n")
+        finally:
+            code = 2
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
