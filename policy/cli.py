@@ -9,7 +9,7 @@ import sys
 import typer
 
 from policy import __version__
-from policy.commands import schema as schema_command, validate as validate_command
+from policy.commands import schema as schema_command, test as test_command, validate as validate_command
 from policy.errors import PolicyError, UsageError
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ def eval_command(ctx: typer.Context) -> None:
 
 
 validate_command.register(app)
+test_command.register(app)
 schema_command.register(app)
 
 

@@ -79,20 +79,6 @@ def parse_options(argv: list[str]) -> Options:
     return Options(**values)
 
 
-def parse_now(text: str) -> tuple[float, int | None]:
-    """`--now` as epoch seconds and the UTC offset it names (None: local time)."""
-    import datetime
-
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--now {text!r} is not an ISO 8601 time", hint="e.g. 2026-11-20T10:00:00+01:00") from None
-    if moment.tzinfo is None:
-        return moment.timestamp(), None
-    offset = moment.utcoffset()
-    return moment.timestamp(), int(offset.total_seconds()) if offset is not None else None
-
-
 def disabled_packs(ruleset: RuleSet, environ: Mapping[str, str]) -> frozenset[str]:
     """Packs switched off by their own kill switch: `POLICY_<PACK>=off` (e.g. POLICY_PACING=off)."""
     off = set()
@@ -151,10 +137,10 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
 
 
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
-                   utc_offset: int | None, cwd: str, started: float | None = None,
-                   store_opener: Callable[[str], Store] | None = None) -> Outcome:
-    """Everything `policy eval` does except reading stdin, printing and sleeping (the tester calls this too)."""
+                   utc_offset: int | None, cwd: str, started: float | None = None) -> Outcome:
+    """Everything `policy eval` does except reading stdin, printing and sleeping."""
     from policy.adapters import get_adapter
+    from policy.model import Settings
 
     started = time.perf_counter() if started is None else started
     try:
@@ -164,9 +150,6 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
 
         error = UsageError(f"unknown agent {options.agent!r}", hint="known: " + ", ".join(sorted(ADAPTERS)))
         return Outcome(HookOutput(stderr=f"policy: {error.one_line()}\n", exit_code=2), error=error)
-
-    from policy.model import Settings
-
     try:
         event = adapter.parse(raw)
     except InputError as error:
@@ -177,17 +160,33 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     try:
         from policy.cache import load_ruleset
         from policy.config import Request
+        from policy.store import Store, default_path
 
         request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
         ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
-        settings = ruleset.settings
-        if len(raw) > settings.max_event_bytes:
-            raise InputError(f"the hook payload is larger than {settings.max_event_bytes} bytes",
-                             hint="raise max_event_bytes in the config if such payloads are expected")
-        from policy.store import Store, default_path
+        store = Store.open(options.db or ruleset.settings.db or default_path(environ))
+        return decide_event(adapter, event, raw, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
+                            started=started)
+    except PolicyError as error:
+        return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
+    except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
+        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, now=now,
+                        started=started)
+    finally:
+        if store is not None:
+            store.close()
 
-        db_path = options.db or settings.db or default_path(environ)
-        store = (store_opener or Store.open)(db_path)
+
+def decide_event(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, store: Store, options: Options,
+                 environ: Mapping[str, str], *, now: float, utc_offset: int | None,
+                 started: float | None = None) -> Outcome:
+    """Decide on a parsed event with loaded rules and an open store: the part of `policy eval` that `policy test`
+    runs for every scenario step."""
+    started = time.perf_counter() if started is None else started
+    try:
+        if len(raw) > ruleset.settings.max_event_bytes:
+            raise InputError(f"the hook payload is larger than {ruleset.settings.max_event_bytes} bytes",
+                             hint="raise max_event_bytes in the config if such payloads are expected")
         if environ.get("POLICY_DISABLE") == "1":
             if not options.dry_run:
                 with store.transaction():
@@ -199,13 +198,14 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     except PolicyError as error:
         return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
-        crash = _record_crash(environ)
-        wrapped = PolicyError(f"internal error: {type(error).__name__}: {error}", code="internal-error",
-                              hint=f"traceback in {crash}" if crash else "please report it")
-        return _failure(adapter, event, ruleset, store, wrapped, options, now=now, started=started)
-    finally:
-        if store is not None:
-            store.close()
+        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, now=now,
+                        started=started)
+
+
+def _internal(error: Exception, environ: Mapping[str, str]) -> PolicyError:
+    crash = _record_crash(environ)
+    return PolicyError(f"internal error: {type(error).__name__}: {error}", code="internal-error",
+                       hint=f"traceback in {crash}" if crash else "please report it")
 
 
 def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options: Options,
@@ -262,7 +262,8 @@ def _record_crash(environ: Mapping[str, str]) -> str | None:
     path = os.path.join(state, "policy", "crash.log")
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
             handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')}\n{traceback.format_exc()}\n")
     except OSError:
         return None
@@ -322,7 +323,12 @@ def main(argv: list[str] | None = None, *, stdin: BinaryIO | None = None, stdout
         if options.help:
             stdout.write((USAGE + "\n").encode())
             return 0
-        now, offset = parse_now(options.now) if options.now else (clock(), None)
+        if options.now:
+            from policy.times import parse_iso
+
+            now, offset = parse_iso(options.now)
+        else:
+            now, offset = clock(), None
         raw = read_event(stdin, DEFAULT_MAX_EVENT_BYTES)
     except PolicyError as error:
         stderr.write(f"policy: {error.one_line()}\n".encode())

@@ -1,0 +1,53 @@
+"""`policy test [PATH]...`: run scenario tests for rules (docs/testing.md)."""
+
+from __future__ import annotations
+
+import typer
+
+from policy.errors import UsageError
+
+
+def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | None = None,
+              coverage: bool = False, min_coverage: float | None = None) -> int:
+    """Run and print; 0 when everything passed (and coverage is high enough), 1 otherwise."""
+    from policy import report as reporters
+    from policy.tester import check_min_coverage, find_test_files, run_tests as run
+
+    if not find_test_files(paths):
+        raise UsageError(f"no test files (*.test.yaml) in {', '.join(paths)}",
+                         hint="name scenario files <pack>.test.yaml (docs/testing.md)")
+    report = run(paths, keyword=keyword)
+    coverage_problem = check_min_coverage(report, min_coverage) if min_coverage is not None else None
+    if output_format == "json":
+        from policy.lean import json_dumps
+
+        data = reporters.test_json(report)
+        data["coverage_ok"] = coverage_problem is None
+        typer.echo(json_dumps(data, spaced=True))
+    elif output_format == "junit":
+        typer.echo(reporters.test_junit(report), nl=False)
+    else:
+        typer.echo(reporters.test_text(report, coverage=coverage or min_coverage is not None))
+        if coverage_problem:
+            typer.echo(coverage_problem)
+    return 0 if report.ok and coverage_problem is None else 1
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("test")
+    def test_command(
+        paths: list[str] = typer.Argument(None, help="Test files (*.test.yaml) or directories [default: .]."),
+        coverage: bool = typer.Option(False, "--coverage", help="Report the rules no test matched, per pack."),
+        min_coverage: float = typer.Option(None, "--min-coverage", help="Fail if any pack's rule coverage is "
+                                                                        "below N percent."),
+        output_format: str = typer.Option("text", "--format", help="text, json or junit."),
+        keyword: str = typer.Option(None, "-k", help="Only tests whose `file::name` contains PATTERN."),
+    ) -> None:
+        """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
+
+        Example: policy test rules/ --coverage --min-coverage 100
+        """
+        if output_format not in ("text", "json", "junit"):
+            raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
+        raise typer.Exit(run_tests(list(paths or ["."]), output_format=output_format, keyword=keyword,
+                                   coverage=coverage, min_coverage=min_coverage))

@@ -1,0 +1,131 @@
+"""Reporters: turning results into text for people (tables, bars, pytest-like summaries), JSON for machines and
+JUnit XML for CI. They return strings; the CLI prints them."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from policy.tester import Report, Result
+
+_MARKS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s"}
+
+
+# ---- generic text helpers -------------------------------------------------------------------------------------
+
+def bar(fraction: float, width: int = 20, *, fill: str = "█", empty: str = "░") -> str:
+    """A horizontal bar: `fraction` (0..1) of `width` cells filled."""
+    fraction = min(1.0, max(0.0, fraction))
+    filled = int(round(fraction * width))
+    return fill * filled + empty * (width - filled)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str = "") -> str:
+    """A plain-text table; `align` has one letter per column, `l` or `r` (default: left)."""
+    cells = [[str(header) for header in headers]] + [["" if cell is None else str(cell) for cell in row]
+                                                     for row in rows]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
+    lines = []
+    for number, row in enumerate(cells):
+        parts = []
+        for index, cell in enumerate(row):
+            right = index < len(align) and align[index] == "r"
+            parts.append(cell.rjust(widths[index]) if right else cell.ljust(widths[index]))
+        lines.append("  ".join(parts).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+# ---- test reports -------------------------------------------------------------------------------------------------
+
+def _summary(report: Report) -> str:
+    parts = [f"{report.count(status)} {status}" for status in ("passed", "failed", "error", "skipped")
+             if report.count(status) or status == "passed"]
+    return ", ".join(parts) + f" in {report.seconds:.2f}s"
+
+
+def test_text(report: Report, *, coverage: bool = False) -> str:
+    lines: list[str] = []
+    by_file: dict[str, list[Result]] = {}
+    for result in report.results:
+        by_file.setdefault(result.file, []).append(result)
+    for file, results in by_file.items():
+        lines.append(f"{file} " + "".join(_MARKS[result.status] for result in results))
+    problems = [result for result in report.results if result.status in ("failed", "error")]
+    if problems:
+        lines += ["", "FAILURES"]
+        for result in problems:
+            if result.status == "error":
+                lines.append(f"{result.location}: {result.name}: error")
+                lines += [f"    {line}" for line in result.error.splitlines()]
+                continue
+            for failure in result.failures:
+                lines.append(f"{failure.location}: {result.name} [{failure.step}] {failure.field}: "
+                             f"{failure.message}")
+                lines += [f"    {line}" for line in failure.diff.splitlines()]
+    if coverage:
+        lines += ["", "rule coverage:"]
+        for pack in report.coverage:
+            lines.append(f"  {pack.pack:<12} {pack.percent:5.1f}%  {bar(pack.percent / 100, 20)}  "
+                         f"{len(pack.covered)}/{len(pack.rules)} rules"
+                         + (f"  untested: {', '.join(pack.missing)}" if pack.missing else "")
+                         + (f"  disabled: {', '.join(pack.disabled)}" if pack.disabled else ""))
+        lines.append(f"  {'total':<12} {report.total_coverage:5.1f}%")
+    lines += ["", _summary(report)]
+    return "\n".join(lines)
+
+
+def test_json(report: Report) -> dict[str, Any]:
+    return {
+        "passed": report.count("passed"), "failed": report.count("failed"), "errors": report.count("error"),
+        "skipped": report.count("skipped"), "seconds": round(report.seconds, 3),
+        "tests": [{
+            "file": result.file, "name": result.name, "status": result.status,
+            "line": result.location.line, "seconds": round(result.seconds, 4), "error": result.error or None,
+            "failures": [{"location": str(failure.location), "step": failure.step, "field": failure.field,
+                          "message": failure.message, "diff": failure.diff or None} for failure in result.failures],
+            "rules": sorted(f"{pack}/{rule}" for pack, rule in result.matched),
+        } for result in report.results],
+        "coverage": [{"pack": pack.pack, "percent": round(pack.percent, 2), "rules": list(pack.rules),
+                      "covered": list(pack.covered), "untested": list(pack.missing),
+                      "disabled": list(pack.disabled)} for pack in report.coverage],
+    }
+
+
+def test_junit(report: Report) -> str:
+    """JUnit XML (the schema Jenkins, GitLab and GitHub test reporters read)."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.Element("testsuites", name="policy test", tests=str(len(report.results)),
+                               failures=str(report.count("failed")), errors=str(report.count("error")),
+                               skipped=str(report.count("skipped")), time=f"{report.seconds:.3f}")
+    by_file: dict[str, list[Result]] = {}
+    for result in report.results:
+        by_file.setdefault(result.file, []).append(result)
+    for file, results in by_file.items():
+        suite = ElementTree.SubElement(
+            root, "testsuite", name=file, tests=str(len(results)),
+            failures=str(sum(r.status == "failed" for r in results)),
+            errors=str(sum(r.status == "error" for r in results)),
+            skipped=str(sum(r.status == "skipped" for r in results)),
+            time=f"{sum(r.seconds for r in results):.3f}")
+        for result in results:
+            case = ElementTree.SubElement(suite, "testcase", classname=file.replace("/", ".").rsplit(".", 1)[0],
+                                          name=result.name, file=file, line=str(result.location.line),
+                                          time=f"{result.seconds:.4f}")
+            if result.status == "failed":
+                first = result.failures[0]
+                failure = ElementTree.SubElement(case, "failure", message=f"{first.field}: {first.message}",
+                                                 type="AssertionError")
+                failure.text = "\n".join(f"{f.location}: [{f.step}] {f.field}: {f.message}"
+                                         + (f"\n{f.diff}" if f.diff else "") for f in result.failures)
+            elif result.status == "error":
+                error = ElementTree.SubElement(case, "error", message=result.error.splitlines()[0] if result.error
+                                               else "error", type="PolicyError")
+                error.text = result.error
+            elif result.status == "skipped":
+                ElementTree.SubElement(case, "skipped", message=result.error or "skipped")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
