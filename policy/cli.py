@@ -1,6 +1,8 @@
 """The `policy` command line (SPEC §6): assembles the command modules into one typer application and is the one
 error boundary: a PolicyError prints one line and its hint (exit 1, or 2 for usage), anything unexpected prints
-one line, writes the traceback to the crash log and exits 3. (`policy eval` never comes here; see __main__.)"""
+one line, writes the traceback to the crash log and exits 3. (`policy eval` never comes here; see __main__.)
+
+Every module in policy/commands/ has a `register(app)`; adding a module adds its commands."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import sys
 import typer
 
 from policy import __version__
-from policy.commands import schema as schema_command, test as test_command, validate as validate_command
 from policy.errors import PolicyError, UsageError
 
 app = typer.Typer(
@@ -49,9 +50,22 @@ def eval_command(ctx: typer.Context) -> None:
     raise typer.Exit(hook_main(list(ctx.args)))
 
 
-validate_command.register(app)
-test_command.register(app)
-schema_command.register(app)
+_FIRST = ("validate", "test")  # after eval; the rest follow in alphabetical order
+
+
+def _register_commands() -> None:
+    import pkgutil
+
+    from policy import commands
+
+    names = sorted((info.name for info in pkgutil.iter_modules(commands.__path__)),
+                   key=lambda name: (name not in _FIRST, _FIRST.index(name) if name in _FIRST else 0, name))
+    for name in names:
+        module = __import__(f"policy.commands.{name}", fromlist=["register"])
+        module.register(app)
+
+
+_register_commands()
 
 
 def run(argv: list[str] | None = None) -> int:

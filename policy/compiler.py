@@ -196,15 +196,15 @@ class _PackCompiler:
             condition_source = item.get("if")
             kind, args = next((key, value) for key, value in item.items() if key != "if")
         location = self.at(*path)
-        problems = check_effect(kind, args, location, trusted=self.source.trusted)
+        module, problems = check_effect(kind, args, location, trusted=self.source.trusted)
         self.add(problems)
-        if any(problem.severity == "error" for problem in problems):
+        if module is None or any(problem.severity == "error" for problem in problems):
             return None
         condition = None
         if condition_source is not None:
             condition = self.expression(condition_source, (*path, "if"), self.effect_env)
         compiled_args = self.effect_args(args, (*path, kind))
-        return Effect(kind, compiled_args, location, condition)
+        return Effect(kind, module, compiled_args, location, condition)
 
     def effect_args(self, value: Any, path: tuple[Any, ...]) -> Any:
         """Strings inside effect arguments are templates (with `verdict` in scope)."""

@@ -231,8 +231,8 @@ class _Evaluation:
                     args = render_args(effect.args, scope)
                 except ExpressionError as error:
                     raise self.fail(rule, f"effect {effect.kind}", None, error) from None
-                planned.append(PlannedEffect(rule.pack, rule.id, effect.kind, args if isinstance(args, dict) else {},
-                                             effect.location, pack.trusted))
+                planned.append(PlannedEffect(rule.pack, rule.id, effect.kind, effect.module,
+                                             args if isinstance(args, dict) else {}, effect.location, pack.trusted))
         return tuple(planned)
 
 

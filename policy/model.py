@@ -95,9 +95,11 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One `do:` entry: an effect kind, its arguments (templates inside), and an optional `if:` condition."""
+    """One `do:` entry: an effect kind (implemented in `module`), its arguments (templates inside), and an
+    optional `if:` condition."""
 
     kind: str
+    module: str
     args: Any
     location: Location
     condition: Expr | None = None
@@ -242,6 +244,7 @@ class PlannedEffect:
     pack: str
     rule_id: str
     kind: str
+    module: str
     args: dict[str, Any]
     location: Location
     trusted: bool = False

@@ -1,7 +1,9 @@
 """The JSON Schemas of policy's files (rule files, test files, the config) and checking documents against them.
 
-The schemas ship as package data (`policy/schemas/*.json`) and are published in `schemas/`; a test keeps the two
-identical. jsonschema's errors are turned into located diagnostics with a hint ("did you mean ...").
+The schemas are built from the code (event names from the model, effect arguments from the effect modules) by
+`build_schema`; `python -m policy.schema` writes them to `policy/schemas/*.json` (package data, what validation
+and editors use) and `schemas/*.json` (published). A test keeps all three identical. jsonschema's errors are
+turned into located diagnostics with a hint ("did you mean ...").
 """
 
 from __future__ import annotations
@@ -152,6 +154,319 @@ def check(document: Document, kind: str) -> list[Diagnostic]:
     return diagnostics
 
 
+# ---- building the schemas from the code --------------------------------------------------------------------------
+
+_NAME = "^[a-z_][a-z0-9_]*$"
+_IDENT = "^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description,
+            "anyOf": [item, {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}]}
+
+
+def _rules_schema() -> dict[str, Any]:
+    from policy.effects import effect_schemas
+    from policy.model import EVENTS
+
+    effects = effect_schemas()
+    argless = sorted(kind for kind, spec in effects.items() if "null" in spec.get("type", ()))
+    template = {"type": "string", "description": "A template: literal text with `{{ expression }}` parts."}
+    expression = {"type": "string", "description": "An expression (docs/expressions.md)."}
+    event_name = {"enum": list(EVENTS)}
+    rule = {
+        "type": "object", "required": ["id", "events"], "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": _IDENT,
+                   "description": "Unique in the pack: lower-case letters, digits and dashes."},
+            "description": {"type": "string", "description": "What the rule is for."},
+            "events": _one_or_many(event_name, "The events the rule applies to (required: a rule never applies "
+                                               "to every event by accident)."),
+            "tools": _one_or_many({"type": "string", "minLength": 1},
+                                  "Tool events only: an anchored regex on the tool name (a list is joined with |)."),
+            "match": {"type": "object", "minProperties": 1,
+                      "description": "JMESPath selector on the event -> a regex (searched), or {glob: ...} / "
+                                     "{equals: ...}. All must hold.",
+                      "additionalProperties": {"anyOf": [
+                          {"type": "string"},
+                          {"type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+                           "properties": {"regex": {"type": "string"}, "glob": {"type": "string"}, "equals": {}}}]}},
+            "when": {"type": ["string", "boolean"], "description": "An expression that must be true."},
+            "decision": {"enum": ["deny", "defer", "ask", "allow"],
+                         "description": "The verdict when the rule matches; omit for rules that only add context, "
+                                        "delay or effects."},
+            "reason": {**template, "description": "Why (shown to the agent or the user, as the host does)."},
+            "context": {**template, "description": "Text injected into the agent's context where the host allows."},
+            "message": {**template, "description": "A message shown to the user."},
+            "delay": {"description": "Seconds to wait before answering: a number or an expression.",
+                      "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+            "do": {"type": "array", "items": {"$ref": "#/$defs/effect"},
+                   "description": "Effects, run after the final decision."},
+            "enabled": {"type": "boolean", "description": "Default true."},
+            "final": {"type": "boolean", "description": "When this rule matches, skip the later rules of this pack."},
+            "block_cap": {"type": "integer", "minimum": 1,
+                          "description": "Stop/SubagentStop deny rules: how many consecutive blocks this rule may "
+                                         "make (default 1: never block again while stop_hook_active)."},
+        },
+    }
+    effect = {
+        "description": "An effect: a mapping with one effect kind (and an optional `if:` expression), or the bare "
+                       "name of an effect that takes no arguments.",
+        "anyOf": [
+            {"type": "object", "minProperties": 1, "maxProperties": 2, "additionalProperties": False,
+             "properties": {**{kind: {"$ref": f"#/$defs/effects/{kind}"} for kind in effects}, "if": expression},
+             "oneOf": [{"required": [kind]} for kind in effects]},
+        ] + ([{"enum": argless}] if argless else []),
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:policy:schema:rules:1",
+        "title": "policy rule file, format version 1",
+        "description": "A pack of rules for `policy eval`. Reference: docs/rules.md.",
+        "type": "object",
+        "required": ["version", "pack", "rules"],
+        "additionalProperties": False,
+        "properties": {
+            "version": {"const": 1, "description": "The rule-file format version."},
+            "pack": {"type": "string", "pattern": _IDENT, "description": "The pack's name, unique among loaded files."},
+            "revision": {"type": "string", "description": "The author's revision label, recorded with every decision."},
+            "description": {"type": "string"},
+            "params": {"type": "object", "propertyNames": {"pattern": _NAME},
+                       "description": "Parameters and their defaults; configs override them."},
+            "facts": {"type": "object", "propertyNames": {"pattern": _NAME},
+                      "additionalProperties": {"$ref": "#/$defs/sql_fact"},
+                      "description": "Named read-only SQL facts, available as facts.<name>."},
+            "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+        },
+        "$defs": {
+            "rule": rule,
+            "effect": effect,
+            "effects": effects,
+            "sql_fact": {
+                "type": "object", "required": ["sql"], "additionalProperties": False,
+                "not": {"required": ["value", "one"],
+                        "properties": {"value": {"const": True}, "one": {"const": True}}},
+                "properties": {
+                    "sql": {"type": "string", "description": "One SELECT statement; binds :session_id, :now, "
+                                                             ":tool, :cwd, :event and the pack's params by name."},
+                    "value": {"type": "boolean", "description": "The fact is the first column of the first row "
+                                                                "(None when there is no row)."},
+                    "one": {"type": "boolean", "description": "The fact is the first row, as a mapping (None when "
+                                                              "there is no row)."},
+                    "description": {"type": "string"}}},
+        },
+    }
+
+
+def _tests_schema() -> dict[str, Any]:
+    from policy.model import EVENTS
+
+    text = {"description": "Text: a string (must be equal), null (must be absent), or one of equals / contains / "
+                           "regex / not_contains.",
+            "anyOf": [{"type": ["string", "null"]},
+                      {"type": "object", "additionalProperties": False, "minProperties": 1,
+                       "properties": {"equals": {"type": "string"}, "contains": {"type": "string"},
+                                      "regex": {"type": "string"}, "not_contains": {"type": "string"}}}]}
+    fact_check = {
+        "type": "object", "required": ["table"], "additionalProperties": False,
+        "properties": {"table": {"type": "string"},
+                       "where": {"type": "object", "description": "Column -> value (times and booleans as in "
+                                                                  "`given`)."},
+                       "count": {"type": "integer", "minimum": 0},
+                       "rows": {"type": "array", "items": {"type": "object"},
+                                "description": "The matching rows, in insertion order, compared on the columns "
+                                               "given."}},
+        "anyOf": [{"required": ["count"]}, {"required": ["rows"]}]}
+    expect = {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {
+            "verdict": {"enum": ["deny", "defer", "ask", "allow", "none"]},
+            "reason": text, "context": text, "message": text,
+            "rules": {"type": "array", "items": {"type": "string"},
+                      "description": "The ids of the rules that matched (bare or pack/id), in any order."},
+            "delay": {"description": "Seconds: a number (exact) or {min, max}.",
+                      "anyOf": [{"type": "number"},
+                                {"type": "object", "additionalProperties": False, "minProperties": 1,
+                                 "properties": {"min": {"type": "number"}, "max": {"type": "number"}}}]},
+            "output": {"type": ["object", "null"],
+                       "description": "The exact JSON the host receives on stdout (null: no output)."},
+            "exit_code": {"type": "integer"},
+            "effects": {"type": "array", "items": {"type": "string"},
+                        "description": "The kinds of the effects applied, in order."},
+            "facts": {"type": "array", "items": {"$ref": "#/$defs/fact_check"}},
+        }}
+    step = {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {
+            "name": {"type": "string"},
+            "event": {"type": "object", "required": ["hook_event_name"],
+                      "description": "A hook payload; fields the host always sends may be left out "
+                                     "(docs/testing.md lists the defaults).",
+                      "properties": {"hook_event_name": {"enum": list(EVENTS)}}},
+            "expect": expect,
+            "env": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "Environment variables for this step (e.g. POLICY_PACING: 'off')."},
+            "advance": {"description": "Move the clock: seconds, or 30s / 5m / 1h / 1h30m.",
+                        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+            "do": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                   "description": "An action: an effect applied as a rule would (docs/effects.md), e.g. "
+                                  "{session_start: {...}}."},
+            "session": {"type": "string",
+                        "description": "The agent session the action acts for (default: the test's session)."},
+        },
+        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]}]}
+    test = {
+        "type": "object", "required": ["name", "steps"], "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "now": {"type": "string", "description": "The fake clock's start, ISO 8601 with an offset (the offset "
+                                                     "is the local time zone)."},
+            "params": {"type": "object", "description": "Param overrides for this test."},
+            "given": {"type": "object",
+                      "description": "Rows per table before the first step; `kv` may be a mapping of key -> value.",
+                      "additionalProperties": {"anyOf": [{"type": "array", "items": {"type": "object"}},
+                                                         {"type": "object"}]}},
+            "steps": {"type": "array", "items": step, "minItems": 1},
+            "expect_facts": {"type": "array", "items": fact_check},
+            "skip": {"type": ["boolean", "string"], "description": "Skip this test (a string says why)."},
+        }}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:policy:schema:tests:1",
+        "title": "policy test file, format version 1",
+        "description": "Stateful scenario tests for rules, run by `policy test`. Reference: docs/testing.md.",
+        "type": "object", "required": ["version", "tests"], "additionalProperties": False,
+        "properties": {
+            "version": {"const": 1},
+            "pack": {"type": "string", "description": "The pack under test: <pack>.yaml next to this file, else "
+                                                      "the shipped pack of that name."},
+            "packs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "rules": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                      "description": "Rule files or directories, relative to this file."},
+            "params": {"type": "object", "description": "Param overrides: {param: value} with `pack:`, "
+                                                        "{pack: {param: value}} otherwise."},
+            "settings": {"type": "object", "additionalProperties": False,
+                         "description": "Engine settings as in the config file.",
+                         "properties": {"fail": {}, "max_delay": {"type": "number", "minimum": 0},
+                                        "defer_as": {"enum": ["ask", "defer", "deny"]},
+                                        "ask_in_bypass": {"enum": ["deny", "ask"]}}},
+            "now": {"type": "string", "description": "The default start of the fake clock for every test."},
+            "session": {"type": "string", "description": "The default agent session id of events and actions "
+                                                         "(default test-session)."},
+            "tests": {"type": "array", "items": {"$ref": "#/$defs/test"}, "minItems": 1},
+        },
+        "oneOf": [{"required": ["pack"]}, {"required": ["packs"]}, {"required": ["rules"]}],
+        "$defs": {"test": test, "fact_check": fact_check},
+    }
+
+
+def _config_schema() -> dict[str, Any]:
+    pack_entry = {"anyOf": [
+        {"type": "string", "description": "A shipped pack's name (focus, presence, pacing, activity) or a path to a "
+                                          "rule file."},
+        {"type": "object", "additionalProperties": False, "minProperties": 1,
+         "properties": {
+             "name": {"type": "string", "description": "A shipped pack's name."},
+             "path": {"type": "string", "description": "A rule file (relative to this config file)."},
+             "params": {"type": "object", "description": "Overrides of the pack's params."},
+             "enabled": {"type": "boolean", "description": "false switches the pack off (a project config cannot "
+                                                           "switch off a user-level pack unless the project is "
+                                                           "trusted)."}},
+         "oneOf": [{"required": ["name"]}, {"required": ["path"]}]}]}
+    source = {
+        "type": "object", "required": ["kind", "feeds"], "additionalProperties": False,
+        "properties": {
+            "kind": {"enum": ["command", "http", "file"]},
+            "feeds": {"type": "string", "description": "What the source refreshes: `usage`, or `kv:<prefix>`."},
+            "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                     "description": "command: the program and its arguments (no shell)."},
+            "url": {"type": "string", "description": "http: the URL to GET."},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "http: request headers; `{file:PATH}` inside a value is replaced by the "
+                                       "file's contents (e.g. a bearer token)."},
+            "path": {"type": "string", "description": "file: a JSON, YAML or Markdown checklist file."},
+            "format": {"enum": ["json", "yaml", "checklist", "claude-usage"],
+                       "description": "How to read the value (default json; claude-usage reads "
+                                      "{five_hour: {utilization, resets_at}, ...})."},
+            "ttl": {"type": "number", "minimum": 0, "description": "Seconds a fetched value is fresh (default 60)."},
+            "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds to wait at most "
+                                                                                  "(default 2)."},
+            "breaker_failures": {"type": "integer", "minimum": 1,
+                                 "description": "Failures in a row that open the circuit breaker (default 3)."},
+            "breaker_cooldown": {"type": "number", "minimum": 0,
+                                 "description": "Seconds the breaker stays open (default 300)."}}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:policy:schema:config:1",
+        "title": "policy configuration (policy.yaml, .policy/config.yaml, ~/.config/policy/config.yaml)",
+        "description": "Which packs run and how. Nothing is required; see docs/config.md.",
+        "type": "object", "additionalProperties": False, "required": ["version"],
+        "properties": {
+            "version": {"const": 1},
+            "packs": {"type": "array", "items": pack_entry, "description": "Packs to load, in order."},
+            "rules": {"type": "array", "items": {"type": "string"},
+                      "description": "More rule files or directories (relative to this config file)."},
+            "db": {"type": "string", "description": "The fact store path (default $XDG_STATE_HOME/policy/facts.db)."},
+            "fail": {"description": "What happens when no decision can be made: closed (block) or open (let the "
+                                    "host decide), for all events or per event (`*` for the rest).",
+                     "anyOf": [{"enum": ["open", "closed"]},
+                               {"type": "object", "additionalProperties": {"enum": ["open", "closed"]}}]},
+            "max_delay": {"type": "number", "minimum": 0,
+                          "description": "The longest delay any rule may cause, in seconds (default 60)."},
+            "defer_as": {"enum": ["ask", "defer", "deny"],
+                         "description": "How `defer` is rendered on PreToolUse (default ask; `defer` needs "
+                                        "claude -p)."},
+            "ask_in_bypass": {"enum": ["deny", "ask"],
+                              "description": "How ask/defer render when nobody is asked (bypassPermissions, "
+                                             "dontAsk); default deny."},
+            "log": {"type": "object", "additionalProperties": False, "properties": {
+                "retention_days": {"type": "number", "minimum": 0,
+                                   "description": "Days decisions are kept (default 30; 0 keeps them forever)."},
+                "keep_payload": {"type": "boolean",
+                                 "description": "Keep the whole event payload with each decision (default false)."}}},
+            "sources": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
+                        "additionalProperties": source},
+            "trusted_projects": {"type": "array", "items": {"type": "string"},
+                                 "description": "User config only: project directories whose configs may weaken "
+                                                "user-level rules and run commands."},
+            "max_event_bytes": {"type": "integer", "minimum": 1024,
+                                "description": "The largest hook payload accepted (default 8 MiB)."},
+        },
+    }
+
+
+_BUILDERS = {"rules": _rules_schema, "tests": _tests_schema, "config": _config_schema}
+
+
+def build_schema(kind: str) -> str:
+    """The schema of `kind` as built from the code, in its shipped JSON form."""
+    import json
+
+    return json.dumps(_BUILDERS[kind](), indent=2) + "\n"
+
+
+def write_schemas(root: str) -> list[str]:
+    """Write every schema to `policy/schemas/` and `schemas/` under the source tree `root`."""
+    import os
+
+    written = []
+    for kind, name in SCHEMA_FILES.items():
+        text = build_schema(kind)
+        for directory in (os.path.join(root, "policy", "schemas"), os.path.join(root, "schemas")):
+            path = os.path.join(directory, name)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            written.append(path)
+    return written
+
+
 def error_paths(diagnostics: list[Diagnostic]) -> set[str]:
     """The rendered document paths that have schema errors (later stages skip them to avoid cascades)."""
     return {diagnostic.location.path for diagnostic in diagnostics}
+
+
+if __name__ == "__main__":  # python -m policy.schema: regenerate the shipped and published schemas
+    import os
+
+    for written in write_schemas(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))):
+        print(written)

@@ -256,7 +256,7 @@ def custom_tables(ruleset: RuleSet) -> set[str]:
 
 
 def _check_references(test_file: TestFile, ruleset: RuleSet) -> list[Diagnostic]:
-    from policy.effects import EFFECTS
+    from policy.effects import effect_modules
     from policy.migrations import table_columns
     from policy.schema import suggest
 
@@ -283,11 +283,11 @@ def _check_references(test_file: TestFile, ruleset: RuleSet) -> list[Diagnostic]
             action = step.get("do")
             if isinstance(action, dict) and action:
                 kind = next(iter(action))
-                if ACTION_ALIASES.get(kind, kind) not in EFFECTS:
+                if ACTION_ALIASES.get(kind, kind) not in effect_modules():
                     problems.append(Diagnostic(
                         document.location(("tests", index, "steps", position, "do", kind), key=True),
                         "unknown-action", f"unknown action {kind!r}",
-                        suggest(kind, set(EFFECTS) | set(ACTION_ALIASES))))
+                        suggest(kind, set(effect_modules()) | set(ACTION_ALIASES))))
         for position, check in enumerate(test.get("expect_facts") or ()):
             check_table(check.get("table", ""), ("tests", index, "expect_facts", position, "table"))
     return problems
@@ -458,15 +458,17 @@ class _TestRun:
             store.close()
 
     def action_step(self, store: Store, position: int, label: str, step: dict[str, Any]) -> None:
-        from policy.effects import EffectContext, apply_effects
+        from policy.effects import EffectContext, apply_effects, effect_modules
         from policy.model import Event, PlannedEffect
 
         kind, args = next(iter(step["do"].items()))
         kind = ACTION_ALIASES.get(kind, kind)
+        module = effect_modules()[kind]
         session = step.get("session", self.session)
         event = Event(host="claude-code", name="Action", agent_session=session, cwd=DEFAULT_CWD,
                       data={"session_id": session, "cwd": DEFAULT_CWD})
-        effect = PlannedEffect("test", label, kind, dict(args or {}), self.where("steps", position), trusted=True)
+        effect = PlannedEffect("test", label, kind, module, dict(args or {}), self.where("steps", position),
+                               trusted=True)
         try:
             with store.transaction():
                 apply_effects((effect,), EffectContext(store, event, self.clock.now, self.ruleset.settings))

@@ -1,8 +1,10 @@
 """Effects (SPEC §4): the writes rules ask for, applied after the final decision, all in one transaction.
 
-Each effect kind is an `EffectKind` in EFFECTS: a compile-time `check` (beyond the JSON Schema: tables, columns,
-trust) and an `apply` that writes through the same functions the CLI verbs use. Modules are imported on first use.
-`apply_effects` runs inside the caller's transaction; if any effect fails, the caller rolls everything back.
+An effect module in this package declares `KINDS` (each kind's argument schema, which the rule-file JSON Schema
+and docs/effects.md are generated from), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
+(tables, columns, trust). Adding a module adds effects. The compiler records which module implements each effect,
+so applying one imports only that module. `apply_effects` runs inside the caller's transaction; if any effect
+fails, the caller rolls everything back.
 """
 
 from __future__ import annotations
@@ -21,14 +23,6 @@ if TYPE_CHECKING:
 else:
     from policy.lean import dataclass
 
-# kind -> module holding `check_<kind>` (optional) and `apply_<kind>`
-EFFECTS: dict[str, str] = {
-    "record": "policy.effects.rows",
-    "upsert": "policy.effects.rows",
-    "delete": "policy.effects.rows",
-    "set": "policy.effects.kv",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class EffectContext:
@@ -40,18 +34,36 @@ class EffectContext:
     settings: Settings
 
 
-def _module(kind: str) -> Any:
-    return __import__(EFFECTS[kind], fromlist=["_"])
+def _module(name: str) -> Any:
+    return __import__(name, fromlist=["KINDS"])
 
 
-def check_effect(kind: str, args: Any, location: Location, *, trusted: bool) -> list[Diagnostic]:
-    """Compile-time checks of one effect (the schema has checked its shape already)."""
-    if kind not in EFFECTS:
+def effect_modules() -> dict[str, str]:
+    """Every effect kind and the module implementing it (imports every effect module: not for the eval path)."""
+    import pkgutil
+
+    kinds: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        name = f"{__name__}.{info.name}"
+        for kind in getattr(_module(name), "KINDS", {}):
+            kinds[kind] = name
+    return kinds
+
+
+def effect_schemas() -> dict[str, dict[str, Any]]:
+    """Every effect kind's argument schema (with its description)."""
+    return {kind: _module(module).KINDS[kind] for kind, module in effect_modules().items()}
+
+
+def check_effect(kind: str, args: Any, location: Location, *, trusted: bool) -> tuple[str | None, list[Diagnostic]]:
+    """Compile-time checks of one effect (the schema has checked its shape already). Returns its module."""
+    modules = effect_modules()
+    if kind not in modules:
         from policy.schema import suggest
 
-        return [Diagnostic(location, "unknown-effect", f"unknown effect {kind!r}", suggest(kind, set(EFFECTS)))]
-    check: Callable[..., list[Diagnostic]] | None = getattr(_module(kind), f"check_{kind}", None)
-    return [] if check is None else check(args, location, trusted=trusted)
+        return None, [Diagnostic(location, "unknown-effect", f"unknown effect {kind!r}", suggest(kind, set(modules)))]
+    check: Callable[..., list[Diagnostic]] | None = getattr(_module(modules[kind]), f"check_{kind}", None)
+    return modules[kind], ([] if check is None else check(args, location, trusted=trusted))
 
 
 def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) -> list[dict[str, Any]]:
@@ -59,7 +71,7 @@ def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) ->
     results = []
     for effect in effects:
         apply: Callable[[dict[str, Any], EffectContext, PlannedEffect], str] = getattr(
-            _module(effect.kind), f"apply_{effect.kind}")
+            _module(effect.module), f"apply_{effect.kind}")
         try:
             outcome = apply(effect.args, context, effect)
         except EvaluationError:

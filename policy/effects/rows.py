@@ -10,13 +10,33 @@ from __future__ import annotations
 from policy.errors import Diagnostic
 from policy.lean import json_dumps, sqlite
 
+from typing import Any
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
 
     from policy.effects import EffectContext
     from policy.errors import Location
     from policy.model import PlannedEffect
+
+
+_TABLE = {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$", "description": "A table name."}
+_VALUES = {"type": "object", "propertyNames": {"pattern": "^[a-z_][a-z0-9_]*$"},
+           "description": "Column -> value; strings are templates."}
+KINDS: dict[str, dict[str, Any]] = {
+    "record": {"description": "Insert a row into a table (a table of the rules' own is created on first use).",
+               "type": "object", "required": ["table", "values"], "additionalProperties": False,
+               "properties": {"table": _TABLE, "values": _VALUES}},
+    "upsert": {"description": "Insert a row, or update the row with the same key (a built-in table's key is its "
+                              "primary key).",
+               "type": "object", "required": ["table", "key", "values"], "additionalProperties": False,
+               "properties": {"table": _TABLE, "values": _VALUES, "key": {
+                   "description": "The key column(s).",
+                   "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}}},
+    "delete": {"description": "Delete the rows whose columns equal the given values.",
+               "type": "object", "required": ["table", "where"], "additionalProperties": False,
+               "properties": {"table": _TABLE, "where": _VALUES}},
+}
 
 
 def _builtin_columns(table: str) -> tuple[str, ...] | None:

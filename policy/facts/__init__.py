@@ -1,9 +1,9 @@
 """Facts (SPEC §4): what rules may ask about the world, read lazily from the fact store, once per evaluation.
 
 A fact family (`facts.focus`, `facts.claims`, ...) is a `Family`: a View built from a `FactContext` on first use
-and memoised for the rest of the evaluation. Each family lives in its own module, registered in FAMILIES, and is
-imported only when a rule reaches it. Families also own the writes of their tables (the CLI verbs and the effects
-call the same functions). A pack's own SQL facts are run read-only on first use.
+and memoised for the rest of the evaluation. Family `x` is the class `FAMILY` of the module `policy.facts.x`,
+imported only when a rule reaches it; adding a module adds a family. Families also own the writes of their tables
+(the CLI verbs and the effects call the same functions). A pack's own SQL facts are run read-only on first use.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ if TYPE_CHECKING:
     from policy.store import Store
 else:
     from policy.lean import dataclass
-
-# family name -> (module, class)
-FAMILIES: dict[str, tuple[str, str]] = {
-    "kv": ("policy.facts.kv", "KvFacts"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +55,26 @@ class Family(View):
 
 
 def family_class(name: str) -> type[Family]:
-    module_name, class_name = FAMILIES[name]
-    module = __import__(module_name, fromlist=[class_name])
-    return getattr(module, class_name)  # type: ignore[no-any-return]
+    """The family `facts.<name>`; raises ExpressionError when there is none."""
+    if not name.isidentifier() or name.startswith("_"):
+        raise ExpressionError(f"unknown fact {name!r}")
+    try:
+        module = __import__(f"policy.facts.{name}", fromlist=["FAMILY"])
+        return module.FAMILY  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        raise ExpressionError(f"unknown fact {name!r}") from None
+
+
+def family_names() -> tuple[str, ...]:
+    """Every fact family, found by module (for the compiler's checks and the docs; not on the eval path)."""
+    import pkgutil
+
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
 
 
 def family_fields() -> dict[str, frozenset[str]]:
-    """Every family and the fields rules may read (for the compiler's checks and the docs)."""
-    return {name: frozenset(family_class(name).fields) for name in FAMILIES}
+    """Every family and the fields rules may read."""
+    return {name: frozenset(family_class(name).fields) for name in family_names()}
 
 
 class Facts:
@@ -126,15 +133,12 @@ class FactsScope(View):
         self.facts = facts
         self.pack = pack
         self.sql_facts = {fact.name: fact for fact in pack.facts}
-        self.fields = tuple(FAMILIES) + tuple(self.sql_facts)
 
     def expose(self, name: str) -> Any:
         fact = self.sql_facts.get(name)
         if fact is not None:
             return self.facts.sql(self.pack, fact)
-        if name in FAMILIES:
-            return self.facts.family(name)
-        raise ExpressionError(f"unknown fact {name!r}")
+        return self.facts.family(name)
 
 
 def run_sql_fact(context: FactContext, pack: Pack, fact: SqlFact) -> Any:
@@ -190,8 +194,6 @@ class _StaticView(View):
 
 
 class _StaticScope(View):
-    fields = tuple(FAMILIES)
-
     def __init__(self, facts: StaticFacts) -> None:
         self.facts = facts
 

@@ -44,6 +44,9 @@ class KvFacts(Family):
         return None if row is None else max(0.0, self.context.now - row[1])
 
 
+FAMILY = KvFacts
+
+
 def set_value(store: Store, key: str, value: Any, *, now: float, ttl: float | None = None) -> None:
     """Set `key` to `value` (stored as JSON); with `ttl` seconds it expires."""
     expires = None if ttl is None else now + float(ttl)
