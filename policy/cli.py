@@ -58,7 +58,7 @@ def _register_commands() -> None:
 
     from policy import commands
 
-    names = sorted((info.name for info in pkgutil.iter_modules(commands.__path__)),
+    names = sorted((info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")),
                    key=lambda name: (name not in _FIRST, _FIRST.index(name) if name in _FIRST else 0, name))
     for name in names:
         module = __import__(f"policy.commands.{name}", fromlist=["register"])

@@ -1,0 +1,94 @@
+"""What the CLI verbs share: the fact store and the effective configuration they act on, the agent session they
+act for, the clock, and JSON output. (Not a command: modules starting with `_` are not registered.)"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import typer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from policy.model import RuleSet
+    from policy.store import Store
+
+DB_OPTION_HELP = "The fact store (default: config `db`, $POLICY_DB, or $XDG_STATE_HOME/policy/facts.db)."
+SESSION_OPTION_HELP = "The agent session (default: $CLAUDE_CODE_SESSION_ID, then $POLICY_SESSION)."
+
+
+def environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def now() -> float:
+    return time.time()
+
+
+def effective_ruleset(*, cwd: str | None = None) -> RuleSet:
+    """The rules and settings `policy eval` would use here (the same config discovery and cache).
+    Raises ValidationFailed when the config or a rule file is broken."""
+    from policy.cache import load_ruleset
+    from policy.config import Request
+
+    return load_ruleset(Request(cwd=cwd or os.getcwd(), environ=environ()))
+
+
+def pack_params(name: str) -> dict[str, Any]:
+    """The params of pack `name` as configured here, or the shipped pack's defaults when it isn't loaded."""
+    from policy.errors import ValidationFailed
+
+    try:
+        ruleset = effective_ruleset()
+        return dict(ruleset.pack(name).params)
+    except (KeyError, ValidationFailed):
+        pass
+    from policy.compiler import PackSource, build_ruleset, compile_files
+    from policy.config import shipped_pack_path
+    from policy.model import Settings
+
+    compiled = compile_files([PackSource(shipped_pack_path(name), trusted=True, origin="shipped")])
+    return dict(build_ruleset(compiled, Settings()).pack(name).params)
+
+
+def db_path(db: str | None) -> str:
+    """--db, else the config's `db`, else $POLICY_DB, else the default path."""
+    from policy.store import default_path
+
+    if db:
+        return db
+    env = environ()
+    if env.get("POLICY_DB"):
+        return env["POLICY_DB"]
+    from policy.errors import ValidationFailed
+
+    try:
+        configured = effective_ruleset().settings.db
+    except ValidationFailed:
+        configured = None
+    return configured or default_path(env)
+
+
+def open_store(db: str | None = None) -> Store:
+    from policy.store import Store
+
+    return Store.open(db_path(db))
+
+
+def agent_session(session: str | None, *, required: bool = True) -> str | None:
+    """--session, else $CLAUDE_CODE_SESSION_ID, else $POLICY_SESSION."""
+    env = environ()
+    value = session or env.get("CLAUDE_CODE_SESSION_ID") or env.get("POLICY_SESSION")
+    if value is None and required:
+        from policy.errors import UsageError
+
+        raise UsageError("no agent session given", hint="pass --session ID or set POLICY_SESSION")
+    return value
+
+
+def emit_json(data: Any) -> None:
+    from policy.lean import json_dumps
+
+    typer.echo(json_dumps(data, spaced=True))
