@@ -446,7 +446,10 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
               "`policy curve` prints and plots it."),
 )}
 
-RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}, **GUARDS,
+# YAML and JSON spellings of the constants, for rule authors who write `== false`.
+CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}, **GUARDS, **CONSTANTS,
                                    **{name: function.call for name, function in FUNCTIONS.items()}}
 
 
@@ -675,7 +678,7 @@ class _Checker:
                 self.names.add(name)
             elif name in FUNCTIONS:
                 pass
-            elif name in ("True", "False", "None"):
+            elif name in ("True", "False", "None") or name in CONSTANTS:
                 pass
             else:
                 if name == "verdict":

@@ -93,9 +93,8 @@ class ValidationFailed(PolicyError):
         errors = [d for d in self.diagnostics if d.severity == "error"]
         first = errors[0] if errors else self.diagnostics[0]
         more = len(errors) - 1
-        message = f"{first.code}: {first.message}" + (f" (and {more} more)" if more > 0 else "")
-        super().__init__(message, hint=first.hint or "run `policy validate` for the full list",
-                         location=first.location)
+        message = first.message + (f" (and {more} more: run `policy validate`)" if more > 0 else "")
+        super().__init__(message, code=first.code, hint=first.hint, location=first.location)
 
 
 class InputError(PolicyError):

@@ -1,0 +1,92 @@
+"""`policy log`: the decision log — what `policy eval` decided, when, for which agent session, and why."""
+
+from __future__ import annotations
+
+import typer
+
+from policy.commands._shared import DB_OPTION_HELP, emit_json, now, open_store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+VERDICTS = ("deny", "defer", "ask", "allow", "none")
+
+
+def query_log(store: Any, *, since: float | None = None, verdict: str | None = None, session: str | None = None,
+              event: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest decisions first, filtered; rule_ids/packs/effects decoded from JSON."""
+    from sqlite_utils import Database
+
+    from policy.lean import json_loads
+
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    if verdict == "none":
+        clauses.append("verdict IS NULL")
+    elif verdict is not None:
+        clauses.append("verdict = ?")
+        params.append(verdict)
+    if session is not None:
+        clauses.append("agent_session = ?")
+        params.append(session)
+    if event is not None:
+        clauses.append("event = ?")
+        params.append(event)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = list(Database(store.connection, execute_plugins=False).query(
+        f"SELECT id, at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, ruleset, "
+        f"latency_ms, effects, error FROM decisions{where} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]))
+    for row in rows:
+        row["verdict"] = row["verdict"] or "none"
+        for key in ("rule_ids", "packs", "effects"):
+            row[key] = json_loads(row[key]) if row[key] else ([] if key != "packs" else {})
+    return rows
+
+
+def show_log(*, since: str | None = None, verdict: str | None = None, session: str | None = None,
+             event: str | None = None, limit: int = 50, as_json: bool = False, db: str | None = None) -> int:
+    from policy import report
+    from policy.errors import UsageError
+    from policy.times import format_local, parse_duration
+
+    if verdict is not None and verdict not in VERDICTS:
+        raise UsageError(f"--verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+    start = now() - parse_duration(since, what="--since") if since else None
+    with open_store(db) as store:
+        rows = query_log(store, since=start, verdict=verdict, session=session, event=event, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        typer.echo("no decisions" + (f" in the last {since}" if since else ""))
+        return 0
+    table_rows = []
+    for row in rows:
+        reason = (row["reason"] or row["error"] or "").replace("\n", " ")
+        table_rows.append([format_local(row["at"], seconds=True), row["event"], (row["agent_session"] or "-")[:8],
+                           row["tool"] or "-", row["verdict"], ", ".join(row["rule_ids"]) or "-",
+                           reason[:60] + ("…" if len(reason) > 60 else ""),
+                           f"{row['delay']:g}s" if row["delay"] else ""])
+    typer.echo(report.table(["time", "event", "session", "tool", "verdict", "rules", "reason", "delay"],
+                            table_rows))
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("log")
+    def log_command(since: str = typer.Option(None, "--since", help="Only the last 10m, 1h, 2d ..."),
+                    verdict: str = typer.Option(None, "--verdict", help="deny, defer, ask, allow or none."),
+                    session: str = typer.Option(None, "--session", help="Only this agent session."),
+                    event: str = typer.Option(None, "--event", help="Only this event, e.g. PreToolUse."),
+                    limit: int = typer.Option(50, "--limit", min=1, help="At most this many (newest first)."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+                    db: str = typer.Option(None, "--db", help=DB_OPTION_HELP)) -> None:
+        """Show the decision log, newest first.
+
+        Example: policy log --since 1h --verdict deny
+        """
+        raise typer.Exit(show_log(since=since, verdict=verdict, session=session, event=event, limit=limit,
+                                  as_json=as_json, db=db))
