@@ -122,11 +122,8 @@ class _Evaluation:
         return tuple(values)
 
     def matches(self, rule: Rule, pack: Pack) -> bool:
+        """Whether `match` and `when` hold (`events` and `tools` are checked by the caller)."""
         event = self.event
-        if rule.tools is not None:
-            if event.tool is None or lean.regex(rule.tools).match(event.tool) is None:
-                self.note(rule, "tools", f"tool {event.tool!r} is not {rule.tools}", (("tool", event.tool),))
-                return False
         for condition in rule.match:
             value = conditions.select(condition.selector, event.data)
             if condition.kind == "equals":
@@ -167,22 +164,32 @@ class _Evaluation:
 
     def run(self, disabled_packs: frozenset[str]) -> Decision:
         event = self.event
+        tool = event.tool
+        explain = self.explain
         packs = {pack.name: pack for pack in self.ruleset.packs}
         finished: set[str] = set()
         hits: list[tuple[RuleHit, Rule]] = []
         stop_blocks: int | None = None
+        tool_matches: dict[str, bool] = {}  # rules often share a `tools` pattern: match each once
         for rule in self.ruleset.rules_for(event.name):
-            if rule.pack in disabled_packs:
-                self.note(rule, "disabled", f"pack {rule.pack} is switched off by its environment variable")
+            if rule.pack in disabled_packs or not rule.enabled or rule.pack in finished:
+                if explain:
+                    self.note(rule, "disabled" if rule.pack in disabled_packs or not rule.enabled else "final",
+                              f"pack {rule.pack} is switched off by its environment variable"
+                              if rule.pack in disabled_packs else "enabled: false" if not rule.enabled
+                              else "an earlier `final` rule of this pack matched")
                 continue
-            if not rule.enabled:
-                self.note(rule, "disabled", "enabled: false")
-                continue
-            if rule.pack in finished:
-                self.note(rule, "final", "an earlier `final` rule of this pack matched")
-                continue
+            if rule.tools is not None:
+                ok = tool_matches.get(rule.tools)
+                if ok is None:
+                    ok = tool is not None and lean.regex(rule.tools).match(tool) is not None
+                    tool_matches[rule.tools] = ok
+                if not ok:
+                    if explain:
+                        self.note(rule, "tools", f"tool {tool!r} is not {rule.tools}", (("tool", tool),))
+                    continue
             pack = packs[rule.pack]
-            if not self.matches(rule, pack):
+            if (rule.match or rule.when is not None) and not self.matches(rule, pack):
                 continue
             if (rule.decision == "deny" and event.name in STOP_EVENTS and event.stop_hook_active):
                 if stop_blocks is None:
