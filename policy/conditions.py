@@ -39,6 +39,20 @@ MAX_EXPRESSION_LENGTH = 4_000
 # The names an expression may use (SPEC §3). `verdict` exists only in `do:` templates and `if:` conditions.
 SCOPE_NAMES = ("event", "tool", "input", "prompt", "session", "facts", "params", "now")
 EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict",)
+SCOPE_DOCS = {
+    "event": "The whole event as the host sent it, with Claude Code's field names: `event.cwd`, "
+             "`event.hook_event_name`, `event.permission_mode`.",
+    "tool": "The tool's name on tool events (`Bash`, `Edit`, `mcp__github__create_issue`), else None.",
+    "input": "The tool's input on tool events (`input.command`, `input.file_path`), else `{}`.",
+    "prompt": "The user's prompt on UserPromptSubmit, else None.",
+    "session": "The agent session's id (Claude Code's `session_id`).",
+    "facts": "The facts: the built-in families (`facts.focus.on_break`, `facts.kv['hr.bpm']`) and the pack's own "
+             "SQL facts (`facts.<name>`); see docs/facts.md.",
+    "params": "The pack's params, with the configuration's overrides.",
+    "now": "The time, as a timezone-aware datetime in local time (`now.hour`, `now.weekday()`).",
+    "verdict": "Only in `do:` effects and their `if:`: the final verdict of the whole evaluation (`deny`, "
+               "`defer`, `ask`, `allow`, or None).",
+}
 
 
 class ExpressionError(Exception):
@@ -50,9 +64,10 @@ class ExpressionError(Exception):
 # ----------------------------------------------------------------------------------------------------------------
 
 class View:
-    """Base of objects that expressions may read attributes of. `fields` lists what they may read."""
+    """Base of objects that expressions may read attributes of. `fields` maps what they may read to what it means
+    (the docs are generated from it)."""
 
-    fields: tuple[str, ...] = ()
+    fields: dict[str, str] | tuple[str, ...] = ()
 
     def expose(self, name: str) -> Any:
         """`view.name` in an expression."""

@@ -135,8 +135,8 @@ class _Evaluation:
                 pattern = lean.regex(condition.pattern or "")
                 ok = (pattern.search(text) if condition.kind == "regex" else pattern.match(text)) is not None
             if not ok:
-                self.note(rule, "match", f"{condition.selector.source} does not match "
-                                         f"{condition.kind} {condition.value if condition.kind != 'regex' else condition.pattern!r}",
+                wanted = f"/{condition.pattern}/" if condition.kind == "regex" else f"{condition.kind} {condition.value!r}"
+                self.note(rule, "match", f"{condition.selector.source} does not match {wanted}",
                           ((condition.selector.source, value),))
                 return False
         if rule.when is not None:

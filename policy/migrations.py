@@ -83,6 +83,26 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
 )
 LATEST = len(MIGRATIONS)
 
+TABLE_DOCS = {
+    "schema_migrations": "Bookkeeping: the migrations applied to this file, by number (also PRAGMA user_version).",
+    "meta": "Bookkeeping: small internal values.",
+    "focus_sessions": "Pomodoro-style focus sessions (not agent sessions): type expected/personal, intention, start, "
+                      "planned and break lengths, end and reflection, whether an agent was used during it.",
+    "breaks": "Breaks: from `started_at` until `until`; after a focus session or started by hand.",
+    "usage_samples": "Usage of the agent's rate-limit window: utilization % observed at a time, when the window "
+                     "resets, and where the sample came from.",
+    "claims": "Resource claims of agent sessions (presence): a label like `stack:billing` claimed for a purpose, "
+              "alive until `expires_at` (extended by heartbeats).",
+    "tool_attempts": "Every tool call an agent attempted, with the final verdict (allowed/blocked/asked).",
+    "agent_sessions": "Agent sessions (Claude Code sessions, not focus sessions): where, which model, the task label, "
+                      "the status (active/working/waiting/idle/stopped) and the last event.",
+    "decisions": "The decision log: one row per `policy eval` (time, host, event, agent session, tool, verdict, "
+                 "rule ids, reason, delay, pack revisions, ruleset hash, latency, effects applied).",
+    "kv": "Generic facts: key -> JSON value, with an optional expiry (`policy fact set`).",
+    "source_cache": "Bookkeeping of fact sources: the last value fetched, when, failures in a row and the circuit "
+                    "breaker.",
+}
+
 # The built-in tables: rules may record into these, but not into the bookkeeping tables.
 BOOKKEEPING_TABLES = frozenset({"schema_migrations", "meta", "decisions", "source_cache"})
 

@@ -230,13 +230,13 @@ def _rules_schema() -> dict[str, Any]:
             "version": {"const": 1, "description": "The rule-file format version."},
             "pack": {"type": "string", "pattern": _IDENT, "description": "The pack's name, unique among loaded files."},
             "revision": {"type": "string", "description": "The author's revision label, recorded with every decision."},
-            "description": {"type": "string"},
+            "description": {"type": "string", "description": "What the pack is for."},
             "params": {"type": "object", "propertyNames": {"pattern": _NAME},
                        "description": "Parameters and their defaults; configs override them."},
             "facts": {"type": "object", "propertyNames": {"pattern": _NAME},
                       "additionalProperties": {"$ref": "#/$defs/sql_fact"},
                       "description": "Named read-only SQL facts, available as facts.<name>."},
-            "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+            "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}, "description": "The rules, in order."},
         },
         "$defs": {
             "rule": rule,
@@ -253,7 +253,7 @@ def _rules_schema() -> dict[str, Any]:
                                                                 "(None when there is no row)."},
                     "one": {"type": "boolean", "description": "The fact is the first row, as a mapping (None when "
                                                               "there is no row)."},
-                    "description": {"type": "string"}}},
+                    "description": {"type": "string", "description": "What the fact means."}}},
         },
     }
 
@@ -269,10 +269,10 @@ def _tests_schema() -> dict[str, Any]:
                                       "regex": {"type": "string"}, "not_contains": {"type": "string"}}}]}
     fact_check = {
         "type": "object", "required": ["table"], "additionalProperties": False,
-        "properties": {"table": {"type": "string"},
+        "properties": {"table": {"type": "string", "description": "A built-in table or one the packs record into."},
                        "where": {"type": "object", "description": "Column -> value (times and booleans as in "
                                                                   "`given`)."},
-                       "count": {"type": "integer", "minimum": 0},
+                       "count": {"type": "integer", "minimum": 0, "description": "How many rows match."},
                        "rows": {"type": "array", "items": {"type": "object"},
                                 "description": "The matching rows, in insertion order, compared on the columns "
                                                "given."}},
@@ -318,7 +318,7 @@ def _tests_schema() -> dict[str, Any]:
     test = {
         "type": "object", "required": ["name", "steps"], "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1},
+            "name": {"type": "string", "minLength": 1, "description": "What the scenario shows."},
             "now": {"type": "string", "description": "The fake clock's start, ISO 8601 with an offset (the offset "
                                                      "is the local time zone)."},
             "params": {"type": "object", "description": "Param overrides for this test."},
@@ -326,8 +326,9 @@ def _tests_schema() -> dict[str, Any]:
                       "description": "Rows per table before the first step; `kv` may be a mapping of key -> value.",
                       "additionalProperties": {"anyOf": [{"type": "array", "items": {"type": "object"}},
                                                          {"type": "object"}]}},
-            "steps": {"type": "array", "items": step, "minItems": 1},
-            "expect_facts": {"type": "array", "items": fact_check},
+            "steps": {"type": "array", "items": step, "minItems": 1, "description": "What happens, in order."},
+            "expect_facts": {"type": "array", "items": fact_check,
+                             "description": "Checks of the store after the last step."},
             "skip": {"type": ["boolean", "string"], "description": "Skip this test (a string says why)."},
         }}
     return {
@@ -340,20 +341,24 @@ def _tests_schema() -> dict[str, Any]:
             "version": {"const": 1},
             "pack": {"type": "string", "description": "The pack under test: <pack>.yaml next to this file, else "
                                                       "the shipped pack of that name."},
-            "packs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "packs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                      "description": "Several packs under test, each found as `pack:` is."},
             "rules": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                       "description": "Rule files or directories, relative to this file."},
             "params": {"type": "object", "description": "Param overrides: {param: value} with `pack:`, "
                                                         "{pack: {param: value}} otherwise."},
             "settings": {"type": "object", "additionalProperties": False,
                          "description": "Engine settings as in the config file.",
-                         "properties": {"fail": {}, "max_delay": {"type": "number", "minimum": 0},
+                         "properties": {"fail": {"description": "As `fail` in the config."},
+                                        "max_delay": {"type": "number", "minimum": 0,
+                                                      "description": "As `max_delay` in the config."},
                                         "defer_as": {"enum": ["ask", "defer", "deny"]},
                                         "ask_in_bypass": {"enum": ["deny", "ask"]}}},
             "now": {"type": "string", "description": "The default start of the fake clock for every test."},
             "session": {"type": "string", "description": "The default agent session id of events and actions "
                                                          "(default test-session)."},
-            "tests": {"type": "array", "items": {"$ref": "#/$defs/test"}, "minItems": 1},
+            "tests": {"type": "array", "items": {"$ref": "#/$defs/test"}, "minItems": 1,
+                      "description": "The scenarios."},
         },
         "oneOf": [{"required": ["pack"]}, {"required": ["packs"]}, {"required": ["rules"]}],
         "$defs": {"test": test, "fact_check": fact_check},
@@ -419,13 +424,16 @@ def _config_schema() -> dict[str, Any]:
             "ask_in_bypass": {"enum": ["deny", "ask"],
                               "description": "How ask/defer render when nobody is asked (bypassPermissions, "
                                              "dontAsk); default deny."},
-            "log": {"type": "object", "additionalProperties": False, "properties": {
+            "log": {"type": "object", "additionalProperties": False,
+                    "description": "The decision log: how long rows are kept, and whether payloads are.",
+                    "properties": {
                 "retention_days": {"type": "number", "minimum": 0,
                                    "description": "Days decisions are kept (default 30; 0 keeps them forever)."},
                 "keep_payload": {"type": "boolean",
                                  "description": "Keep the whole event payload with each decision (default false)."}}},
             "sources": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
-                        "additionalProperties": source},
+                        "additionalProperties": source,
+                        "description": "Fact sources by name: where facts are refreshed from (docs/config.md)."},
             "trusted_projects": {"type": "array", "items": {"type": "string"},
                                  "description": "User config only: project directories whose configs may weaken "
                                                 "user-level rules and run commands."},
@@ -449,6 +457,8 @@ def write_schemas(root: str) -> list[str]:
     """Write every schema to `policy/schemas/` and `schemas/` under the source tree `root`."""
     import os
 
+    if not os.path.isfile(os.path.join(root, "pyproject.toml")):
+        raise SystemExit(f"{root} is not the policy source tree; run `python -m policy.schema` from its root")
     written = []
     for kind, name in SCHEMA_FILES.items():
         text = build_schema(kind)
@@ -465,8 +475,8 @@ def error_paths(diagnostics: list[Diagnostic]) -> set[str]:
     return {diagnostic.location.path for diagnostic in diagnostics}
 
 
-if __name__ == "__main__":  # python -m policy.schema: regenerate the shipped and published schemas
+if __name__ == "__main__":  # `python -m policy.schema` in the source tree: regenerate the schemas
     import os
 
-    for written in write_schemas(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))):
-        print(written)
+    for written in write_schemas(os.getcwd()):
+        print(os.path.relpath(written))

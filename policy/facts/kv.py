@@ -17,7 +17,11 @@ class KvFacts(Family):
     `facts.kv.age('hr.bpm')` is the seconds since it was set (None when missing)."""
 
     name = "kv"
-    fields = ("get", "age")
+    fields = {
+        "get": "`facts.kv.get(key, default=None)`: the value of `key`, or `default` when it is missing or expired "
+               "(`facts.kv['hr.bpm']` is the same with no default).",
+        "age": "`facts.kv.age(key)`: seconds since `key` was set, None when it is missing or expired.",
+    }
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)

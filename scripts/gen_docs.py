@@ -1,0 +1,277 @@
+"""Regenerate the reference parts of docs/ from the code: `python scripts/gen_docs.py` (or `--check`).
+
+A docs file holds hand-written prose and generated blocks between
+`<!-- BEGIN GENERATED: name -->` and `<!-- END GENERATED: name -->`. This script fills every block from the code
+(the function whitelist, the effect registry, the JSON Schemas, the store's tables, the fact families, the CLI), so
+the references cannot go stale; tests/test_docs.py runs it with --check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT))
+
+
+def _cell(text: object) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _type_of(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return " \\| ".join(f"`{value}`" for value in schema["enum"])
+    if "const" in schema:
+        return f"`{schema['const']}`"
+    if "anyOf" in schema:
+        return " or ".join(_type_of(option) for option in schema["anyOf"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array" and "items" in schema:
+        return f"list of {_type_of(schema['items'])}"
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1].replace("_", " ")
+    return kind or "any"
+
+
+def _properties(schema: dict[str, Any]) -> str:
+    required = set(schema.get("required", ()))
+    rows = [[f"`{name}`" + (" (required)" if name in required else ""), _type_of(spec), spec.get("description", "")]
+            for name, spec in schema.get("properties", {}).items()]
+    return _table(["key", "type", "description"], rows)
+
+
+# ---- the blocks ---------------------------------------------------------------------------------------------------
+
+def block_functions() -> str:
+    from policy.conditions import FUNCTIONS
+
+    return _table(["function", "description"],
+                  [[f"`{function.signature}`", function.doc] for function in FUNCTIONS.values()])
+
+
+def block_scope() -> str:
+    from policy.conditions import EFFECT_SCOPE_NAMES, SCOPE_DOCS
+
+    return _table(["name", "what it is"], [[f"`{name}`", SCOPE_DOCS[name]] for name in EFFECT_SCOPE_NAMES])
+
+
+def block_methods() -> str:
+    from policy.conditions import DATETIME_FIELDS, SAFE_METHODS
+
+    rows: list[list[object]] = [[f"`{kind.__name__}`", ", ".join(f"`{name}`" for name in sorted(names))]
+                                for kind, names in SAFE_METHODS.items()]
+    rows.append(["`now` (datetime)", ", ".join(f"`{name}`" for name in sorted(DATETIME_FIELDS))])
+    return _table(["value", "methods and attributes"], rows)
+
+
+def block_limits() -> str:
+    from policy import conditions
+
+    return _table(["limit", "value"], [
+        ["longest string or list an operation may build", f"{conditions.MAX_STRING_LENGTH:,}"],
+        ["items a comprehension may visit", f"{conditions.MAX_COMPREHENSION_LENGTH:,}"],
+        ["largest base or exponent of `**`", f"{conditions.MAX_POWER:,}"],
+        ["largest shift of `<<` / `>>`", f"{conditions.MAX_SHIFT:,}"],
+        ["longest expression (characters)", f"{conditions.MAX_EXPRESSION_LENGTH:,}"],
+    ])
+
+
+def _schema(kind: str) -> dict[str, Any]:
+    import json
+
+    from policy.schema import build_schema
+
+    return json.loads(build_schema(kind))
+
+
+def block_rule_file() -> str:
+    return _properties(_schema("rules"))
+
+
+def block_rule_fields() -> str:
+    return _properties(_schema("rules")["$defs"]["rule"])
+
+
+def block_sql_fact() -> str:
+    return _properties(_schema("rules")["$defs"]["sql_fact"])
+
+
+def block_effects() -> str:
+    from policy.effects import effect_modules, effect_schemas
+
+    modules = effect_modules()
+    parts = []
+    for kind, schema in sorted(effect_schemas().items()):
+        parts.append(f"### `{kind}`\n\n{schema.get('description', '')}\n\n"
+                     f"Implemented in `{modules[kind].replace('.', '/')}.py`.")
+        if schema.get("properties"):
+            parts.append(_properties(schema))
+        else:
+            parts.append("No arguments: write `- " + kind + "`.")
+    return "\n\n".join(parts)
+
+
+def block_tables() -> str:
+    from policy.migrations import TABLE_DOCS, table_columns
+
+    parts = []
+    for table, columns in sorted(table_columns().items()):
+        doc = TABLE_DOCS.get(table, "")
+        parts.append(f"### `{table}`\n\n{doc}\n\nColumns: " + ", ".join(f"`{column}`" for column in columns) + ".")
+    return "\n\n".join(parts)
+
+
+def block_families() -> str:
+    import inspect
+
+    from policy.facts import family_class, family_names
+
+    parts = []
+    for name in family_names():
+        family = family_class(name)
+        fields = family.fields
+        docs = fields if isinstance(fields, dict) else {}
+        rows = [[f"`facts.{name}.{field}`", docs.get(field, "")] for field in fields]
+        parts.append(f"### `facts.{name}`\n\n{inspect.getdoc(family) or ''}\n\n" + _table(["field", "meaning"], rows))
+    return "\n\n".join(parts)
+
+
+def block_config_keys() -> str:
+    return _properties(_schema("config"))
+
+
+def block_config_pack_entry() -> str:
+    return _properties(_schema("config")["properties"]["packs"]["items"]["anyOf"][1])
+
+
+def block_config_source() -> str:
+    return _properties(_schema("config")["properties"]["sources"]["additionalProperties"])
+
+
+def block_test_file() -> str:
+    return _properties(_schema("tests"))
+
+
+def block_test_fields() -> str:
+    return _properties(_schema("tests")["$defs"]["test"])
+
+
+def block_test_step() -> str:
+    return _properties(_schema("tests")["$defs"]["test"]["properties"]["steps"]["items"])
+
+
+def block_test_expect() -> str:
+    step = _schema("tests")["$defs"]["test"]["properties"]["steps"]["items"]
+    return _properties(step["properties"]["expect"])
+
+
+def block_test_defaults() -> str:
+    from policy import tester
+
+    rows = [["every event", f"`session_id` = the file's `session` or `{tester.DEFAULT_SESSION}`, "
+                            f"`transcript_path`, `cwd` = `{tester.DEFAULT_CWD}`"],
+            [", ".join(sorted(tester.PERMISSION_MODE_EVENTS)), "`permission_mode` = `default`"],
+            [", ".join(sorted(tester.TOOL_USE_ID_EVENTS)), "`tool_use_id` = `toolu_test_NNNN`"],
+            ["tool events", "`tool_input` = `{}`"], ["Stop, SubagentStop", "`stop_hook_active` = `false`"],
+            ["UserPromptSubmit", "`prompt` = `\"\"`"]]
+    rows += [[f"`given` rows of `{table}`", ", ".join(f"`{column}` = {value}" for column, value in values.items())]
+             for table, values in tester.GIVEN_DEFAULTS.items()]
+    return _table(["where", "default"], rows) + f"\n\nThe clock starts at `{tester.DEFAULT_NOW}` unless the file " \
+                                                f"or the test sets `now`."
+
+
+def _click_command() -> Any:
+    import typer
+
+    from policy.cli import app
+
+    return typer.main.get_command(app)
+
+
+def _walk(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:
+    """Every command under `command` (typer carries its own click, so groups are found by duck typing)."""
+    found = [(path, command)]
+    if hasattr(command, "list_commands"):
+        context = command.context_class(command)
+        for name in command.list_commands(context):
+            found += _walk(command.get_command(context, name), path + [name])
+    return found
+
+
+def block_cli() -> str:
+    root = _click_command()
+    parts = []
+    for path, command in _walk(root, ["policy"])[1:]:
+        context = command.context_class(command, info_name=" ".join(path))
+        usage = " ".join(command.collect_usage_pieces(context))
+        help_text = (command.help or "").strip()
+        parts.append(f"### `{' '.join(path)}`\n\n```\n{' '.join(path)} {usage}\n```\n\n{help_text}")
+        rows = []
+        for param in command.params:
+            if param.name in ("help",):
+                continue
+            if param.param_type_name == "option":
+                names = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
+                default = "" if param.default in (None, False, ()) or param.is_flag and param.default is False \
+                    else f" (default: `{param.default}`)"
+                rows.append([names, (param.help or "") + default])
+            else:
+                rows.append([f"`{param.name.upper()}`", getattr(param, "help", "") or ""])
+        if rows:
+            parts.append(_table(["argument / option", "meaning"], rows))
+    return "\n\n".join(parts)
+
+
+BLOCKS = {name[len("block_"):].replace("_", "-"): function for name, function in dict(globals()).items()
+          if name.startswith("block_")}
+
+
+def render(text: str) -> str:
+    """`text` with every generated block refilled."""
+    out, rest = [], text
+    while True:
+        start = rest.find("<!-- BEGIN GENERATED: ")
+        if start == -1:
+            out.append(rest)
+            return "".join(out)
+        header_end = rest.index("-->", start) + 3
+        name = rest[start + len("<!-- BEGIN GENERATED: "):header_end - 3].strip()
+        end_marker = f"<!-- END GENERATED: {name} -->"
+        end = rest.index(end_marker, header_end)
+        if name not in BLOCKS:
+            raise SystemExit(f"unknown generated block {name!r}; known: {', '.join(sorted(BLOCKS))}")
+        out.append(rest[:header_end] + "\n" + BLOCKS[name]().strip() + "\n" + end_marker)
+        rest = rest[end + len(end_marker):]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if any generated block is out of date")
+    options = parser.parse_args()
+    stale = []
+    for path in sorted(DOCS.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            stale.append(path)
+            if not options.check:
+                path.write_text(new, encoding="utf-8")
+    for path in stale:
+        print(f"{'stale' if options.check else 'updated'}: {path.relative_to(ROOT)}")
+    return 1 if options.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
