@@ -37,16 +37,12 @@ def _midnight(now: float, utc_offset: int | None) -> float:
     return now - ((now + local_offset(now, utc_offset)) % 86400)
 
 
-def _local_time(now: float, utc_offset: int | None) -> int:
-    return int((now + local_offset(now, utc_offset)) % 86400)
-
-
 def refusal(store: Store, state: focus.FocusState, now: float, utc_offset: int | None,
             params: dict[str, Any]) -> focus.Refusal | None:
     """Why a session cannot start now under the focus pack's params, or None. Bad params are usage errors."""
     try:
         return focus.start_refusal(
-            state, local_time=_local_time(now, utc_offset),
+            state, local_time=round(now - _midnight(now, utc_offset), 3),
             today=lambda: focus.read_today(store, now, _midnight(now, utc_offset)),
             evening_cutoff=params.get("evening_cutoff"), max_sessions=params.get("max_sessions_per_day"),
             max_hours=params.get("max_focus_hours_per_day"))

@@ -53,8 +53,9 @@ class FocusRefused(PolicyError):
 
 
 def countdown(until: float, now: float) -> int:
-    """Whole seconds left until `until`, rounded up, so a countdown never shows 0:00 while it still runs."""
-    return max(0, math.ceil(until - now - 1e-9))
+    """Whole seconds left until `until`, rounded up, so a countdown never shows 0:00 while it still runs (first
+    rounded to the millisecond: times that went through ISO text are off by float noise)."""
+    return max(0, math.ceil(round(until - now, 3)))
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
@@ -175,11 +176,11 @@ class Refusal:
     hint: str = ""
 
 
-def start_refusal(state: FocusState, *, local_time: int, today: Any, evening_cutoff: Any = None,
+def start_refusal(state: FocusState, *, local_time: float, today: Any, evening_cutoff: Any = None,
                   max_sessions: Any = None, max_hours: Any = None) -> Refusal | None:
-    """None when a session may start now; otherwise why not. `local_time` is the local seconds after midnight;
-    `today()` returns (sessions today, seconds focused today) and is called only when a daily limit is set.
-    Raises ValueError for a limit that is not well formed."""
+    """None when a session may start now; otherwise why not. `local_time` is the local seconds after midnight
+    (rounded to the millisecond); `today()` returns (sessions today, seconds focused today) and is called only when
+    a daily limit is set. Raises ValueError for a limit that is not well formed."""
     cutoff = None if evening_cutoff is None else parse_clock(evening_cutoff)
     most_sessions = _limit(max_sessions, "max_sessions_per_day")
     most_hours = _limit(max_hours, "max_focus_hours_per_day")
@@ -253,9 +254,9 @@ class FocusFacts(Family):
         key = (evening_cutoff, max_sessions_per_day, max_focus_hours_per_day)
         if key not in self._refusals:
             context = self.context
-            local_time = int((context.now + context.local_offset()) % 86400)
             try:
-                refusal = start_refusal(self.state, local_time=local_time, today=self.today,
+                refusal = start_refusal(self.state, local_time=round(context.now - context.local_midnight(), 3),
+                                        today=self.today,
                                         evening_cutoff=evening_cutoff, max_sessions=max_sessions_per_day,
                                         max_hours=max_focus_hours_per_day)
             except ValueError as error:
