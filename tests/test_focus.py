@@ -90,6 +90,20 @@ def test_a_session_is_active_until_its_last_second_then_its_break_runs(store: St
     assert (over.active, over.on_break, over.break_until) == (False, False, None)
 
 
+def test_running_and_its_countdown_agree_within_float_noise(store: Store) -> None:
+    # `policy eval --now ISO` turns a stored time into text and back: it can come out a fraction of a microsecond
+    # early. A break 0.4 µs from its end is over (not "0:00 left"); 0.6 ms from its end it shows 0:01.
+    start(store, T10, minutes=25, break_minutes=5)
+    assert start(store, T10 + 30 * MINUTE - 4e-7, "next") == 2
+    with store.transaction():
+        ended = focus.end_session(store, T10 + 31 * MINUTE)
+    assert rows(store, "focus_sessions")[0]["end_reason"] == "expired"
+    almost = facts_at(store, ended.break_until - 4e-7)  # type: ignore[operator]
+    assert (almost.on_break, almost.break_remaining) == (False, 0)
+    last = facts_at(store, ended.break_until - 6e-4)  # type: ignore[operator]
+    assert (last.on_break, last.break_remaining) == (True, 1)
+
+
 def test_the_day_counts_sessions_from_local_midnight_up_to_now(store: Store) -> None:
     for local_start in (-(10 * 3600 + 5 * MINUTE), -(9 * 3600 + 30 * MINUTE)):  # 23:55 the day before, 00:30
         start(store, T10 + local_start, "early", minutes=25)

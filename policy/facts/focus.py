@@ -118,19 +118,20 @@ def read_state(store: Store | None, now: float) -> FocusState:
     """The focus state at `now` (two indexed queries)."""
     if store is None:
         return FocusState(now, None, False, None, False, None, None)
+    # "Still running" is decided by the same rounding as the countdown, so nothing shows 0:00 left while it runs.
     session = store.execute(SESSION_SQL, (now,)).fetchone()
     pause = store.execute(BREAK_SQL, (now, now)).fetchone()
     active = False
     ends_at = None
-    break_started, break_until = (pause[1], pause[2]) if pause else (None, None)
+    break_started, break_until = (pause[1], pause[2]) if pause and countdown(pause[2], now) else (None, None)
     if session is not None:
         ends_at = session[3] + session[4] * 60
         if session[6] is None:
-            if now < ends_at:
+            if countdown(ends_at, now):
                 active = True
             else:  # ran out without an explicit end: ended at its planned end, its break runs from there
                 until = ends_at + (session[5] or 0) * 60
-                if now < until and (break_until is None or until > break_until):
+                if countdown(until, now) and (break_until is None or until > break_until):
                     break_started, break_until = ends_at, until
     return FocusState(now, tuple(session) if session else None, active, ends_at, break_until is not None,
                       break_started, break_until)
@@ -286,10 +287,11 @@ def _minutes(value: Any, what: str, default: float, *, positive: bool) -> float:
 
 def close_expired(store: Store, now: float) -> None:
     """Give sessions that ran out without an explicit end their end (the planned one) and their break row."""
-    expired = store.execute(
-        "SELECT id, started_at + planned_minutes * 60, break_minutes FROM focus_sessions "
-        "WHERE ended_at IS NULL AND started_at + planned_minutes * 60 <= ?", (now,)).fetchall()
-    for session_id, ended_at, break_minutes in expired:
+    open_sessions = store.execute("SELECT id, started_at + planned_minutes * 60, break_minutes FROM focus_sessions "
+                                  "WHERE ended_at IS NULL").fetchall()
+    for session_id, ended_at, break_minutes in open_sessions:
+        if countdown(ended_at, now):
+            continue
         store.execute("UPDATE focus_sessions SET ended_at = ?, end_reason = 'expired' WHERE id = ?",
                       (ended_at, session_id))
         if break_minutes:
@@ -351,7 +353,7 @@ def _end(store: Store, session: tuple[Any, ...], now: float, reason: str, values
         until = start + minutes * 60
         store.execute("INSERT INTO breaks(started_at, until, focus_session_id, reason) VALUES (?, ?, ?, ?)",
                       (start, until, session[0], "session" if break_minutes is None else "manual"))
-    return Ended(session[0], session[2], ended_at, ended_at - session[3], now >= planned_end, until)
+    return Ended(session[0], session[2], ended_at, ended_at - session[3], not countdown(planned_end, now), until)
 
 
 def end_session(store: Store, now: float, *, distractions: str | None = None, did_the_thing: bool | None = None,
@@ -379,7 +381,7 @@ def start_break(store: Store, now: float, *, minutes: Any) -> tuple[float, Ended
     and the session it ended, if any."""
     length = _minutes(minutes, "minutes", DEFAULT_BREAK_MINUTES, positive=True)
     session = _open_session(store, now)
-    if session is not None and now < session[3] + session[4] * 60:
+    if session is not None and countdown(session[3] + session[4] * 60, now):
         ended = _end(store, session, now, "break", {}, length)
         assert ended.break_until is not None
         return ended.break_until, ended
