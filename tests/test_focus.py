@@ -161,8 +161,8 @@ def test_refusals_in_order_break_running_session_cutoff_and_daily_maxima(store: 
     ({"evening_cutoff": "9pm"}, "evening_cutoff must be a local time of day like \"21:00\" (or null), not '9pm'"),
     ({"evening_cutoff": "24:00"}, "evening_cutoff must be a local time of day like \"21:00\" (or null), not '24:00'"),
     ({"evening_cutoff": 21}, "evening_cutoff must be a local time of day like \"21:00\" (or null), not 21"),
-    ({"max_sessions": "8"}, "max_sessions_per_day must be a positive number (or null), not '8'"),
-    ({"max_hours": True}, "max_focus_hours_per_day must be a positive number (or null), not True"),
+    ({"max_sessions": "8"}, "max_sessions_per_day must be a number, 0 or more (or null), not '8'"),
+    ({"max_hours": True}, "max_focus_hours_per_day must be a number, 0 or more (or null), not True"),
 ])
 def test_bad_limits_are_reported_with_what_to_fix(store: Store, limits: dict, message: str) -> None:
     with pytest.raises(ValueError) as raised:
@@ -181,7 +181,7 @@ def test_the_family_memoises_a_refusal_and_reads_the_day_once(store: Store) -> N
     original = focus.read_today
     try:
         focus.read_today = lambda *args: calls.append(args) or original(*args)  # type: ignore[assignment]
-        assert facts.refusal(None, 1, None) == "Cannot start a focus session: the daily maximum of 1 sessions is reached."
+        assert facts.refusal(None, 1, None) == "Cannot start a focus session: the daily maximum of 1 session is reached."
         assert facts.refusal(None, 1, None) is facts.refusal(None, 1, None)
         assert facts.refusal(None, None, 0.4) == (
             "Cannot start a focus session: the daily maximum of 24m 00s of focus is reached (25m 00s today).")
@@ -364,7 +364,7 @@ def test_session_start_prints_the_session_and_its_end(store: Store, capsys: pyte
      "Cannot start a focus session: it is past the evening cutoff (10:00).\n"
      "    hint: the focus pack's evening_cutoff param sets it; sessions start again after midnight\n"),
     ("break", {**PARAMS, "max_sessions_per_day": 1}, T10 + 2 * 3600,
-     "Cannot start a focus session: the daily maximum of 1 sessions is reached.\n"
+     "Cannot start a focus session: the daily maximum of 1 session is reached.\n"
      "    hint: the focus pack's max_sessions_per_day param sets it\n"),
     ("break", {**PARAMS, "max_focus_hours_per_day": 0.25}, T10 + 2 * 3600,
      "Cannot start a focus session: the daily maximum of 15m 00s of focus is reached (25m 00s today).\n"

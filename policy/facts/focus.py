@@ -107,7 +107,7 @@ class FocusState:
 
     @property
     def elapsed(self) -> int:
-        return max(0, int(self.now - self.session[3])) if self.active and self.session else 0
+        return max(0, int(round(self.now - self.session[3], 3))) if self.active and self.session else 0
 
     @property
     def break_remaining(self) -> int:
@@ -142,7 +142,7 @@ def read_today(store: Store | None, now: float, midnight: float) -> tuple[int, i
     if store is None:
         return 0, 0
     count, focused = store.execute(TODAY_SQL, (now, midnight, now)).fetchone()
-    return int(count), int(max(0.0, focused or 0.0))
+    return int(count), int(max(0.0, round(focused or 0.0, 3)))
 
 
 def parse_clock(value: Any, *, what: str = "evening_cutoff") -> int:
@@ -158,12 +158,12 @@ def _limit(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{what} must be a positive number (or null), not {value!r}")
+        raise ValueError(f"{what} must be a number, 0 or more (or null), not {value!r}")
     return float(value)
 
 
-def _count(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def _sessions(count: float) -> str:
+    return f"{count:g} session{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +199,7 @@ def start_refusal(state: FocusState, *, local_time: float, today: Any, evening_c
     if most_sessions is not None or most_hours is not None:
         sessions, focused = today()
         if most_sessions is not None and sessions >= most_sessions:
-            return Refusal("max_sessions", f"{prefix}the daily maximum of {_count(most_sessions)} sessions is "
+            return Refusal("max_sessions", f"{prefix}the daily maximum of {_sessions(most_sessions)} is "
                                            f"reached.", hint="the focus pack's max_sessions_per_day param sets it")
         if most_hours is not None and focused >= most_hours * 3600:
             return Refusal("max_focus_hours", f"{prefix}the daily maximum of {duration(most_hours * 3600)} of "
