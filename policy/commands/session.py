@@ -109,9 +109,8 @@ def session_start(store: Store, now: float, *, session_type: str, intention: str
         refused = refusal(store, state, now, utc_offset, params)
         if refused is None:
             try:
-                session_id = focus.start_session(store, now, session_type=session_type, intention=intention,
-                                                 minutes=params.get("session_minutes"),
-                                                 break_minutes=params.get("break_minutes"))
+                focus.start_session(store, now, session_type=session_type, intention=intention,
+                                    minutes=params.get("session_minutes"), break_minutes=params.get("break_minutes"))
             except ValueError as error:
                 raise UsageError(f"the focus pack's params are wrong: {error}",
                                  hint="fix the focus pack's params in your policy config") from None
