@@ -13,6 +13,10 @@ import typer
 from policy import __version__
 from policy.errors import PolicyError, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 app = typer.Typer(
     name="policy",
     help="A declarative, stateful policy engine for AI coding agent hooks. Docs: docs/index.md",
@@ -68,6 +72,20 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _click_exceptions() -> list[Any]:
+    """click's exception modules: typer >= 0.2x raises those of its vendored copy (typer._click), older typer
+    those of click itself. Either way a usage error (a missing option, a bad value) must exit 2, not 3."""
+    import importlib
+
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return modules
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 checked thing failed, 2 usage error, 3 internal error)."""
     try:
@@ -88,13 +106,12 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # noqa: BLE001 - the one boundary for bugs
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            return error.exit_code
-        if isinstance(error, click.exceptions.Abort):
-            return 130
+        for exceptions in _click_exceptions():
+            if isinstance(error, exceptions.ClickException):
+                error.show()
+                return int(error.exit_code)
+            if isinstance(error, exceptions.Abort):
+                return 130
         import os
 
         from policy.hook import _record_crash

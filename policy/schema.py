@@ -85,7 +85,14 @@ def _leaf(error: ValidationError) -> ValidationError:
     from jsonschema.exceptions import best_match
 
     while error.context:
-        best = best_match(error.context)
+        candidates = list(error.context)
+        if isinstance(error.instance, dict):
+            # A mapping failed every branch: "not one of these names" (the bare-name form of an argless effect)
+            # or "not a string" says less than what is wrong inside the branch for mappings.
+            inner = [sub for sub in candidates if not (sub.validator in ("enum", "type", "const")
+                                                        and sub.absolute_path == error.absolute_path)]
+            candidates = inner or candidates
+        best = best_match(candidates)
         if best is None or best is error:
             break
         error = best
