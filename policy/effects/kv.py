@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from policy.facts.kv import set_value
 
-from typing import Any
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
 
     from policy.effects import EffectContext
     from policy.model import PlannedEffect

@@ -10,10 +10,9 @@ from __future__ import annotations
 from policy.errors import Diagnostic
 from policy.lean import json_dumps, sqlite
 
-from typing import Any
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
 
     from policy.effects import EffectContext
     from policy.errors import Location

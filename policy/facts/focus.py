@@ -209,15 +209,28 @@ def start_refusal(state: FocusState, *, local_time: float, today: Any, evening_c
 
 
 class FocusFacts(Family):
-    """`facts.focus`: is a focus session running (`active`, with its `id`, `type`, `intention`, `remaining` and
-    `elapsed` seconds, whether the agent `used` it), is a break running (`on_break`, `break_until`,
-    `break_remaining`), the day's `sessions_today` and `focused_today` (seconds), and
-    `refusal(evening_cutoff, max_sessions_per_day, max_focus_hours_per_day)`: the sentence saying why a session
-    cannot start now, or None when it can."""
+    """The focus session (a person's Pomodoro-style session, not an agent session) and the break after it."""
 
     name = "focus"
-    fields = ("active", "id", "type", "intention", "started_at", "ends_at", "remaining", "elapsed", "used",
-              "on_break", "break_until", "break_remaining", "sessions_today", "focused_today", "refusal")
+    fields = {
+        "active": "True while a focus session runs.",
+        "id": "The running session's id (None when none runs).",
+        "type": "The running session's type: `expected` or `personal`.",
+        "intention": "What the running session is for.",
+        "started_at": "When the running session started (epoch seconds).",
+        "ends_at": "When the running session is planned to end (epoch seconds).",
+        "remaining": "Seconds left in the running session (0 when none runs).",
+        "elapsed": "Seconds since the running session started (0 when none runs).",
+        "used": "True once an agent was used during the running session.",
+        "on_break": "True while a break runs (after a session, or started by hand).",
+        "break_until": "When the running break ends (epoch seconds; None when none runs).",
+        "break_remaining": "Seconds left in the running break (0 when none runs).",
+        "sessions_today": "Focus sessions started today (local day).",
+        "focused_today": "Seconds of focus today (local day), counting the running session so far.",
+        "refusal": "`refusal(evening_cutoff, max_sessions_per_day, max_focus_hours_per_day)`: the sentence saying "
+                   "why a session cannot start now (a break, a running session, the cutoff, a daily maximum), "
+                   "or None when it can.",
+    }
 
     def __init__(self, context: FactContext) -> None:
         super().__init__(context)
