@@ -36,9 +36,11 @@ MAX_SHIFT = 10_000
 MAX_SHIFT_BASE = 1.7976931348623157e308
 MAX_EXPRESSION_LENGTH = 4_000
 
-# The names an expression may use (SPEC §3). `verdict` exists only in `do:` templates and `if:` conditions.
+# The names an expression may use (SPEC §3). `verdict` and `decision` (the final decision across all packs: its
+# verdict, the ids of the rules that carry it, every matched rule, the reason) exist only in `do:` templates and
+# their `if:` conditions, which are rendered after the decision.
 SCOPE_NAMES = ("event", "tool", "input", "prompt", "session", "facts", "params", "now")
-EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict",)
+EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict", "decision")
 
 
 class ExpressionError(Exception):
@@ -678,8 +680,8 @@ class _Checker:
             elif name in ("True", "False", "None"):
                 pass
             else:
-                if name == "verdict":
-                    hint = "`verdict` exists only in `do:` effects and their `if:`"
+                if name in ("verdict", "decision"):
+                    hint = f"`{name}` exists only in `do:` effects and their `if:`"
                 elif name == "break":
                     hint = "`break` is a Python keyword: use facts.focus.on_break"
                 else:
