@@ -45,7 +45,8 @@ def _is_duration(text: str) -> bool:
 
 
 def _where(since: float | None, agent_session: str | None, prefix: str = "") -> tuple[str, list[Any]]:
-    clauses, values = [], []
+    clauses: list[str] = []
+    values: list[Any] = []
     if since is not None:
         clauses.append(f"{prefix}at >= ?")
         values.append(since)
@@ -199,32 +200,30 @@ def export_attempts(*, since: str | None = None, agent_session: str | None = Non
 STATUS_WINDOW = 3600.0
 STATUS_DENIALS = 5
 STATUS_DENIAL_WINDOW = 86400.0
+STATUS_REASON_WIDTH = 90
 
 
 def status_section(store: Store, now: float, utc_offset: int | None = None) -> str:
     """The activity lines of `policy status`: the last hour's tool attempts, and the latest denials (any event,
-    any pack) of the last day with their reasons."""
+    any pack) of the last day with their reasons (the first line of each)."""
     stats = attempt_stats(store, since=now - STATUS_WINDOW, until=now, utc_offset=utc_offset)
     lines = [f"Tool attempts (last hour): {stats['total']} ({stats['allowed']} allowed, {stats['blocked']} blocked, "
              f"{stats['asked']} asked)"]
     if stats["groups"]:
         lines[0] += "; most: " + ", ".join(f"{group['tool'] or '-'} {group['total']}" for group in stats["groups"][:3])
     denials = store.execute(
-        "SELECT at, event, tool, agent_session, rule_ids, reason FROM decisions WHERE at >= ? AND verdict = 'deny' "
+        "SELECT at, event, tool, agent_session, reason FROM decisions WHERE at >= ? AND verdict = 'deny' "
         "ORDER BY at DESC LIMIT ?", (now - STATUS_DENIAL_WINDOW, STATUS_DENIALS)).fetchall()
-    if denials:
-        from policy.lean import json_loads
-
-        lines.append("Recent denials:")
-        for at, event, tool, session, rule_ids, reason in denials:
-            rules = ", ".join(json_loads(rule_ids or "[]")) or "-"
-            text = (reason or "").strip().splitlines()[0] if reason else ""
-            if len(text) > 80:
-                text = text[:79] + "…"
-            lines.append(f"  {format_clock(at, utc_offset=utc_offset)}  {tool or event:<10} "
-                         f"{(session or '-')[:8]:<8}  {rules}: {text}")
-    else:
+    if not denials:
         lines.append("Recent denials: none in the last day")
+        return "\n".join(lines)
+    lines.append("Recent denials:")
+    for at, event, tool, session, reason in denials:
+        text = (reason or "").strip().split("\n")[0]
+        if len(text) > STATUS_REASON_WIDTH:
+            text = text[:STATUS_REASON_WIDTH - 1] + "…"
+        lines.append(f"  {format_clock(at, utc_offset=utc_offset)}  {tool or event:<10} "
+                     f"{(session or '-')[:SHORT_ID]:<{SHORT_ID}}  {text}")
     return "\n".join(lines)
 
 

@@ -82,7 +82,8 @@ def count_attempts(store: Store, *, since: float, agent_session: str | None = No
                    verdict: str | None = None) -> int:
     """Attempts at or after `since`; each filter is optional. Uses the (agent_session, at), (tool, at) or (at)
     index, whichever the filters allow."""
-    clauses, values = ["at >= ?"], [since]
+    clauses = ["at >= ?"]
+    values: list[Any] = [since]
     if agent_session is not None:
         clauses.append("agent_session = ?")
         values.append(agent_session)
