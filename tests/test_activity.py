@@ -404,6 +404,26 @@ def test_notifications_set_waiting_and_idle(env: Env) -> None:
     assert env.rows("SELECT status FROM agent_sessions") == [{"status": "idle"}]
 
 
+def test_a_permission_request_a_rule_answers_shows_no_dialog_so_the_agent_keeps_working(env: Env) -> None:
+    npm = write(env.root / "npm.yaml", """
+        version: 1
+        pack: npm
+        rules:
+          - id: allow-npm-install
+            events: [PermissionRequest]
+            tools: Bash
+            match: {tool_input.command: '^npm install '}
+            decision: allow
+    """)
+    result = env.eval(payload("PermissionRequest-Bash"), PACK, npm)
+    assert json.loads(result.stdout) == {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                                                "decision": {"behavior": "allow"}}}
+    assert env.rows("SELECT status, last_event FROM agent_sessions") == [
+        {"status": "working", "last_event": "PermissionRequest"}]
+    env.eval(payload("PermissionRequest-Bash", tool_input={"command": "npm publish"}), PACK, npm)
+    assert env.rows("SELECT status FROM agent_sessions") == [{"status": "waiting"}]
+
+
 def test_sessions_text_and_map(env: Env) -> None:
     base = float(int(time.time()) - 300)
     env.eval(payload("SessionStart"), PACK, now=iso(base))
@@ -601,6 +621,10 @@ def test_compile_time_checks_of_the_new_effects_and_names(tmp_path: Path) -> Non
             events: [PreToolUse]
             reason: "{{ decision.rules }}"
             when: "verdict == 'deny'"
+          - id: one-string
+            events: [PostToolUse]
+            do:
+              - run: {argv: "git commit -a"}
     """)
     compiled = compile_files([PackSource(str(path), trusted=True)])
     assert [diagnostic.render() for diagnostic in sorted(compiled.diagnostics, key=lambda d: d.sort_key())] == [
@@ -609,6 +633,8 @@ def test_compile_time_checks_of_the_new_effects_and_names(tmp_path: Path) -> Non
         "    hint: `decision` exists only in `do:` effects and their `if:`",
         f"{path}:11:11: unknown-name: unknown name 'verdict'\n"
         "    hint: `verdict` exists only in `do:` effects and their `if:`",
+        f"{path}:15:9: bad-effect: argv 'git commit -a' is one string, and there is no shell to split it\n"
+        "    hint: write it as a list: ['git', 'commit', '-a']",
     ]
 
 

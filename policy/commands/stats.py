@@ -7,8 +7,8 @@ from __future__ import annotations
 import typer
 
 from policy.commands._shared import DB_OPTION_HELP, emit_json, now as clock, open_store
-from policy.errors import UsageError
 from policy.commands.sessions import SHORT_ID
+from policy.errors import UsageError
 from policy.facts.agent import resolve_agent_session
 from policy.facts.attempts import ATTEMPT_VERDICTS, prune_attempts
 from policy.times import format_clock, format_iso, format_local, parse_duration, parse_time

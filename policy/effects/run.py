@@ -48,11 +48,16 @@ KINDS: dict[str, dict[str, Any]] = {
 
 
 def check_run(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
-    if trusted:
-        return []
-    return [Diagnostic(location, "run-untrusted", "this rule file is not trusted: its `run` effects will be "
-                                                  "refused (recorded in the decision log, nothing runs)",
-                       TRUST_HINT, "warning")]
+    problems = []
+    argv = args.get("argv")
+    if isinstance(argv, str) and "{{" not in argv:
+        problems.append(Diagnostic(location, "bad-effect", f"argv {argv!r} is one string, and there is no shell to "
+                                                           "split it", f"write it as a list: {argv.split()!r}"))
+    if not trusted:
+        problems.append(Diagnostic(location, "run-untrusted", "this rule file is not trusted: its `run` effects "
+                                                              "will be refused (recorded in the decision log, "
+                                                              "nothing runs)", TRUST_HINT, "warning"))
+    return problems
 
 
 def refusal(effect: PlannedEffect) -> str:

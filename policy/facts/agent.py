@@ -27,15 +27,15 @@ class AgentFacts(Family):
     from before the current event: its own `agent_status` effect runs after the decision."""
 
     name = "agent"
-    fields = ("known", "status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at",
-              "ended_at")
+    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
+    fields = ("known",) + row_fields
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
         store, session = context.store, context.event.agent_session
         row = None if store is None or session is None else agent_session_row(store, session)
         self.known = row is not None
-        for column in self.fields[1:]:
+        for column in self.row_fields:
             setattr(self, column, None if row is None else row[column])
 
 
