@@ -333,6 +333,21 @@ def test_facts_attempts_counts_this_sessions_attempts_in_a_window(env: Env) -> N
         "deny", "2 blocked attempts in 10 minutes (3 Bash, 5 in all sessions): take a break.")
 
 
+def test_bad_arguments_to_attempt_counts_are_expression_errors(tmp_path: Path) -> None:
+    from policy.conditions import ExpressionError
+    from policy.facts import FactContext
+    from policy.facts.attempts import AttemptFacts
+    from policy.model import Event, Settings
+
+    facts = AttemptFacts(FactContext(None, Event("claude-code", "PreToolUse", "s"), 0.0, Settings()))
+    assert facts.count(60) == 0
+    with pytest.raises(ExpressionError, match=r"^attempts.count needs a number of seconds >= 0, not '10m'$"):
+        facts.count("10m")
+    with pytest.raises(ExpressionError, match=r"^unknown verdict 'denied' \(expected deny, defer, ask, allow, none, "
+                                              r"allowed, blocked or asked\)$"):
+        facts.count_all(60, verdict="denied")
+
+
 def test_attempt_queries_use_an_index(tmp_path: Path) -> None:
     from policy.facts.attempts import count_attempts
     from policy.store import Store
@@ -355,6 +370,12 @@ def test_attempt_queries_use_an_index(tmp_path: Path) -> None:
         "SEARCH tool_attempts USING INDEX idx_tool_attempts_agent_session_at (agent_session=? AND at>?)",
         "SEARCH tool_attempts USING COVERING INDEX idx_tool_attempts_tool_at (tool=? AND at>?)",
     ]
+    with Store.open(str(tmp_path / "facts.db")) as store:
+        plan = [row[-1] for row in store.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM tool_attempts WHERE id IN (SELECT id FROM tool_attempts WHERE at < ? "
+            "ORDER BY at LIMIT ?)", (0, 10))]
+    assert plan == ["SEARCH tool_attempts USING INTEGER PRIMARY KEY (rowid=?)", "LIST SUBQUERY 1",
+                    "SEARCH tool_attempts USING COVERING INDEX idx_tool_attempts_at (at<?)"]
     # With both a session and a tool, either index serves; which one SQLite picks depends on its version.
     assert plans[3] in ("SEARCH tool_attempts USING INDEX idx_tool_attempts_agent_session_at (agent_session=? AND at>?)",
                         "SEARCH tool_attempts USING INDEX idx_tool_attempts_tool_at (tool=? AND at>?)")

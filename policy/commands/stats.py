@@ -95,18 +95,19 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
-def stats_text(stats: dict[str, Any], *, since_label: str, utc_offset: int | None = None) -> str:
+def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_offset: int | None = None) -> str:
     from policy.report import bar, table
 
     scope = f"agent session {stats['agent_session']}" if stats["agent_session"] else "all agent sessions"
-    head = (f"Tool attempts since {format_local(stats['since'], utc_offset=utc_offset)} ({since_label}), {scope}: "
+    label = f" ({since_label})" if since_label else ""
+    head = (f"Tool attempts since {format_local(stats['since'], utc_offset=utc_offset)}{label}, {scope}: "
             f"{stats['total']} total, {stats['allowed']} allowed, {stats['blocked']} blocked, {stats['asked']} asked")
     if not stats["total"]:
         return head + "\n(the activity pack records them: is it loaded? `policy validate` lists what runs)"
     by = stats["by"]
-    label = {"tool": "tool", "session": "agent session", "day": "day"}[by]
+    column = {"tool": "tool", "session": "agent session", "day": "day"}[by]
     largest = max(group["total"] for group in stats["groups"])
-    headers = [label] + (["task"] if by == "session" else []) + ["total", "allowed", "blocked", "asked",
+    headers = [column] + (["task"] if by == "session" else []) + ["total", "allowed", "blocked", "asked",
                                                                    "blocked %", "attempts"]
     rows = []
     for group in stats["groups"]:
@@ -144,7 +145,8 @@ def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str 
             data["pruned"] = pruned
         emit_json(data)
     else:
-        label = f"last {since}" if _is_duration(since.strip()) else since
+        text = since.strip()
+        label = f"last {text}" if _is_duration(text) else "today" if text.lower() == "today" else None
         typer.echo(stats_text(stats, since_label=label))
     return 0
 
