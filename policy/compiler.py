@@ -10,7 +10,8 @@ from __future__ import annotations
 from policy import conditions, lean
 from policy.errors import Diagnostic, Location, ValidationFailed
 from policy.loader import Document, load_yaml, render_path
-from policy.model import EVENTS, STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings, SqlFact
+from policy.model import (EVENTS, STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings,
+                          SqlFact, Template)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from policy.conditions import CompileEnv, FactCatalog
-    from policy.model import Expr, Selector, Template
+    from policy.model import Expr, Selector
 else:
     from policy.lean import dataclass, field
 
@@ -352,6 +353,29 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
     return CompiledFiles(tuple(packs), tuple(diagnostics), regexes, selectors, tuple(texts))
 
 
+def rule_expressions(rule: Rule) -> list[Expr]:
+    """Every compiled expression of a rule: `when`, `delay`, the templates, and its effects' `if:` and arguments."""
+    found: list[Expr] = [expr for expr in (rule.when, rule.delay) if expr is not None]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Template):
+            found.extend(part for part in value.parts if not isinstance(part, str))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for template in (rule.reason, rule.context, rule.message):
+        walk(template)
+    for effect in rule.effects:
+        if effect.condition is not None:
+            found.append(effect.condition)
+        walk(effect.args)
+    return found
+
+
 def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: bytes = b"") -> RuleSet:
     """Index compiled packs by event. Raises ValidationFailed when there are errors."""
     if compiled.errors:
@@ -362,10 +386,7 @@ def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: 
         for rule in pack.rules:
             for event in rule.events:
                 by_event.setdefault(event, []).append(rule)
-            exprs = [rule.when, rule.delay] + [part for template in (rule.reason, rule.context, rule.message)
-                                               if template is not None for part in template.parts
-                                               if not isinstance(part, str)]
-            uses_now = uses_now or any(expr is not None and "now" in expr.names for expr in exprs)
+            uses_now = uses_now or any("now" in expr.names for expr in rule_expressions(rule))
     digest = lean.digest(*compiled.sources, settings_key)
     lean.register_regex_specs(compiled.regexes)
     conditions.register_selectors(compiled.selectors.values())

@@ -36,9 +36,11 @@ MAX_SHIFT = 10_000
 MAX_SHIFT_BASE = 1.7976931348623157e308
 MAX_EXPRESSION_LENGTH = 4_000
 
-# The names an expression may use (SPEC §3). `verdict` exists only in `do:` templates and `if:` conditions.
+# The names an expression may use (SPEC §3). `verdict` and `decision` (the final decision across all packs: its
+# verdict, the ids of the rules that carry it, every matched rule, the reason) exist only in `do:` templates and
+# their `if:` conditions, which are rendered after the decision.
 SCOPE_NAMES = ("event", "tool", "input", "prompt", "session", "facts", "params", "now")
-EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict",)
+EFFECT_SCOPE_NAMES = SCOPE_NAMES + ("verdict", "decision")
 SCOPE_DOCS = {
     "event": "The whole event as the host sent it, with Claude Code's field names: `event.cwd`, "
              "`event.hook_event_name`, `event.permission_mode`.",
@@ -52,6 +54,9 @@ SCOPE_DOCS = {
     "now": "The time, as a timezone-aware datetime in local time (`now.hour`, `now.weekday()`).",
     "verdict": "Only in `do:` effects and their `if:`: the final verdict of the whole evaluation (`deny`, "
                "`defer`, `ask`, `allow`, or None).",
+    "decision": "Only in `do:` effects and their `if:`: the final decision of the whole evaluation: "
+                "`decision.verdict`, `decision.rules` (the ids of the rules that carry the verdict), "
+                "`decision.matched` (every matched rule's id) and `decision.reason`.",
 }
 
 
@@ -696,8 +701,8 @@ class _Checker:
             elif name in ("True", "False", "None") or name in CONSTANTS:
                 pass
             else:
-                if name == "verdict":
-                    hint = "`verdict` exists only in `do:` effects and their `if:`"
+                if name in ("verdict", "decision"):
+                    hint = f"`{name}` exists only in `do:` effects and their `if:`"
                 elif name == "break":
                     hint = "`break` is a Python keyword: use facts.focus.on_break"
                 else:

@@ -5,7 +5,7 @@ which is what makes `policy test` deterministic. Rules are considered in pack or
 ruleset's index so rules of other events cost nothing. The final verdict is the strongest matched one
 (deny > defer > ask > allow > none); the reasons of the rules that carry it are joined; contexts and messages of
 all matched rules are joined; the largest delay is kept (capped, and never before a deny). Effects of matched rules
-are rendered last, when `verdict` is known.
+are rendered last, when the final decision is known: `verdict` and `decision` (its rules and reason) are in scope.
 """
 
 from __future__ import annotations
@@ -216,21 +216,27 @@ class _Evaluation:
         messages = [hit.message for hit, _ in hits if hit.message]
         delay = 0.0 if verdict == "deny" else min(max((hit.delay for hit, _ in hits), default=0.0),
                                                   self.ruleset.settings.max_delay)
-        effects = self.plan_effects(hits, verdict)
+        reason = "\n".join(reasons) or None
+        effects = self.plan_effects(hits, verdict, reason)
         return Decision(
-            event_name=self.event.name, verdict=verdict, reason="\n".join(reasons) or None,
+            event_name=self.event.name, verdict=verdict, reason=reason,
             context="\n\n".join(contexts) or None, message="\n".join(messages) or None, delay=delay,
             hits=tuple(hit for hit, _ in hits), trace=tuple(self.trace), effects=effects)
 
-    def plan_effects(self, hits: list[tuple[RuleHit, Rule]], verdict: str | None) -> tuple[PlannedEffect, ...]:
+    def plan_effects(self, hits: list[tuple[RuleHit, Rule]], verdict: str | None,
+                     reason: str | None) -> tuple[PlannedEffect, ...]:
         planned = []
         packs = {pack.name: pack for pack in self.ruleset.packs}
+        summary: dict[str, Any] | None = None
         for _, rule in hits:
             if not rule.effects:
                 continue
+            if summary is None:
+                summary = decision_summary([hit for hit, _ in hits], verdict, reason)
             pack = packs[rule.pack]
             scope = self.scope(pack)
             scope["verdict"] = verdict
+            scope["decision"] = summary
             for effect in rule.effects:
                 if effect.condition is not None and not self.value(rule, pack, effect.condition, "if"):
                     continue
@@ -241,6 +247,17 @@ class _Evaluation:
                 planned.append(PlannedEffect(rule.pack, rule.id, effect.kind, effect.module,
                                              args if isinstance(args, dict) else {}, effect.location, pack.trusted))
         return tuple(planned)
+
+
+def decision_summary(hits: list[RuleHit], verdict: str | None, reason: str | None) -> dict[str, Any]:
+    """`decision` in `do:` templates: the final verdict, the rules that carry it (`rules`, pack/id; empty when no
+    rule decided), every matched rule (`matched`) and the reason. The same in every pack."""
+    return {
+        "verdict": verdict,
+        "rules": [f"{hit.pack}/{hit.rule_id}" for hit in hits if verdict is not None and hit.decision == verdict],
+        "matched": [f"{hit.pack}/{hit.rule_id}" for hit in hits],
+        "reason": reason,
+    }
 
 
 def render_args(value: Any, scope: dict[str, Any]) -> Any:

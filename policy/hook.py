@@ -44,6 +44,9 @@ class Options:
     explain: bool = False
     format: str = "host"
     help: bool = False
+    # Do the effects' work that runs after the commit (the `run` effect's commands). `policy test` turns it off:
+    # scenarios check what would run, and testing a rule file never runs its commands.
+    after_commit: bool = True
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -111,8 +114,9 @@ class Outcome:
 
 def log_decision(store: Store, event: Event, decision: Decision | None, ruleset: RuleSet | None, *, now: float,
                  started: float, effects: list[dict[str, Any]] | None = None, error: str | None = None,
-                 raw: bytes | None = None) -> None:
-    """Write the decision log row (inside the caller's transaction), and prune old rows now and then."""
+                 raw: bytes | None = None) -> int:
+    """Write the decision log row (inside the caller's transaction), and prune old rows now and then. Returns the
+    row's id."""
     from policy.lean import json_dumps
 
     settings = ruleset.settings if ruleset is not None else None
@@ -134,6 +138,7 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
     if retention > 0 and cursor.lastrowid % 512 == 0:
         store.execute("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at "
                       "LIMIT 10000)", (now - retention * 86400,))
+    return int(cursor.lastrowid)
 
 
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
@@ -211,7 +216,7 @@ def _internal(error: Exception, environ: Mapping[str, str]) -> PolicyError:
 def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options: Options,
             environ: Mapping[str, str], *, now: float, utc_offset: int | None, started: float,
             raw: bytes) -> Outcome:
-    from policy.effects import EffectContext, apply_effects
+    from policy.effects import EffectContext, apply_effects, finish_effects
     from policy.engine import evaluate
     from policy.facts import FactContext, Facts
 
@@ -226,17 +231,31 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
         decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
                             disabled_packs=off)
         return Outcome(adapter.render(decision, event, settings), decision, event)
+    context = EffectContext(store, event, now, settings)
     store.begin()
     try:
         decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
                             disabled_packs=off)
-        results = apply_effects(decision.effects, EffectContext(store, event, now, settings))
-        log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
+        results = apply_effects(decision.effects, context)
+        row_id = log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
         store.commit()
     except BaseException:
         store.rollback()
         raise
+    # Work that must not hold the write lock (the `run` effect's commands), then its results into the log row.
+    if options.after_commit and decision.effects and finish_effects(decision.effects, results, context):
+        _update_logged_effects(store, row_id, results)
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+def _update_logged_effects(store: Store, row_id: int, results: list[dict[str, Any]]) -> None:
+    from policy.lean import json_dumps
+
+    try:
+        with store.transaction():
+            store.execute("UPDATE decisions SET effects = ? WHERE id = ?", (json_dumps(results), row_id))
+    except PolicyError as error:  # the decision stands; only its log entry keeps the queued results
+        sys.stderr.write(f"policy: could not log the effects' results: {error.one_line()}\n")
 
 
 def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,

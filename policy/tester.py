@@ -4,7 +4,9 @@ A test seeds facts (`given`), then runs ordered steps: an `event` with expectati
 or a `do` action, and checks facts at the end (`expect_facts`). The runner has no evaluator of its own: each event
 goes through `hook.decide_event`, the same engine, facts, effects, decision log and adapter as `policy eval`,
 against a fresh SQLite database per test. A `do` action applies an effect (docs/effects.md) exactly as a rule's
-`do:` would. Events may leave out what the host always sends; DEFAULT_EVENT_FIELDS fills it in.
+`do:` would. Work effects leave for after the commit is not done: a `run` effect is checked and logged as queued,
+never executed, so testing a rule file runs none of its commands. Events may leave out what the host always sends;
+DEFAULT_EVENT_FIELDS fills it in.
 """
 
 from __future__ import annotations
@@ -485,8 +487,8 @@ class _TestRun:
         adapter = get_adapter("claude-code")
         event = adapter.parse(raw)
         environ = {key: str(value) for key, value in (step.get("env") or {}).items()}
-        outcome = decide_event(adapter, event, raw, self.ruleset, store, Options(explain=True), environ,
-                               now=self.clock.now, utc_offset=self.clock.offset)
+        outcome = decide_event(adapter, event, raw, self.ruleset, store, Options(explain=True, after_commit=False),
+                               environ, now=self.clock.now, utc_offset=self.clock.offset)
         decision = outcome.decision
         if decision is not None:
             self.matched.update((hit.pack, hit.rule_id) for hit in decision.hits)

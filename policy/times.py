@@ -99,3 +99,26 @@ def format_clock(at: float | None, *, utc_offset: int | None = None) -> str:
     import time
 
     return time.strftime("%H:%M", time.gmtime(at + local_offset(at, utc_offset)))
+
+
+def format_iso(at: float | None, *, utc_offset: int | None = None) -> str | None:
+    """`2026-11-20T10:05:00+01:00`: ISO 8601 in local time (or the given offset), for JSON output; None for None."""
+    if at is None:
+        return None
+    import datetime
+
+    offset = local_offset(at, utc_offset)
+    zone = datetime.timezone(datetime.timedelta(seconds=offset))
+    return datetime.datetime.fromtimestamp(at, zone).isoformat(timespec="seconds")
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration as people read it: `4:05` under an hour, `1h 05m` under a day, `2d 03h` beyond; `-` for None."""
+    if seconds is None:
+        return "-"
+    total = max(0, int(seconds))
+    if total < 3600:
+        return f"{total // 60}:{total % 60:02d}"
+    if total < 86400:
+        return f"{total // 3600}h {total % 3600 // 60:02d}m"
+    return f"{total // 86400}d {total % 86400 // 3600:02d}h"

@@ -2,9 +2,11 @@
 
 An effect module in this package declares `KINDS` (each kind's argument schema, which the rule-file JSON Schema
 and docs/effects.md are generated from), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
-(tables, columns, trust). Adding a module adds effects. The compiler records which module implements each effect,
-so applying one imports only that module. `apply_effects` runs inside the caller's transaction; if any effect
-fails, the caller rolls everything back.
+(tables, columns, trust) and a `finish_<kind>`. Adding a module adds effects. The compiler records which module
+implements each effect, so applying one imports only that module. `apply_effects` runs inside the caller's
+transaction; if any effect fails, the caller rolls everything back. `finish_effects` runs after the commit, outside
+the write lock, for work that must not hold it (the `run` effect's command): a `finish_<kind>` returns the
+effect's final result, or None to keep the one `apply_<kind>` gave.
 """
 
 from __future__ import annotations
@@ -89,3 +91,23 @@ def describe(effect: PlannedEffect) -> str:
     from policy.lean import json_dumps
 
     return f"{effect.pack}/{effect.rule_id}: {effect.kind} {json_dumps(effect.args, spaced=True)}"
+
+
+def finish_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext) -> bool:
+    """After the commit: run each applied effect's `finish_<kind>`, if it has one, and put its result in `results`
+    (one entry per effect, as `apply_effects` returned them). Never raises: the decision stands whatever happens
+    here. Returns whether any result changed."""
+    changed = False
+    for effect, entry in zip(effects, results):
+        finish: Callable[[dict[str, Any], EffectContext, PlannedEffect], str | None] | None = getattr(
+            _module(effect.module), f"finish_{effect.kind}", None)
+        if finish is None:
+            continue
+        try:
+            outcome = finish(effect.args, context, effect)
+        except Exception as error:  # noqa: BLE001 - reported in the decision log, never a failed hook
+            outcome = f"failed: {type(error).__name__}: {error}"
+        if outcome is not None:
+            entry["result"] = outcome
+            changed = True
+    return changed

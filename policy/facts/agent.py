@@ -1,0 +1,109 @@
+"""`facts.agent`: this AGENT session's row of `agent_sessions` (the Claude Code session the event comes from; not a
+focus session), and the writes of that table (the `agent_status` effect and `policy sessions map` use them).
+
+Statuses: `active` (known, no event has said more yet), `working` (a prompt or a tool call is under way), `waiting`
+(a permission dialog waits for the user), `idle` (the turn ended; waiting for the next prompt), `stopped` (the
+session ended). docs/packs/activity.md has the event → status table.
+"""
+
+from __future__ import annotations
+
+from policy.facts import Family
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from policy.store import Store
+
+AGENT_STATUSES = ("active", "working", "waiting", "idle", "stopped")
+COLUMNS = ("agent_session", "agent", "cwd", "model", "source", "task", "status", "last_event", "started_at",
+           "updated_at", "ended_at")
+
+
+class AgentFacts(Family):
+    """This agent session (the Claude Code session, not a focus session), as recorded before the current event:
+    its own `agent_status` effect runs after the decision. Every field is None when the session is not known."""
+
+    name = "agent"
+    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
+    fields = {
+        "known": "True when the agent session has been recorded before.",
+        "status": "`active`, `working`, `waiting`, `idle` or `stopped`.",
+        "task": "The task label (`policy sessions map SESSION TASK`).",
+        "cwd": "The working directory it registered with.",
+        "model": "The model SessionStart reported.",
+        "source": "How it started: `startup`, `resume`, `clear`, `compact` or `fork`.",
+        "last_event": "The last hook event recorded for it.",
+        "started_at": "When it was first seen (epoch seconds).",
+        "updated_at": "When its status last changed (epoch seconds).",
+        "ended_at": "When it ended (SessionEnd; epoch seconds).",
+    }
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        store, session = context.store, context.event.agent_session
+        row = None if store is None or session is None else agent_session_row(store, session)
+        self.known = row is not None
+        for column in self.row_fields:
+            setattr(self, column, None if row is None else row[column])
+
+
+FAMILY = AgentFacts
+
+
+def agent_session_row(store: Store, agent_session: str) -> dict[str, Any] | None:
+    return store.row("SELECT " + ", ".join(COLUMNS) + " FROM agent_sessions WHERE agent_session = ?",
+                     (agent_session,))
+
+
+def update_agent_session(store: Store, agent_session: str, *, now: float, event: str | None = None,
+                         status: str | None = None, task: str | None = None, agent: str | None = None,
+                         cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
+    """Create or update an agent session's row. None leaves a value as it is (a new row starts `active`); an
+    empty `task` clears the label. `event` is the hook event that caused the change: it becomes `last_event` and
+    moves `updated_at`; changes without one (`policy sessions map`) leave both alone."""
+    if status is not None and status not in AGENT_STATUSES:
+        raise ValueError(f"unknown agent-session status {status!r} (expected {', '.join(AGENT_STATUSES)})")
+    values = {"session": agent_session, "now": now, "event": event, "status": status, "task": task,
+              "agent": agent, "cwd": cwd, "source": source, "model": model}
+    store.execute(
+        "INSERT INTO agent_sessions(agent_session, agent, cwd, model, source, task, status, last_event, started_at, "
+        "updated_at, ended_at) VALUES (:session, :agent, :cwd, :model, :source, nullif(:task, ''), "
+        "coalesce(:status, 'active'), :event, :now, :now, CASE WHEN :status = 'stopped' THEN :now END) "
+        "ON CONFLICT(agent_session) DO UPDATE SET "
+        "agent = coalesce(:agent, agent), cwd = coalesce(:cwd, cwd), model = coalesce(:model, model), "
+        "source = coalesce(:source, source), "
+        "task = CASE WHEN :task IS NULL THEN task ELSE nullif(:task, '') END, "
+        "status = coalesce(:status, status), "
+        "last_event = coalesce(:event, last_event), "
+        "updated_at = CASE WHEN :event IS NULL THEN updated_at ELSE :now END, "
+        "ended_at = CASE WHEN :status = 'stopped' THEN :now WHEN :status IS NULL THEN ended_at END",
+        values)
+
+
+def find_agent_sessions(store: Store, prefix: str) -> list[str]:
+    """The known agent sessions (in `agent_sessions` or `tool_attempts`) whose id is `prefix` or starts with it."""
+    if not prefix:
+        return []
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    found = [row[0] for row in store.execute(
+        "SELECT agent_session FROM agent_sessions WHERE agent_session LIKE ? ESCAPE '\\' UNION "
+        "SELECT DISTINCT agent_session FROM tool_attempts WHERE agent_session LIKE ? ESCAPE '\\' ORDER BY 1",
+        (pattern, pattern))]
+    return [prefix] if prefix in found else found
+
+
+def resolve_agent_session(store: Store, given: str) -> str:
+    """A known agent session from its id or a unique prefix of it (as `policy sessions` shows them). Raises
+    PolicyError when none or several match."""
+    from policy.errors import PolicyError, UsageError
+
+    found = find_agent_sessions(store, given)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise PolicyError(f"no agent session {given!r} is known", code="unknown-session",
+                          hint="`policy sessions --all` lists them; a session appears with its first hook event")
+    raise UsageError(f"{given!r} matches {len(found)} agent sessions: {', '.join(found[:5])}"
+                     + (", …" if len(found) > 5 else ""), hint="give more of the id")
