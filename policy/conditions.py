@@ -661,8 +661,8 @@ class _Checker:
                 if index in function.command_map_args:
                     if value is not None:
                         name = ".".join(self.chain(arg) or ()) or f"argument {index + 1} of {function.name}()"
-                        for problem in add_command_map(self.env, value, name):
-                            self.error("bad-command-map", problem,
+                        for issue in add_command_map(self.env, value, name):
+                            self.error("bad-command-map", issue,
                                        "see docs/packs/presence.md#the-command-map for the entries' shape")
                     continue
                 if not isinstance(value, str):

@@ -295,7 +295,7 @@ def _shell_script(words: list[str]) -> str | None:
 
 def _substitutions(word: str) -> list[str]:
     """The scripts of the command substitutions (`$(...)`, backquotes) in a word."""
-    scripts = []
+    scripts: list[str] = []
     index = 0
     while True:
         start = min((found for found in (word.find("$(", index), word.find("`", index)) if found != -1), default=-1)
@@ -324,8 +324,8 @@ def simple_commands(command: str, cwd: str = "", *, depth: int = 0) -> list[tupl
         nonlocal directory
         if depth < _MAX_SHELL_DEPTH:
             for word in words:
-                for script in _substitutions(word):
-                    result.extend(simple_commands(script, directory, depth=depth + 1))
+                for inner in _substitutions(word):
+                    result.extend(simple_commands(inner, directory, depth=depth + 1))
         simple = _strip_wrappers(words)
         words.clear()
         if not simple:
@@ -376,7 +376,7 @@ def _templates(entry: dict[str, Any]) -> list[str]:
 
 def _placeholders(template: str) -> list[tuple[int, int, str]]:
     """(start, end, body) of each `{...}` in a label template. Raises ValueError on an unbalanced brace."""
-    found = []
+    found: list[tuple[int, int, str]] = []
     index = 0
     while True:
         start = template.find("{", index)

@@ -42,7 +42,8 @@ def active(store: Store, *, now: float, session: str | None = None, labels: Any 
            others_of: str | None = None, viewer: str | None = None) -> list[dict[str, Any]]:
     """Active claims, oldest first: of one session, on some labels, and/or of every session but `others_of`.
     Each row's `mine` says whether it is `viewer`'s claim (default: `session`)."""
-    clauses, params = ["expires_at > ?"], [now]
+    clauses: list[str] = ["expires_at > ?"]
+    params: list[Any] = [now]
     if session is not None:
         clauses.insert(0, "agent_session = ?")
         params.insert(0, session)
@@ -243,10 +244,9 @@ def heartbeat(store: Store, session: str, *, now: float, every: float = 0.0) -> 
 
 def release(store: Store, session: str, label: str | None = None, *, now: float) -> list[str]:
     """Release one label, or (label None) every claim of `session`. Returns the active labels released."""
-    if label is None:
-        where, params = "agent_session = ?", (session,)
-    else:
-        where, params = "agent_session = ? AND label = ?", (session, label)
+    where, params = "agent_session = ?", [session]
+    if label is not None:
+        where, params = where + " AND label = ?", [session, label]
     released = [found for (found,) in store.execute(
         f"SELECT label FROM claims WHERE {where} AND expires_at > ? ORDER BY claimed_at, label",
         (*params, now)).fetchall()]
