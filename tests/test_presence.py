@@ -152,6 +152,26 @@ def test_read_only_commands_have_no_labels(command: str) -> None:
     assert command_labels(command, "/s/billing", shipped_commands()) == []
 
 
+def test_repeated_flags_cost_linear_time() -> None:
+    """A flag that two alternatives of a loop both match (`-chdir=a` is also a `-\\S+`) made the regexes backtrack
+    exponentially: 22 of them took seconds. The loops are possessive (`*+`) now. A subprocess with a timeout turns a
+    regression into a failure instead of a hang."""
+    code = """
+import sys, yaml
+sys.path.insert(0, sys.argv[1])
+from policy.labels import command_labels
+commands = yaml.safe_load(open(sys.argv[2]))["params"]["commands"]
+lines = [prefix + flag * 60 + suffix for prefix, flag, suffix in (
+    ("terraform", " -chdir=a", " plan"), ("terragrunt", " --working-dir=a", " plan"),
+    ("kubectl", " --namespace=a", " get pods"), ("kubectl delete deploy", " --namespace=a", ""),
+    ("helm upgrade", " --namespace=a", ""), ("systemctl", " --host=a", " status x"),
+    ("docker compose", " --project-name=a", " ps"))]
+print([command_labels(line, "/s/b", commands) for line in lines])
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(RULES)], capture_output=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"[[], [], [], ['infra:k8s'], [], [], []]\n", b"")
+
+
 def test_the_shipped_map_is_valid() -> None:
     assert check_command_map(shipped_commands(), "params.commands")[0] == []
 
