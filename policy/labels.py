@@ -52,7 +52,6 @@ _TYPE_CHARS = _LOWER | frozenset("0123456789-_")
 
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "|", "&", "\n", "(", ")")
 _BLANK = " \t\r"
-_WORD_END = frozenset(" \t\r\n;&|()<>")
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "esac"})
 # Wrappers that run the rest of the line as a command, and their options that take a separate value.
 _WRAPPERS: dict[str, frozenset[str]] = {

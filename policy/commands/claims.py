@@ -28,17 +28,13 @@ def _clock(now: str | None) -> tuple[float, int | None]:
     return parse_iso(now)
 
 
-def _labels_ok(label: str) -> str:
+def _label_ok(label: str) -> str:
     from policy.labels import LABEL_EXAMPLES, label_problem
 
     problem = label_problem(label)
     if problem:
         raise UsageError(problem, hint=LABEL_EXAMPLES)
     return label
-
-
-def _local(at: float, now: float, utc_offset: int | None) -> str:
-    return board.since(at, now, utc_offset)
 
 
 def _duration(seconds: float) -> str:
@@ -53,7 +49,7 @@ def claims_table(rows: list[dict[str, Any]], now: float, utc_offset: int | None)
 
     return table(("LABEL", "SESSION", "USER@HOST", "SINCE", "AGE", "EXPIRES IN", "PURPOSE"), [
         (row["label"], board.short_session(row["agent_session"]) + (" (you)" if row["mine"] else ""),
-         board.who(row) or "-", _local(row["claimed_at"], now, utc_offset), _duration(row["age"]),
+         board.who(row) or "-", board.since(row["claimed_at"], now, utc_offset), _duration(row["age"]),
          _duration(row["expires_in"]), row["purpose"] or "-")
         for row in rows])
 
@@ -64,7 +60,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
                   now: str | None) -> int:
     from policy.times import parse_duration
 
-    label = _labels_ok(label)
+    label = _label_ok(label)
     agent_session = _shared.agent_session(session)
     assert agent_session is not None
     seconds = board.DEFAULT_TTL if ttl is None else parse_duration(ttl, what="--ttl")
@@ -81,7 +77,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
     if as_json:
         _shared.emit_json({"claimed": mine, "co_claimers": others})
         return 0
-    lines = [f"claimed {label} until {_local(mine['expires_at'], moment, offset)} (ttl {_duration(seconds)})"]
+    lines = [f"claimed {label} until {board.since(mine['expires_at'], moment, offset)} (ttl {_duration(seconds)})"]
     if others:
         single = len(others) == 1
         lines.append("also claimed by " + ("another agent session:" if single else
@@ -107,7 +103,7 @@ def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now
     if not extended:
         typer.echo(f"session {board.short_session(agent_session)} holds no active claims")
         return 0
-    typer.echo("\n".join(f"extended {row['label']} until {_local(row['expires_at'], moment, offset)}"
+    typer.echo("\n".join(f"extended {row['label']} until {board.since(row['expires_at'], moment, offset)}"
                          for row in rows if row["label"] in extended))
     return 0
 
@@ -118,7 +114,7 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
         raise UsageError("give a LABEL or --all-mine (not both)",
                          hint="policy release stack:billing, or policy release --all-mine")
     if label is not None:
-        _labels_ok(label)
+        _label_ok(label)
     agent_session = _shared.agent_session(session)
     assert agent_session is not None
     moment, _ = _clock(now)
@@ -154,7 +150,7 @@ def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str
 
 
 def peek_command(label: str, *, session: str | None, db: str | None, as_json: bool, now: str | None) -> int:
-    label = _labels_ok(label)
+    label = _label_ok(label)
     viewer = _shared.agent_session(session, required=False)
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
