@@ -343,6 +343,7 @@ class Function:
     regex_args: tuple[int, ...] = ()  # arguments that are regexes: checked and precompiled when constant
     glob_args: tuple[int, ...] = ()
     selector_args: tuple[int, ...] = ()
+    command_map_args: tuple[int, ...] = ()  # command maps (policy.labels): checked and precompiled when constant
 
 
 def _text(value: Any) -> str:
@@ -389,6 +390,12 @@ def basename(path: Any) -> str:
 
 def dirname(path: Any) -> str:
     return posixpath.dirname(_text(path).replace("\\", "/"))
+
+
+def command_labels(command: Any, cwd: Any, commands: Any, more: Any = None) -> list[str]:
+    from policy.labels import command_labels as labels
+
+    return labels(command, cwd, more, commands)
 
 
 def _safe_exp(value: float) -> float:
@@ -459,6 +466,15 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
     _function("dirname", dirname, "dirname(path)", "A path without its last part."),
     _function("log", math.log, "log(x, base=e)", "The logarithm of x."),
     _function("exp", _safe_exp, "exp(x)", "e to the power x (x at most 700)."),
+    _function("command_labels", command_labels, "command_labels(command, cwd, commands, more=None)",
+              "The resource labels (`stack:billing`, `service:api`, ...) of what a shell command line mutates, "
+              "from command maps: lists of `{match: regex, label: template}` entries, `more`'s entries tried "
+              "first. The line is split into simple commands (`&&`, `;`, `|`, newlines; `cd` and `-chdir=` "
+              "followed); for each, the first entry whose regex is found gives its labels. Templates name the "
+              "regex's named groups: `{name}`, `{name:dir}` (the basename of that directory, or of the "
+              "working directory when the group is empty), `{name=default}`, and `{cwd}` (the working "
+              "directory's basename). An empty list when no entry matches (read-only commands). "
+              "docs/packs/presence.md has the details.", command_map_args=(2, 3)),
     _function("curve", curve, "curve(kind, excess, threshold, max_delay, span=30)",
               "The pacing delay in seconds: 0 while `excess` is at or below `threshold`, then rising along the "
               "named curve to `max_delay` at `threshold + span`, and capped there. `log` rises fast then "
@@ -525,9 +541,10 @@ class CompileEnv:
     scope_names: tuple[str, ...] = SCOPE_NAMES
     regexes: dict[tuple[str, int], Any] = field(default_factory=dict)
     selectors: dict[str, Selector] = field(default_factory=dict)
+    checked: dict[str, list[str]] = field(default_factory=dict)  # constant arguments checked, and their problems
 
     def for_effects(self) -> CompileEnv:
-        return CompileEnv(self.catalog, self.params, EFFECT_SCOPE_NAMES, self.regexes, self.selectors)
+        return CompileEnv(self.catalog, self.params, EFFECT_SCOPE_NAMES, self.regexes, self.selectors, self.checked)
 
 
 _NOT_CONSTANT = object()
@@ -544,6 +561,21 @@ def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
     if spec is not None:
         env.regexes[(pattern, flags)] = spec
     return None
+
+
+def add_command_map(env: CompileEnv, value: Any, name: str) -> list[str]:
+    """Check a constant command map and precompile its regexes; returns its problems, reported once per map (a
+    pack uses the same map in several expressions)."""
+    key = f"{name}={value!r}"
+    if key in env.checked:
+        return []
+    from policy.labels import check_command_map
+
+    problems, patterns = check_command_map(value, name)
+    for pattern in patterns:
+        add_regex(env, pattern)
+    env.checked[key] = problems
+    return problems
 
 
 def add_selector(env: CompileEnv, source: str) -> tuple[Selector | None, str | None]:
@@ -647,7 +679,16 @@ class _Checker:
                 return
             for index, arg in enumerate(node.args):
                 value = self.constant(arg)
-                if value is _NOT_CONSTANT or not isinstance(value, str):
+                if value is _NOT_CONSTANT:
+                    continue
+                if index in function.command_map_args:
+                    if value is not None:
+                        name = ".".join(self.chain(arg) or ()) or f"argument {index + 1} of {function.name}()"
+                        for issue in add_command_map(self.env, value, name):
+                            self.error("bad-command-map", issue,
+                                       "see docs/packs/presence.md#the-command-map for the entries' shape")
+                    continue
+                if not isinstance(value, str):
                     continue
                 problem = None
                 if index in function.regex_args:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from policy.store import Store
 
 # Focus first (session.py), then usage pace, claims, and the activity packs' recent denials.
-SECTION_ORDER = ("session", "usage", "claim", "stats", "log")
+SECTION_ORDER = ("session", "usage", "claims", "sessions", "stats")
 
 
 def section_providers() -> list[tuple[str, Callable[..., Any]]]:

@@ -1,0 +1,95 @@
+"""`claim`, `heartbeat` and `release`: the presence pack's writes of the `claims` table, for the event's agent
+session (the same functions as `policy claim`, `policy heartbeat` and `policy release`)."""
+
+from __future__ import annotations
+
+from policy.facts.claims import DEFAULT_HEARTBEAT_EVERY, DEFAULT_TTL, claim, heartbeat, release, short_session
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from policy.effects import EffectContext
+    from policy.errors import Diagnostic, Location
+    from policy.model import PlannedEffect
+
+_SECONDS = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]}
+_LABEL = {"type": "string", "minLength": 1}
+KINDS: dict[str, dict[str, Any]] = {
+    "claim": {
+        "description": "Claim resource labels for the event's agent session (the same as `policy claim`): other "
+                       "sessions see them until they expire, `ttl` after the last heartbeat. Claiming a label "
+                       "another session holds is allowed (a co-claim); the result names them.",
+        "type": "object", "required": ["label", "purpose"], "additionalProperties": False,
+        "properties": {
+            "label": {"description": "A label such as stack:billing, or a list of them; a one-expression "
+                                     "template may give a list (e.g. `{{ command_labels(...) }}`).",
+                      "anyOf": [_LABEL, {"type": "array", "items": _LABEL}]},
+            "purpose": {"type": "string", "description": "What the session is doing, shown to the others."},
+            "ttl": {**_SECONDS, "description": f"Seconds (or 15m) the claim lives after each heartbeat "
+                                               f"(default {DEFAULT_TTL:g})."},
+        }},
+    "heartbeat": {
+        "description": "Keep the event's agent session's active claims alive: each expires its own ttl from now. "
+                       "Throttled: nothing is written while every claim had a heartbeat in the last `every` "
+                       "seconds.",
+        "type": ["object", "null"], "additionalProperties": False,
+        "properties": {"every": {**_SECONDS, "description": f"The throttle in seconds (default "
+                                                           f"{DEFAULT_HEARTBEAT_EVERY:g})."}}},
+    "release": {
+        "description": "Release the event's agent session's claim on `label`, or all of its claims (the same as "
+                       "`policy release`).",
+        "type": ["object", "null"], "additionalProperties": False,
+        "properties": {"label": {**_LABEL, "description": "The label to release (default: every claim)."}}},
+}
+
+
+def check_claim(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+    """Literal labels (not templates) must be labels."""
+    from policy.errors import Diagnostic
+    from policy.labels import LABEL_EXAMPLES, label_problem
+
+    labels = args["label"] if isinstance(args["label"], list) else [args["label"]]
+    return [Diagnostic(location, "bad-label", problem, LABEL_EXAMPLES) for label in labels
+            if "{{" not in label and (problem := label_problem(label))]
+
+
+def _seconds(value: Any, default: float, what: str) -> float:
+    from policy.times import parse_duration
+
+    return default if value in (None, "") else parse_duration(value, what=what)
+
+
+def apply_claim(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
+    session = context.event.agent_session
+    if not session:
+        return "no agent session: nothing claimed"
+    labels = args["label"]
+    if not labels:
+        return "no labels: nothing claimed"
+    others = claim(context.store, session, labels, str(args.get("purpose") or ""), now=context.now,
+                   ttl=_seconds(args.get("ttl"), DEFAULT_TTL, "ttl"), agent=context.event.host)
+    text = "claimed " + ", ".join([labels] if isinstance(labels, str) else labels)
+    if others:
+        text += "; also claimed by " + ", ".join(f"{short_session(row['agent_session'])} ({row['label']})"
+                                                 for row in others)
+    return text
+
+
+def apply_heartbeat(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
+    session = context.event.agent_session
+    if not session:
+        return "no agent session"
+    every = _seconds(args.get("every"), DEFAULT_HEARTBEAT_EVERY, "every")
+    extended = heartbeat(context.store, session, now=context.now, every=every)
+    if extended is None:
+        return f"throttled (a heartbeat less than {every:g}s ago)"
+    return "extended " + ", ".join(extended) if extended else "no active claims"
+
+
+def apply_release(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
+    session = context.event.agent_session
+    if not session:
+        return "no agent session"
+    released = release(context.store, session, args.get("label"), now=context.now)
+    return "released " + ", ".join(released) if released else "nothing to release"
