@@ -17,6 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.compiler import CompiledFiles
+    from policy.config import ConfigRef, Resolved
+
 CONFIG_NAMES = ("policy.yaml", "config.yaml")
 
 
@@ -70,15 +73,20 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
     return diagnostics
 
 
-def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
-    """The effective configuration: the config files that apply and every pack they load."""
+def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...], Resolved, CompiledFiles]:
+    """The config files that apply here, what they resolve to, and the packs they load, compiled."""
     from policy.compiler import compile_files
     from policy.config import Request, discover, resolve
 
     request = Request(cwd=cwd, environ=environ)
     refs = discover(request)
     resolved = resolve(request, refs)
-    compiled = compile_files(resolved.sources)
+    return refs, resolved, compile_files(resolved.sources)
+
+
+def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
+    """The effective configuration: the config files that apply and every pack they load."""
+    refs, resolved, compiled = effective(cwd, environ)
     return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
             list(resolved.diagnostics) + list(compiled.diagnostics))
 
