@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from conftest import event_payload, write
+from conftest import ROOT, event_payload, write
 
 from policy.config import shipped_pack_path
 from policy.schema import schema_text
@@ -133,3 +133,31 @@ def test_a_shipped_pack_with_its_params_uncommented_validates(env):
     assert yaml.safe_load(config.read_text())["packs"] == [{"name": "focus", "params": defaults}]
     result = env.run("validate")
     assert result.returncode == 0, result.stdout.decode()
+
+
+def test_the_pre_commit_hooks_pass_on_what_init_writes_and_fail_on_a_broken_rule(env):
+    """Runs each hook of .pre-commit-hooks.yaml the way pre-commit does: entry + args (+ the matching files)."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [hook["id"] for hook in hooks] == ["policy-validate", "policy-test"]
+    assert all(hook["language"] == "python" for hook in hooks)
+    env.run("init")
+    files = sorted(str(path.relative_to(env.root)) for path in env.root.rglob("*") if path.is_file())
+    write(env.root / "deploy" / "k8s.yaml", "kind: Deployment\n")
+    write(env.root / "docs" / "policy.yaml", "not: ours\n")
+
+    def run_hooks():
+        results = {}
+        for hook in hooks:
+            matching = [path for path in files + ["deploy/k8s.yaml", "docs/policy.yaml"]
+                        if re.search(hook["files"], path)]
+            args = hook["entry"].split()[1:] + hook.get("args", []) + (
+                matching if hook.get("pass_filenames", True) else [])
+            results[hook["id"]] = env.run(*args).returncode
+        return results
+
+    assert [path for path in files if re.search(hooks[0]["files"], path)] == [
+        ".policy/rules/project.test.yaml", ".policy/rules/project.yaml", "policy.yaml"]
+    assert run_hooks() == {"policy-validate": 0, "policy-test": 0}
+    starter = env.root / ".policy" / "rules" / "project.yaml"
+    starter.write_text(starter.read_text().replace("decision: deny", "decision: refuse"))
+    assert run_hooks() == {"policy-validate": 1, "policy-test": 1}
