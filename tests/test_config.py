@@ -446,3 +446,14 @@ def test_broken_rules_fail_the_way_the_user_config_says(env):
     assert closed.stderr.decode() == (
         "policy: broken.yaml:3:31: invalid: unknown-key: unknown key 'decison' in rules[0] "
         "(did you mean 'decision'?)\n")
+
+
+def test_docs_config_md_documents_every_key_of_the_schema():
+    from conftest import ROOT
+
+    from policy.schema import load_schema
+
+    docs = (ROOT / "docs" / "config.md").read_text()
+    properties = load_schema("config")["properties"]
+    keys = [key for key in properties if key != "log"] + [f"log.{key}" for key in properties["log"]["properties"]]
+    assert [key for key in keys if f"| `{key}` |" not in docs] == []

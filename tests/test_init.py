@@ -161,3 +161,8 @@ def test_the_pre_commit_hooks_pass_on_what_init_writes_and_fail_on_a_broken_rule
     starter = env.root / ".policy" / "rules" / "project.yaml"
     starter.write_text(starter.read_text().replace("decision: deny", "decision: refuse"))
     assert run_hooks() == {"policy-validate": 1, "policy-test": 1}
+    result = env.run("validate", ".policy")  # the rule file is compiled for itself and for its tests: one report
+    assert result.stdout.decode() == (
+        ".policy/rules/project.yaml:15:15: bad-value: 'refuse' is not a valid value for rules[0].decision\n"
+        "    hint: expected one of: allow, ask, defer, deny\n"
+        "1 error, 0 warnings in 2 files\n")

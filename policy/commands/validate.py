@@ -70,7 +70,8 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
             from policy.tester import check_test_file
 
             diagnostics += check_test_file(path)
-    return diagnostics
+    # a rule file named next to its test file (or a config) is compiled for each: report each problem once
+    return list(dict.fromkeys(diagnostics))
 
 
 def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...], Resolved, CompiledFiles]:
