@@ -23,7 +23,7 @@ WRITTEN = [
     ".policy/schemas/tests.schema.json",
     ".policy/schemas/config.schema.json",
 ]
-NEXT = "next: policy validate && policy test .policy && policy install --agent claude-code\n"
+NEXT = "next: policy validate && policy test && policy install --agent claude-code\n"
 
 
 def test_init_writes_a_project_that_validates_and_passes_its_tests(env):
@@ -38,7 +38,7 @@ def test_init_writes_a_project_that_validates_and_passes_its_tests(env):
     assert (validate_all.returncode, validate_all.stdout.decode()) == (0, "ok: 3 files valid\n")
     tests = env.run("test", "--coverage", "--min-coverage", "100")
     assert tests.returncode == 0, tests.stdout.decode()
-    assert tests.stdout.decode().splitlines()[0] == "./.policy/rules/project.test.yaml .."
+    assert tests.stdout.decode().splitlines()[0] == ".policy/rules/project.test.yaml .."
 
 
 @pytest.mark.parametrize("path, kind", [("policy.yaml", "config"), (".policy/rules/project.yaml", "rules"),

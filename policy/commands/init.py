@@ -228,7 +228,7 @@ def init(directory: str, *, packs: list[str], force: bool = False) -> int:
     if kept:
         typer.echo(f"{len(kept)} file{'s' * (len(kept) != 1)} already existed with other content and "
                    f"{'were' if len(kept) != 1 else 'was'} kept; --force overwrites them.")
-    typer.echo("next: policy validate && policy test .policy && policy install --agent claude-code")
+    typer.echo("next: policy validate && policy test && policy install --agent claude-code")
     return 0
 
 
