@@ -92,26 +92,19 @@ def test_a_hook_pointing_at_a_removed_virtualenv(env, project):
                         "does not exist or is not executable (Claude Code then runs without policy)" + FIX_PROJECT)]
 
 
-def test_a_launcher_whose_interpreter_is_gone(env, project, tmp_path):
-    launcher = write(tmp_path / "old" / "bin" / "policy-hook", "#!/nonexistent/python3\nprint('hi')\n")
+@pytest.mark.parametrize("script, problem", [
+    ("#!/nonexistent/python3\nprint('hi')\n",
+     "its interpreter /nonexistent/python3 does not exist (the virtualenv was moved or removed)"),
+    ("#!/bin/sh\necho 'policy: broken install' >&2\nexit 1\n", "it exits 1: policy: broken install"),
+])
+def test_a_launcher_that_cannot_decide(env, project, tmp_path, script, problem):
+    launcher = write(tmp_path / "old" / "bin" / "policy-hook", script)
     launcher.chmod(0o755)
     env.run("install", "--scope", "project")
     edit_settings(project, lambda data: data["hooks"]["PreToolUse"][0]["hooks"][0].update(
         command=f"{launcher} --agent claude-code"))
     assert problems(doctor(env)[1]) == [
-        f"fail  hooks   the installed command `{launcher} --agent claude-code` (project): its interpreter "
-        "/nonexistent/python3 does not exist (the virtualenv was moved or removed)" + FIX_PROJECT]
-
-
-def test_a_command_that_runs_but_does_not_decide(env, project, tmp_path):
-    launcher = write(tmp_path / "fake" / "policy-hook", "#!/bin/sh\necho 'policy: broken install' >&2\nexit 1\n")
-    launcher.chmod(0o755)
-    env.run("install", "--scope", "project")
-    edit_settings(project, lambda data: data["hooks"]["PreToolUse"][0]["hooks"][0].update(
-        command=f"{launcher} --agent claude-code"))
-    assert problems(doctor(env)[1]) == [
-        f"fail  hooks   the installed command `{launcher} --agent claude-code` (project): it exits 1: policy: broken "
-        "install" + FIX_PROJECT]
+        f"fail  hooks   the installed command `{launcher} --agent claude-code` (project): {problem}" + FIX_PROJECT]
 
 
 def test_a_timeout_below_max_delay(env, project):

@@ -436,36 +436,29 @@ def uninstall(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str],
     return 0
 
 
+def _cli(action: Any) -> Any:
+    """The typer command running `action` (install or uninstall) with the options they share."""
+    def command(
+        agent: str = typer.Option("claude-code", "--agent", help="The agent whose settings to edit: "
+                                                                 + ", ".join(AGENTS) + "."),
+        scope: str = typer.Option("local", "--scope", help="user: ~/.claude/settings.json (every project); "
+                                  "project: .claude/settings.json (committed); local: .claude/settings.local.json "
+                                  "(this machine only)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
+    ) -> None:
+        raise typer.Exit(action(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
+                                cwd=os.getcwd()))
+
+    return command
+
+
 def register(app: typer.Typer) -> None:
-    agent_help = "The agent whose settings to edit: " + ", ".join(AGENTS) + "."
-    scope_help = ("user: ~/.claude/settings.json (every project); project: .claude/settings.json (committed); "
-                  "local: .claude/settings.local.json (this machine only).")
-
-    @app.command("install")
-    def install_command(
-        agent: str = typer.Option("claude-code", "--agent", help=agent_help),
-        scope: str = typer.Option("local", "--scope", help=scope_help),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
-    ) -> None:
-        """Add policy's hook to the agent's settings, for the events the enabled rules use. Idempotent.
-
-        Example: policy install --agent claude-code --scope project --dry-run
-        """
-        raise typer.Exit(install(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
-                                 cwd=os.getcwd()))
-
-    @app.command("uninstall")
-    def uninstall_command(
-        agent: str = typer.Option("claude-code", "--agent", help=agent_help),
-        scope: str = typer.Option("local", "--scope", help=scope_help),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
-    ) -> None:
-        """Remove exactly policy's hooks from the agent's settings; everything else stays as it was.
-
-        Example: policy uninstall --agent claude-code --scope project
-        """
-        raise typer.Exit(uninstall(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
-                                   cwd=os.getcwd()))
+    app.command("install", help="Add policy's hook to the agent's settings, for the events the enabled rules use. "
+                                "Idempotent.\n\nExample: policy install --agent claude-code --scope project "
+                                "--dry-run")(_cli(install))
+    app.command("uninstall", help="Remove exactly policy's hooks from the agent's settings; everything else stays "
+                                  "as it was.\n\nExample: policy uninstall --agent claude-code --scope project")(
+        _cli(uninstall))
 
 
 def snippet(rule_paths: list[str]) -> str:
