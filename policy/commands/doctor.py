@@ -139,9 +139,9 @@ def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: in
     except ValueError:
         lines = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()
         return f"it exits {result.returncode}: {lines[-1] if lines else 'no output'}"
-    error = report.get("error")
-    if error:
-        return f"it fails: {error['code']}: {error['message']}"
+    failure = report.get("error")
+    if failure:
+        return f"it fails: {failure['code']}: {failure['message']}"
     return None
 
 
@@ -151,7 +151,7 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
         return checks + [Check("hooks", "fail", "policy's hook is not installed in any Claude Code settings file",
                                "policy install --agent claude-code")]
     required = install.required_timeout(ruleset.settings) if ruleset is not None else None
-    scope_of = {}
+    scope_of: dict[str, list[str]] = {}
     for scope, events in found.items():
         path = _shown(install.settings_path(scope, environ, project))
         summary = ", ".join(f"{event} ({handlers[0]['matcher']})" if handlers[0].get("matcher") else event
