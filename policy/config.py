@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from policy.compiler import PackSource
-    from policy.errors import Location
     from policy.loader import Document
     from policy.model import Settings
 else:
@@ -338,7 +337,7 @@ class _Layers:
         if key == "fail":
             value = {"*": value} if isinstance(value, str) else dict(value)
         if ref.scope == "project" and not trusted:
-            value = self.project_setting(document, key, value, refuse)
+            value = self.project_setting(key, value, refuse)
             if value is None:
                 return
         if ref.scope == "user":
@@ -347,13 +346,13 @@ class _Layers:
             value = {**self.values.get(key, {}), **value}
         self.values[key] = value
 
-    def project_setting(self, document: Document, key: str, value: Any, refuse: Any) -> Any:
+    def project_setting(self, key: str, value: Any, refuse: Any) -> Any:
         """What an untrusted project config may set of `key`: the value, a tightened part of it, or None."""
         if key == "sources":
             refuse(("sources",), "define fact sources", "they run commands and feed facts that rules rely on")
             return None
         if key == "fail":
-            return self.project_fail(document, value, refuse)
+            return self.project_fail(value, refuse)
         protected, user = self.user_level(key)
         if not protected:
             return value
@@ -381,7 +380,7 @@ class _Layers:
                 value = {name: item for name, item in value.items() if name != "retention_days"}
         return value
 
-    def project_fail(self, document: Document, modes: dict[str, str], refuse: Any) -> dict[str, str] | None:
+    def project_fail(self, modes: dict[str, str], refuse: Any) -> dict[str, str]:
         """An untrusted project may close fail modes, and open only those the user level does not keep closed.
         `*: open` opens the rest, while the user level's closed events are pinned closed."""
         from policy.model import EVENTS
@@ -395,8 +394,7 @@ class _Layers:
                            "closed; every other event fails open")
                     accepted.update({name: "closed" for name in kept})
             elif mode == "open" and self.user_fail_mode(event) == "closed":
-                refuse(("fail", event) if len(modes) > 1 or event != "*" else ("fail",),
-                       f"open the fail mode of {event}", "the user level keeps it closed")
+                refuse(("fail", event), f"open the fail mode of {event}", "the user level keeps it closed")
                 continue
             accepted[event] = mode
         return accepted

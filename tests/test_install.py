@@ -340,6 +340,14 @@ def test_each_scope_has_its_settings_file(env, project, tmp_path, scope, extra, 
     assert mode == (0o644 if scope == "project" else 0o600)
 
 
+def test_uninstall_from_the_wrong_scope_says_where_the_hooks_are(env, project):
+    env.run("install", "--scope", "project")
+    result = env.run("uninstall")
+    assert (result.returncode, result.stdout.decode()) == (0, (
+        "no policy hooks in .claude/settings.local.json: nothing changed; they are in .claude/settings.json "
+        "(--scope project)\n"))
+
+
 def test_install_from_a_subdirectory_finds_the_project(env, project):
     (project / "src").mkdir()
     assert env.run("install", "--scope", "project", cwd=project / "src").returncode == 0

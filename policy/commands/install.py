@@ -291,6 +291,13 @@ def installed_handlers(text: str | None) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _has_ours(path: str) -> bool:
+    try:
+        return bool(installed_handlers(read_settings(path)))
+    except SettingsError:
+        return False
+
+
 def backup_dir(environ: Mapping[str, str]) -> str:
     state = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"),
                                                           ".local", "state")
@@ -368,12 +375,12 @@ def _check_agent(agent: str, scope: str) -> None:
         raise UsageError(f"unknown scope {scope!r}", hint=suggest(scope, set(SCOPES)))
 
 
-def effective_ruleset_for_install() -> RuleSet:
+def effective_ruleset_for_install(cwd: str) -> RuleSet:
     from policy.commands._shared import effective_ruleset
     from policy.errors import ValidationFailed
 
     try:
-        return effective_ruleset()
+        return effective_ruleset(cwd=cwd)
     except ValidationFailed as failed:
         raise PolicyError(f"the configuration has errors: {failed.message}", code="invalid-config",
                           hint="run `policy validate`, fix what it reports, then install again") from None
@@ -382,7 +389,7 @@ def effective_ruleset_for_install() -> RuleSet:
 def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
     _check_agent(agent, scope)
     project = project_dir(environ, cwd)
-    ruleset = effective_ruleset_for_install()
+    ruleset = effective_ruleset_for_install(cwd)
     events = used_events(ruleset)
     if not events:
         raise PolicyError("no rules are enabled here, so there is nothing to hook", code="nothing-to-install",
@@ -419,14 +426,18 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
 
 def uninstall(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
     _check_agent(agent, scope)
-    path = settings_path(scope, environ, project_dir(environ, cwd))
+    project = project_dir(environ, cwd)
+    path = settings_path(scope, environ, project)
     before = read_settings(path)
     after = edited(before, path, {})
     if dry_run:
         typer.echo(diff(_shown(path), before, after) or f"no changes: no policy hooks in {_shown(path)}\n", nl=False)
         return 0
     if before is None or after == before:
-        typer.echo(f"no policy hooks in {_shown(path)}: nothing changed")
+        elsewhere = [f"{_shown(settings_path(other, environ, project))} (--scope {other})" for other in SCOPES
+                     if other != scope and _has_ours(settings_path(other, environ, project))]
+        typer.echo(f"no policy hooks in {_shown(path)}: nothing changed"
+                   + (f"; they are in {', '.join(elsewhere)}" if elsewhere else ""))
         return 0
     events = sorted(installed_handlers(before))
     backup = write_settings(path, before, after, scope=scope, environ=environ)
