@@ -40,14 +40,6 @@ class Check:
         return f"{self.status:<4}  {self.area:<7} {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
 
 
-def _shown(path: str) -> str:
-    home = os.path.expanduser("~")
-    relative = os.path.relpath(path)
-    if not relative.startswith(os.pardir):
-        return relative
-    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
-
-
 # ---- config and rules --------------------------------------------------------------------------------------------
 
 def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSet | None]:
@@ -63,7 +55,7 @@ def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSe
     if any(check.status == "fail" for check in checks):
         return checks, None
     ruleset = build_ruleset(compiled, resolved.settings)
-    configs = ", ".join(_shown(ref.path) for ref in refs) or "no config file"
+    configs = ", ".join(install.shown(ref.path) for ref in refs) or "no config file"
     events = install.used_events(ruleset)
     if not events:
         return [Check("config", "fail", f"{configs}: no rules are enabled, so nothing is enforced",
@@ -76,7 +68,7 @@ def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSe
 def _shown_location(location: Any) -> str:
     text = str(location)
     path = location.file
-    return _shown(path) + text[len(path):] if os.path.isabs(path) else text
+    return install.shown(path) + text[len(path):] if os.path.isabs(path) else text
 
 
 # ---- hooks -----------------------------------------------------------------------------------------------------
@@ -95,8 +87,8 @@ def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], dict[
             checks.append(Check("hooks", "fail", f"{error.message} (Claude Code ignores it)", error.hint))
             continue
         if text and text.strip() and json.loads(text).get("disableAllHooks") is True:
-            checks.append(Check("hooks", "fail", f"{_shown(path)} sets disableAllHooks: no hook runs, policy "
-                                                 "enforces nothing", f"remove disableAllHooks from {_shown(path)}"))
+            checks.append(Check("hooks", "fail", f"{install.shown(path)} sets disableAllHooks: no hook runs, "
+                                "policy enforces nothing", f"remove disableAllHooks from {install.shown(path)}"))
         handlers = install.installed_handlers(text)
         if handlers:
             found[scope] = handlers
@@ -151,9 +143,10 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
         return checks + [Check("hooks", "fail", "policy's hook is not installed in any Claude Code settings file",
                                "policy install --agent claude-code")]
     required = install.required_timeout(ruleset.settings) if ruleset is not None else None
+    max_delay = ruleset.settings.max_delay if ruleset is not None else 0.0
     scope_of: dict[str, list[str]] = {}
     for scope, events in found.items():
-        path = _shown(install.settings_path(scope, environ, project))
+        path = install.shown(install.settings_path(scope, environ, project))
         summary = ", ".join(f"{event} ({handlers[0]['matcher']})" if handlers[0].get("matcher") else event
                             for event, handlers in events.items())
         checks.append(Check("hooks", "ok", f"{path} ({scope}): {summary}"))
@@ -164,7 +157,7 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                 if required is not None and isinstance(timeout, (int, float)) and timeout < required:
                     checks.append(Check("hooks", "fail", f"{path}: the {event} hook times out after {timeout:g} s, "
                                         f"before a rule's delay can end (max_delay "
-                                        f"{ruleset.settings.max_delay:g} s needs {required} s)",  # type: ignore[union-attr]
+                                        f"{max_delay:g} s needs {required} s)",
                                         f"policy install --scope {scope}"))
     commands = {handler["command"]: scope for scope, events in found.items() for handlers in events.values()
                 for handler in handlers}
@@ -223,11 +216,12 @@ def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSe
 
 def check_store(db: str) -> list[Check]:
     import sqlite3
+    from urllib.request import pathname2url
 
     from policy.migrations import LATEST
     from policy.store import BUSY_TIMEOUT_SECONDS, translate_error
 
-    shown = _shown(db)
+    shown = install.shown(db)
     if not os.path.exists(db):
         directory = os.path.dirname(db) or "."
         while not os.path.isdir(directory):
@@ -242,8 +236,8 @@ def check_store(db: str) -> list[Check]:
         checks.append(Check("store", "fail", f"{shown} is readable by other users (mode {mode:04o}); it holds your "
                                              "prompts' decisions and sessions", f"chmod 600 {db}"))
     try:
-        connection = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=min(BUSY_TIMEOUT_SECONDS, 2.0),
-                                     isolation_level=None)
+        connection = sqlite3.connect(f"file:{pathname2url(os.path.abspath(db))}?mode=rw", uri=True,
+                                     timeout=min(BUSY_TIMEOUT_SECONDS, 2.0), isolation_level=None)
     except sqlite3.Error as error:
         failure = translate_error(error, db)
         return checks + [Check("store", "fail", failure.message, failure.hint)]
@@ -284,9 +278,9 @@ def check_schemas(project: str) -> list[Check]:
                     stale.append(name)
     if not stale:
         return []
-    return [Check("schemas", "warn", f"{', '.join(stale)} in {_shown(directory)} are from another policy version; "
-                                     "editors check your files against outdated schemas",
-                  f"rm {' '.join(os.path.join(_shown(directory), name) for name in stale)} && policy init")]
+    return [Check("schemas", "warn", f"{', '.join(stale)} in {install.shown(directory)} are from another policy "
+                                     "version; editors check your files against outdated schemas",
+                  f"rm {' '.join(os.path.join(install.shown(directory), name) for name in stale)} && policy init")]
 
 
 # ---- the command -------------------------------------------------------------------------------------------------

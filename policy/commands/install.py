@@ -175,7 +175,7 @@ def settings_path(scope: str, environ: Mapping[str, str], project: str) -> str:
     return os.path.join(project, ".claude", "settings.json" if scope == "project" else "settings.local.json")
 
 
-# ---- reading and editing settings.json --------------------------------------------------------------------------------
+# ---- reading and editing settings.json ------------------------------------------------------------------------
 
 def read_settings(path: str) -> str | None:
     """The file's text, None when it does not exist. Raises SettingsError when it is not a JSON object."""
@@ -357,9 +357,13 @@ def _tracked_by_git(path: str) -> bool:
     return result.returncode == 1
 
 
-def _shown(path: str) -> str:
+def shown(path: str) -> str:
+    """A path as commands print it: relative below the working directory, else with ~ for the home directory."""
     relative = os.path.relpath(path)
-    return relative if not relative.startswith(os.pardir) else path
+    if not relative.startswith(os.pardir):
+        return relative
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
 
 
 # ---- the commands ------------------------------------------------------------------------------------------------
@@ -400,15 +404,15 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     before = read_settings(path)
     after = edited(before, path, groups)
     if dry_run:
-        typer.echo(diff(_shown(path), before, after) or f"no changes: {_shown(path)} already has policy's hooks\n",
+        typer.echo(diff(shown(path), before, after) or f"no changes: {shown(path)} already has policy's hooks\n",
                    nl=False)
         return 0
     if after == (before or ""):
-        typer.echo(f"policy's hooks are already installed in {_shown(path)}: nothing changed")
+        typer.echo(f"policy's hooks are already installed in {shown(path)}: nothing changed")
         return 0
     backup = write_settings(path, before, after, scope=scope, environ=environ)
     timeout = required_timeout(ruleset.settings)
-    typer.echo(f"installed policy's hooks in {_shown(path)} ({scope} scope)")
+    typer.echo(f"installed policy's hooks in {shown(path)} ({scope} scope)")
     typer.echo("  events:  " + ", ".join(f"{event} ({group['matcher']})" if "matcher" in group else event
                                          for event, group in groups.items()))
     typer.echo(f"  command: {command}")
@@ -417,7 +421,7 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     if backup:
         typer.echo(f"  backup:  {backup}")
     if scope == "local" and before is None and _tracked_by_git(path):
-        typer.echo(f"  note:    git does not ignore {_shown(path)}; add it to .gitignore (it names paths on this "
+        typer.echo(f"  note:    git does not ignore {shown(path)}; add it to .gitignore (it names paths on this "
                    "machine)")
     typer.echo("Run `policy install` again after changing which events or tools your rules use; "
                "`policy doctor` checks.")
@@ -431,17 +435,17 @@ def uninstall(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str],
     before = read_settings(path)
     after = edited(before, path, {})
     if dry_run:
-        typer.echo(diff(_shown(path), before, after) or f"no changes: no policy hooks in {_shown(path)}\n", nl=False)
+        typer.echo(diff(shown(path), before, after) or f"no changes: no policy hooks in {shown(path)}\n", nl=False)
         return 0
     if before is None or after == before:
-        elsewhere = [f"{_shown(settings_path(other, environ, project))} (--scope {other})" for other in SCOPES
+        elsewhere = [f"{shown(settings_path(other, environ, project))} (--scope {other})" for other in SCOPES
                      if other != scope and _has_ours(settings_path(other, environ, project))]
-        typer.echo(f"no policy hooks in {_shown(path)}: nothing changed"
+        typer.echo(f"no policy hooks in {shown(path)}: nothing changed"
                    + (f"; they are in {', '.join(elsewhere)}" if elsewhere else ""))
         return 0
     events = sorted(installed_handlers(before))
     backup = write_settings(path, before, after, scope=scope, environ=environ)
-    typer.echo(f"removed policy's hooks ({', '.join(events)}) from {_shown(path)}")
+    typer.echo(f"removed policy's hooks ({', '.join(events)}) from {shown(path)}")
     if backup:
         typer.echo(f"  backup: {backup}")
     return 0
