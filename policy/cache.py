@@ -144,17 +144,19 @@ def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[Rule
     resolved = config.resolve(request, refs)
     errors = [problem for problem in resolved.diagnostics if problem.severity == "error"]
     if errors:
-        raise ValidationFailed(errors)
+        raise ValidationFailed(errors, settings=resolved.settings)
     compiled = compiler.compile_files(resolved.sources)
     settings_key = repr(resolved.settings).encode()
-    ruleset = compiler.build_ruleset(compiled, resolved.settings, settings_key=settings_key)
+    try:
+        ruleset = compiler.build_ruleset(compiled, resolved.settings, settings_key=settings_key)
+    except ValidationFailed as failed:  # the configured fail mode still applies to broken rule files
+        raise ValidationFailed(failed.diagnostics, settings=resolved.settings) from None
     directories = [os.path.abspath(path) for path in request.rules if os.path.isdir(path)]
     for ref in refs:
         resolved_dirs = []
         document = next((doc for doc in resolved.documents if doc.file == ref.path), None)
         if document is not None and isinstance(document.data, dict):
-            base = os.path.dirname(ref.path)
-            resolved_dirs = [os.path.normpath(os.path.join(base, os.path.expanduser(item)))
+            resolved_dirs = [config.config_path_value(item, ref.path, request.environ)
                              for item in document.data.get("rules", []) if isinstance(item, str)]
         directories += [path for path in resolved_dirs if os.path.isdir(path)]
     deps = _dependencies([source.path for source in resolved.sources], directories)

@@ -2,10 +2,10 @@
 
 `discover` only looks for files (a few `stat`s, on every `policy eval`); `resolve` reads them (YAML, schema) and is
 only reached when the compiled cache is cold. Layering: the user config (`~/.config/policy/config.yaml`) first,
-then the project config (`policy.yaml` or `.policy/config.yaml`, found from the project directory upwards).
-A project config adds packs and settings but cannot weaken the user's: it cannot switch off or re-parameterise a
-user-level pack, open a fail mode the user keeps closed, or move the fact store, unless the user lists the
-project under `trusted_projects`. Nothing is required; with no config the defaults in docs/config.md apply.
+then the project config (`policy.yaml` or `.policy/config.yaml`, found from the project directory upwards), or
+instead of it a config given with --config / $POLICY_CONFIG. The project adds packs and tightens settings; it
+cannot weaken the user level (what counts is in `_Layers.project_setting` and docs/config.md#trust) unless the user
+lists the project under `trusted_projects`. Nothing is required; with no config the defaults in docs/config.md apply.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ else:
 
 PROJECT_CONFIG_NAMES = ("policy.yaml", os.path.join(".policy", "config.yaml"))
 SHIPPED_PACKS = ("focus", "presence", "pacing", "activity")
+# Settings read from config files, besides `packs`, `rules` and `trusted_projects`.
+SETTING_KEYS = ("db", "fail", "max_delay", "defer_as", "ask_in_bypass", "log", "max_event_bytes", "sources")
+# How strict each value of an enumerated setting is: an untrusted project may only move up.
+_STRICTNESS = {"defer_as": ("defer", "ask", "deny"), "ask_in_bypass": ("ask", "deny")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,8 @@ def user_config_path(environ: Mapping[str, str]) -> str:
 
 
 def project_root(environ: Mapping[str, str], cwd: str) -> str:
+    """Where the project config is looked for: Claude Code's project directory (it stays put when the agent `cd`s
+    elsewhere), else the working directory."""
     return environ.get("CLAUDE_PROJECT_DIR") or cwd
 
 
@@ -88,12 +94,18 @@ def discover(request: Request) -> tuple[ConfigRef, ...]:
         refs.append(ConfigRef(user, "user"))
     explicit = request.config or request.environ.get("POLICY_CONFIG")
     if explicit:
-        refs.append(ConfigRef(os.path.abspath(explicit), "cli"))
+        refs.append(ConfigRef(os.path.abspath(os.path.join(request.cwd, explicit)), "cli"))
     else:
         project = find_project_config(project_root(request.environ, request.cwd))
         if project is not None and os.path.abspath(project) != os.path.abspath(user):
             refs.append(ConfigRef(project, "project"))
     return tuple(refs)
+
+
+def project_dir_of(config_path: str) -> str:
+    """The project a config file belongs to: its directory, or the parent of `.policy/`."""
+    base = os.path.dirname(os.path.abspath(config_path))
+    return os.path.dirname(base) if os.path.basename(base) == ".policy" else base
 
 
 def shipped_dir() -> str:
@@ -117,6 +129,32 @@ def expand_rule_paths(path: str) -> list[str]:
     return [path]
 
 
+def expand_home(path: str, environ: Mapping[str, str]) -> str:
+    """`~` and `~/…` with the HOME of `environ` (the hook's environment, not necessarily this process's)."""
+    if path == "~" or path.startswith("~/"):
+        home = environ.get("HOME") or os.path.expanduser("~")
+        return home + path[1:]
+    return os.path.expanduser(path)
+
+
+def config_path_value(value: str, config_file: str, environ: Mapping[str, str]) -> str:
+    """A path written in a config file: `~` expanded, relative to the file's directory, normalised."""
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(config_file)), expand_home(value, environ)))
+
+
+def is_trusted(project_dir: str, trusted_projects: list[str] | tuple[str, ...]) -> bool:
+    """Whether `project_dir` is listed (symlinks resolved): exactly, or below an entry ending in `/*`."""
+    real = os.path.realpath(project_dir)
+    for entry in trusted_projects:
+        if entry.endswith(os.sep + "*"):
+            parent = os.path.realpath(entry[:-2])
+            if real.startswith(parent.rstrip(os.sep) + os.sep):
+                return True
+        elif os.path.realpath(entry) == real:
+            return True
+    return False
+
+
 def _display(path: str, cwd: str) -> str:
     try:
         relative = os.path.relpath(path, cwd)
@@ -126,138 +164,278 @@ def _display(path: str, cwd: str) -> str:
 
 
 def load_config(ref: ConfigRef) -> tuple[Document, list[Diagnostic]]:
+    """Read and schema-check one config file. An empty file is a valid config that sets nothing, and `version`
+    may be left out (it defaults to 1)."""
     from policy import schema
     from policy.compiler import check_version
     from policy.loader import load_yaml
 
     document = load_yaml(ref.path)
-    problems = list(document.diagnostics)
+    problems = [problem for problem in document.diagnostics if problem.code != "empty-file"]
     if document.data is None:
         return document, problems
-    version = check_version(document, "config file")
-    if version:
-        return document, problems + version
+    if not isinstance(document.data, dict) or "version" in document.data:
+        version = check_version(document, "config file")
+        if version:
+            return document, problems + version
     return document, problems + schema.check(document, "config")
+
+
+class _Layers:
+    """The state of layering config files, one at a time, user first."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.diagnostics: list[Diagnostic] = []
+        self.packs: dict[str, PackSource] = {}
+        self.pack_scope: dict[str, str] = {}
+        self.order: list[str] = []
+        self.disabled: set[str] = set()
+        self.values: dict[str, Any] = {}
+        self.user_values: dict[str, Any] = {}
+        self.user_has_rules = False
+        self.trusted_projects: list[str] = []
+
+    # ---- the user level, which an untrusted project may only tighten -------------------------------------------
+
+    def user_level(self, key: str) -> tuple[bool, Any]:
+        """(protected, value): the user config's value of `key`, or its default once the user config loads rules
+        (then the defaults are the user's rules' settings). Not protected when the user level says nothing."""
+        from policy.model import Settings
+
+        if key in self.user_values:
+            return True, self.user_values[key]
+        if not self.user_has_rules:
+            return False, None
+        defaults = Settings()
+        return True, {"max_delay": defaults.max_delay, "defer_as": defaults.defer_as,
+                      "ask_in_bypass": defaults.ask_in_bypass, "db": None,
+                      "log": {"retention_days": defaults.log_retention_days}}.get(key)
+
+    def user_fail_mode(self, event: str) -> str | None:
+        """The fail mode the user level keeps for `event`, or None when it is not protected."""
+        from policy.model import Settings
+
+        fail = self.user_values.get("fail", {})
+        if not self.user_has_rules and event not in fail and "*" not in fail:
+            return None
+        return Settings(fail=dict(fail)).fail_mode(event)
+
+    # ---- one config file -------------------------------------------------------------------------------------
+
+    def apply(self, ref: ConfigRef, document: Document) -> None:
+        data = document.data if isinstance(document.data, dict) else {}
+        project_dir = project_dir_of(ref.path)
+        trusted = ref.scope in ("user", "cli") or is_trusted(project_dir, self.trusted_projects)
+        environ = self.request.environ
+
+        def refuse(path: tuple[Any, ...], what: str, why: str = "") -> None:
+            self.diagnostics.append(Diagnostic(
+                document.location(path, key=True), "not-trusted",
+                f"the project config cannot {what}" + (f" ({why})" if why else "") + ": ignored",
+                f"add {project_dir} to `trusted_projects` in {user_config_path(environ)} to allow it", "warning"))
+
+        if ref.scope == "user":
+            self.trusted_projects = []
+            for index, entry in enumerate(data.get("trusted_projects", [])):
+                path = expand_home(entry, environ)
+                if not os.path.isabs(path):
+                    self.diagnostics.append(Diagnostic(
+                        document.location(("trusted_projects", index)), "relative-path",
+                        f"trusted project {entry!r} is not an absolute path",
+                        "write it as /full/path or ~/path (a trailing /* trusts every project below it)"))
+                    continue
+                self.trusted_projects.append(path)
+            self.user_has_rules = bool(data.get("packs") or data.get("rules"))
+        elif "trusted_projects" in data:
+            refuse(("trusted_projects",), "trust projects", "only the user config can")
+
+        for index, entry in enumerate(data.get("packs", [])):
+            self.pack(ref, document, index, entry, trusted, refuse)
+        for index, item in enumerate(data.get("rules", [])):
+            self.rules(ref, document, index, item, trusted)
+        for key in SETTING_KEYS:
+            if key in data:
+                self.setting(ref, document, key, data[key], trusted, refuse)
+
+    def _exists(self, document: Document, path: tuple[Any, ...], target: str, written: str) -> bool:
+        if os.path.exists(target):
+            return True
+        self.diagnostics.append(Diagnostic(
+            document.location(path), "not-found", f"no such file or directory: {written} ({target})",
+            "fix the path; it is relative to the config file's directory"))
+        return False
+
+    def pack(self, ref: ConfigRef, document: Document, index: int, entry: Any, trusted: bool, refuse: Any) -> None:
+        from policy.compiler import PackSource
+
+        if isinstance(entry, str):
+            is_path = "/" in entry or os.sep in entry or entry.endswith((".yaml", ".yml"))
+            entry = {"path": entry} if is_path else {"name": entry}
+        location = document.location(("packs", index))
+        if "name" in entry:
+            key = entry["name"]
+            if key not in SHIPPED_PACKS:
+                from policy.schema import suggest
+
+                self.diagnostics.append(Diagnostic(location, "unknown-pack", f"there is no shipped pack {key!r}",
+                                                   suggest(key, set(SHIPPED_PACKS))))
+                return
+            path = shipped_pack_path(key)
+            shipped = True
+        else:
+            path = config_path_value(entry["path"], ref.path, self.request.environ)
+            key = path
+            shipped = False
+            if entry.get("enabled") is not False and not self._exists(document, ("packs", index), path,
+                                                                        entry["path"]):
+                return
+        existing = self.packs.get(key)
+        if existing is not None and self.pack_scope.get(key) == "user" and ref.scope == "project" and not trusted:
+            if entry.get("enabled") is False:
+                refuse(("packs", index, "enabled"),
+                       f"switch off the user-level pack {entry.get('name') or entry['path']!r}")
+            elif entry.get("params"):
+                refuse(("packs", index, "params"), f"change the params of the user-level pack "
+                       f"{entry.get('name') or entry['path']!r}")
+            return
+        if entry.get("enabled") is False:
+            self.disabled.add(key)
+            return
+        self.disabled.discard(key)
+        params = dict(existing.params) if existing is not None else {}
+        params.update(entry.get("params") or {})
+        self.packs[key] = PackSource(
+            path=path, display=_display(path, self.request.cwd), trusted=shipped or trusted, params=params,
+            params_location=document.location(("packs", index, "params")), origin=ref.scope)
+        self.pack_scope.setdefault(key, ref.scope)
+        if key not in self.order:
+            self.order.append(key)
+
+    def rules(self, ref: ConfigRef, document: Document, index: int, item: str, trusted: bool) -> None:
+        from policy.compiler import PackSource
+
+        target = config_path_value(item, ref.path, self.request.environ)
+        if not self._exists(document, ("rules", index), target, item):
+            return
+        paths = expand_rule_paths(target)
+        if not paths:
+            self.diagnostics.append(Diagnostic(
+                document.location(("rules", index)), "no-rule-files",
+                f"{item} holds no rule files (*.yaml, *.yml besides *.test.yaml)", "add one or remove the entry",
+                "warning"))
+        for path in paths:
+            if path not in self.packs:
+                self.packs[path] = PackSource(path=path, display=_display(path, self.request.cwd), trusted=trusted,
+                                              origin=ref.scope)
+                self.pack_scope[path] = ref.scope
+                self.order.append(path)
+
+    def setting(self, ref: ConfigRef, document: Document, key: str, value: Any, trusted: bool, refuse: Any) -> None:
+        if key == "db":
+            value = config_path_value(value, ref.path, self.request.environ)
+        if key == "fail":
+            value = {"*": value} if isinstance(value, str) else dict(value)
+        if ref.scope == "project" and not trusted:
+            value = self.project_setting(key, value, refuse)
+            if value is None:
+                return
+        if ref.scope == "user":
+            self.user_values[key] = value
+        if key in ("fail", "log", "sources"):  # mappings merge key by key
+            value = {**self.values.get(key, {}), **value}
+        self.values[key] = value
+
+    def project_setting(self, key: str, value: Any, refuse: Any) -> Any:
+        """What an untrusted project config may set of `key`: the value, a tightened part of it, or None."""
+        if key == "sources":
+            refuse(("sources",), "define fact sources", "they run commands and feed facts that rules rely on")
+            return None
+        if key == "fail":
+            return self.project_fail(value, refuse)
+        protected, user = self.user_level(key)
+        if not protected:
+            return value
+        if key == "db":
+            if value != user:
+                refuse(("db",), "move the fact store", "the user-level rules keep their facts in it")
+                return None
+        elif key == "max_delay":
+            if value < user:
+                refuse(("max_delay",), f"lower max_delay below {user:g}s", "it caps the user-level delays")
+                return None
+        elif key in _STRICTNESS:
+            ranks = _STRICTNESS[key]
+            if ranks.index(value) < ranks.index(user):
+                refuse((key,), f"change {key} from {user!r} to {value!r}", "it is less strict")
+                return None
+        elif key == "log" and "retention_days" in value:
+            def keeps(days: float) -> float:
+                return float("inf") if days == 0 else days
+
+            user_days = (user or {}).get("retention_days", 30.0)
+            if keeps(value["retention_days"]) < keeps(user_days):
+                refuse(("log", "retention_days"), f"keep decisions for less than {user_days:g} days",
+                       "rules may count past decisions")
+                value = {name: item for name, item in value.items() if name != "retention_days"}
+        return value
+
+    def project_fail(self, modes: dict[str, str], refuse: Any) -> dict[str, str]:
+        """An untrusted project may close fail modes, and open only those the user level does not keep closed.
+        `*: open` opens the rest, while the user level's closed events are pinned closed."""
+        from policy.model import EVENTS
+
+        accepted: dict[str, str] = {}
+        for event, mode in modes.items():
+            if mode == "open" and event == "*":
+                kept = [name for name in EVENTS if name not in modes and self.user_fail_mode(name) == "closed"]
+                if kept:
+                    refuse(("fail",), f"open the fail mode of {', '.join(kept)}", "the user level keeps them "
+                           "closed; every other event fails open")
+                    accepted.update({name: "closed" for name in kept})
+            elif mode == "open" and self.user_fail_mode(event) == "closed":
+                refuse(("fail", event), f"open the fail mode of {event}", "the user level keeps it closed")
+                continue
+            accepted[event] = mode
+        return accepted
 
 
 def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Resolved:
     """Read the config files and work out the pack sources and settings. Never raises for bad files: the
-    problems are returned as diagnostics."""
+    problems are returned as diagnostics, located in the config file that has them."""
     from policy.compiler import PackSource
     from policy.model import Settings, SourceSpec
 
     refs = discover(request) if refs is None else refs
-    diagnostics: list[Diagnostic] = []
+    layers = _Layers(request)
     documents: list[Document] = []
-    values: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    packs: dict[str, PackSource] = {}
-    order: list[str] = []
-    disabled: set[str] = set()
-    trusted_projects: list[str] = []
-    user_closed: set[str] = set()
-
     for ref in refs:
         document, problems = load_config(ref)
         documents.append(document)
-        diagnostics += problems
-        if any(problem.severity == "error" for problem in problems) or not isinstance(document.data, dict):
+        layers.diagnostics += problems
+        if any(problem.severity == "error" for problem in problems):
             continue
-        data = document.data
-        base = os.path.dirname(ref.path)
-        project_dir = os.path.dirname(base) if os.path.basename(base) == ".policy" else base
-        trusted = ref.scope in ("user", "cli") or any(
-            os.path.abspath(project_dir) == os.path.abspath(path) for path in trusted_projects)
+        layers.apply(ref, document)
+        if ref.scope == "project":
+            other = os.path.join(project_dir_of(ref.path), PROJECT_CONFIG_NAMES[1])
+            if os.path.basename(ref.path) == PROJECT_CONFIG_NAMES[0] and os.path.isfile(other):
+                from policy.errors import Location
 
-        def weaken(key: str, what: str) -> None:
-            diagnostics.append(Diagnostic(
-                document.location((key,), key=True), "not-trusted",
-                f"the project config cannot {what}: ignored", "add the project to `trusted_projects` in "
-                f"{user_config_path(request.environ)} to allow it", "warning"))
+                layers.diagnostics.append(Diagnostic(
+                    Location(_display(other, request.cwd)), "shadowed-config",
+                    f"{PROJECT_CONFIG_NAMES[0]} is used and this file is ignored", "merge them into one file",
+                    "warning"))
 
-        if ref.scope == "user":
-            trusted_projects = [os.path.expanduser(path) for path in data.get("trusted_projects", [])]
-        elif "trusted_projects" in data:
-            weaken("trusted_projects", "trust projects (only the user config can)")
-
-        for index, entry in enumerate(data.get("packs", [])):
-            entry = {"name": entry} if isinstance(entry, str) and "/" not in entry and not entry.endswith(
-                (".yaml", ".yml")) else ({"path": entry} if isinstance(entry, str) else entry)
-            location = document.location(("packs", index))
-            if "name" in entry:
-                key = entry["name"]
-                if key not in SHIPPED_PACKS:
-                    from policy.schema import suggest
-
-                    diagnostics.append(Diagnostic(location, "unknown-pack", f"there is no shipped pack {key!r}",
-                                                  suggest(key, set(SHIPPED_PACKS))))
-                    continue
-                path = shipped_pack_path(key)
-            else:
-                path = os.path.normpath(os.path.join(base, os.path.expanduser(entry["path"])))
-                key = path
-            existing = packs.get(key)
-            if existing is not None and existing.origin == "user" and ref.scope == "project" and not trusted:
-                if entry.get("enabled") is False:
-                    weaken("packs", f"switch off the user-level pack {key!r}")
-                elif entry.get("params"):
-                    weaken("packs", f"change the params of the user-level pack {key!r}")
-                continue
-            if entry.get("enabled") is False:
-                disabled.add(key)
-                continue
-            disabled.discard(key)
-            params = dict(existing.params) if existing is not None else {}
-            params.update(entry.get("params") or {})
-            shipped = "name" in entry
-            packs[key] = PackSource(path=path, display=_display(path, request.cwd),
-                                    trusted=shipped or trusted, params=params,
-                                    params_location=document.location(("packs", index, "params")),
-                                    origin="shipped" if shipped and ref.scope == "user" else ref.scope)
-            if key not in order:
-                order.append(key)
-
-        for index, item in enumerate(data.get("rules", [])):
-            for path in expand_rule_paths(os.path.normpath(os.path.join(base, os.path.expanduser(item)))):
-                if path not in packs:
-                    packs[path] = PackSource(path=path, display=_display(path, request.cwd), trusted=trusted,
-                                             origin=ref.scope)
-                    order.append(path)
-
-        for key in ("db", "max_delay", "defer_as", "ask_in_bypass", "max_event_bytes", "log", "sources"):
-            if key not in data:
-                continue
-            if ref.scope == "project" and not trusted and key in values and origin.get(key) == "user":
-                if key in ("db", "ask_in_bypass", "defer_as") and data[key] != values[key]:
-                    weaken(key, f"change `{key}` set in the user config")
-                    continue
-            value = data[key]
-            if key == "db":
-                value = os.path.normpath(os.path.join(base, os.path.expanduser(value)))
-            values[key] = value
-            origin[key] = ref.scope
-        if "fail" in data:
-            fail = data["fail"]
-            modes = {"*": fail} if isinstance(fail, str) else dict(fail)
-            merged = dict(values.get("fail", {}))
-            for event, mode in modes.items():
-                if ref.scope == "user" and mode == "closed":
-                    user_closed.add(event)
-                if ref.scope == "project" and not trusted and mode == "open" and (
-                        event in user_closed or "*" in user_closed):
-                    weaken("fail", f"open the fail mode of {event!r}")
-                    continue
-                merged[event] = mode
-            values["fail"] = merged
-
+    order, packs = layers.order, layers.packs
     if request.rules:
         order = []
         packs = {}
         for item in request.rules:
-            for path in expand_rule_paths(os.path.abspath(item)):
+            for path in expand_rule_paths(os.path.abspath(os.path.join(request.cwd, item))):
                 packs[path] = PackSource(path=path, display=_display(path, request.cwd), trusted=True, origin="cli")
                 order.append(path)
 
+    values = layers.values
     log = values.get("log") or {}
     sources = tuple(SourceSpec(
         name=name, kind=spec["kind"], feeds=spec["feeds"],
@@ -267,13 +445,16 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         breaker_failures=int(spec.get("breaker_failures", 3)),
         breaker_cooldown=float(spec.get("breaker_cooldown", 300)),
     ) for name, spec in (values.get("sources") or {}).items())
-    db = request.db or (values.get("db") if isinstance(values.get("db"), str) else None)
+    defaults = Settings()
     settings = Settings(
-        fail=dict(values.get("fail", {})), max_delay=float(values.get("max_delay", 60.0)),
-        defer_as=values.get("defer_as", "ask"), ask_in_bypass=values.get("ask_in_bypass", "deny"),
-        log_retention_days=float(log.get("retention_days", 30.0)), log_keep_payload=bool(log.get("keep_payload")),
-        db=db, max_event_bytes=int(values.get("max_event_bytes", 8 * 1024 * 1024)), sources=sources,
-        trusted_paths=tuple(trusted_projects),
+        fail=dict(values.get("fail", {})), max_delay=float(values.get("max_delay", defaults.max_delay)),
+        defer_as=values.get("defer_as", defaults.defer_as),
+        ask_in_bypass=values.get("ask_in_bypass", defaults.ask_in_bypass),
+        log_retention_days=float(log.get("retention_days", defaults.log_retention_days)),
+        log_keep_payload=bool(log.get("keep_payload", defaults.log_keep_payload)),
+        db=request.db or values.get("db"),
+        max_event_bytes=int(values.get("max_event_bytes", defaults.max_event_bytes)), sources=sources,
+        trusted_paths=tuple(layers.trusted_projects),
     )
-    return Resolved(tuple(packs[key] for key in order if key not in disabled), settings, tuple(diagnostics),
-                    tuple(documents))
+    return Resolved(tuple(packs[key] for key in order if key not in layers.disabled), settings,
+                    tuple(layers.diagnostics), tuple(documents))

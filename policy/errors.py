@@ -9,6 +9,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dataclasses import dataclass
+    from typing import Any
 else:
     from policy.lean import dataclass
 
@@ -88,8 +89,9 @@ class ValidationFailed(PolicyError):
 
     code = "invalid"
 
-    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...], *, settings: Any = None) -> None:
         self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        self.settings = settings  # the configured Settings, when the config files themselves could be read
         errors = [d for d in self.diagnostics if d.severity == "error"]
         first = errors[0] if errors else self.diagnostics[0]
         more = len(errors) - 1

@@ -267,7 +267,8 @@ def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store |
              options: Options, *, now: float, started: float) -> Outcome:
     from policy.model import Settings
 
-    settings = ruleset.settings if ruleset is not None else Settings()
+    # Rules that cannot be loaded still fail the way the config says, when the config itself could be read.
+    settings = ruleset.settings if ruleset is not None else getattr(error, "settings", None) or Settings()
     if store is not None and not options.dry_run:
         try:  # the failed attempt is logged too, best effort
             with store.transaction():

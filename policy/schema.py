@@ -118,6 +118,10 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
                 f"unknown key {key!r} in {where}", suggest(key, allowed) if allowed else ""))
         if found:
             return found
+    if validator == "enum" and "propertyNames" in error.relative_schema_path:
+        choices = [str(choice) for choice in error.validator_value]
+        return [Diagnostic(document.location((*path, instance), key=True), "unknown-key",
+                           f"unknown key {instance!r} in {where}", suggest(str(instance), choices))]
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [Diagnostic(document.location(path), "missing-key", f"{where} needs the key {missing!r}",
@@ -373,18 +377,26 @@ def _tests_schema() -> dict[str, Any]:
 
 
 def _config_schema() -> dict[str, Any]:
-    pack_entry = {"anyOf": [
-        {"type": "string", "description": "A shipped pack's name (focus, presence, pacing, activity) or a path to a "
-                                          "rule file."},
-        {"type": "object", "additionalProperties": False, "minProperties": 1,
-         "properties": {
-             "name": {"type": "string", "description": "A shipped pack's name."},
-             "path": {"type": "string", "description": "A rule file (relative to this config file)."},
-             "params": {"type": "object", "description": "Overrides of the pack's params."},
-             "enabled": {"type": "boolean", "description": "false switches the pack off (a project config cannot "
-                                                           "switch off a user-level pack unless the project is "
-                                                           "trusted)."}},
-         "oneOf": [{"required": ["name"]}, {"required": ["path"]}]}]}
+    from policy.model import EVENTS
+
+    pack_entry = {
+        "description": "A shipped pack's name (focus, presence, pacing, activity) or a path to a rule file (relative "
+                       "to this config file), or a mapping with one of them.",
+        "type": ["string", "object"],
+        # if/then/else rather than anyOf, so that a mistake inside the mapping is reported as such
+        "if": {"type": "object"},
+        "then": {
+            "additionalProperties": False, "minProperties": 1,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "description": "A shipped pack's name."},
+                "path": {"type": "string", "minLength": 1,
+                         "description": "A rule file (relative to this config file)."},
+                "params": {"type": "object", "description": "Overrides of the pack's params."},
+                "enabled": {"type": "boolean", "description": "false switches the pack off (a project config "
+                                                              "cannot switch off a user-level pack unless the "
+                                                              "project is trusted)."}},
+            "oneOf": [{"required": ["name"]}, {"required": ["path"]}]},
+        "else": {"minLength": 1}}
     source = {
         "type": "object", "required": ["kind", "feeds"], "additionalProperties": False,
         "properties": {
@@ -412,17 +424,22 @@ def _config_schema() -> dict[str, Any]:
         "$id": "urn:policy:schema:config:1",
         "title": "policy configuration (policy.yaml, .policy/config.yaml, ~/.config/policy/config.yaml)",
         "description": "Which packs run and how. Nothing is required; see docs/config.md.",
-        "type": "object", "additionalProperties": False, "required": ["version"],
+        "type": "object", "additionalProperties": False,
         "properties": {
-            "version": {"const": 1},
+            "version": {"const": 1, "description": "The config format version (default 1)."},
             "packs": {"type": "array", "items": pack_entry, "description": "Packs to load, in order."},
-            "rules": {"type": "array", "items": {"type": "string"},
+            "rules": {"type": "array", "items": {"type": "string", "minLength": 1},
                       "description": "More rule files or directories (relative to this config file)."},
-            "db": {"type": "string", "description": "The fact store path (default $XDG_STATE_HOME/policy/facts.db)."},
+            "db": {"type": "string", "minLength": 1,
+                   "description": "The fact store path, relative to this config file (default $POLICY_DB, else "
+                                  "$XDG_STATE_HOME/policy/facts.db)."},
             "fail": {"description": "What happens when no decision can be made: closed (block) or open (let the "
-                                    "host decide), for all events or per event (`*` for the rest).",
-                     "anyOf": [{"enum": ["open", "closed"]},
-                               {"type": "object", "additionalProperties": {"enum": ["open", "closed"]}}]},
+                                    "host decide), for all events or per event (`*` for the rest). Default: closed "
+                                    "for PreToolUse, PermissionRequest and UserPromptSubmit, open for the others.",
+                     # if/then/else rather than anyOf, so that a misspelt event is reported as such
+                     "if": {"not": {"type": "object"}}, "then": {"enum": ["open", "closed"]},
+                     "else": {"minProperties": 1, "propertyNames": {"enum": ["*", *EVENTS]},
+                              "additionalProperties": {"enum": ["open", "closed"]}}},
             "max_delay": {"type": "number", "minimum": 0,
                           "description": "The longest delay any rule may cause, in seconds (default 60)."},
             "defer_as": {"enum": ["ask", "defer", "deny"],
@@ -441,9 +458,10 @@ def _config_schema() -> dict[str, Any]:
             "sources": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
                         "additionalProperties": source,
                         "description": "Fact sources by name: where facts are refreshed from (docs/config.md)."},
-            "trusted_projects": {"type": "array", "items": {"type": "string"},
-                                 "description": "User config only: project directories whose configs may weaken "
-                                                "user-level rules and run commands."},
+            "trusted_projects": {"type": "array", "items": {"type": "string", "minLength": 1},
+                                 "description": "User config only: project directories (absolute or ~/..., a "
+                                                "trailing /* for every project below) whose configs may change "
+                                                "user-level packs and settings, define sources and run commands."},
             "max_event_bytes": {"type": "integer", "minimum": 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB)."},
         },

@@ -136,8 +136,9 @@ def find_test_files(paths: list[str]) -> list[str]:
     for path in paths:
         if os.path.isdir(path):
             for root, directories, names in os.walk(path):
-                directories[:] = sorted(d for d in directories if not d.startswith("."))
-                files += [os.path.join(root, name) for name in sorted(names)
+                # hidden directories are skipped (.git, .venv, …), except .policy, where `policy init` puts rules
+                directories[:] = sorted(d for d in directories if not d.startswith(".") or d == ".policy")
+                files += [os.path.normpath(os.path.join(root, name)) for name in sorted(names)
                           if name.endswith((".test.yaml", ".test.yml"))]
         else:
             files.append(path)

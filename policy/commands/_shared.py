@@ -59,16 +59,13 @@ def db_path(db: str | None) -> str:
 
     if db:
         return db
-    env = environ()
-    if env.get("POLICY_DB"):
-        return env["POLICY_DB"]
     from policy.errors import ValidationFailed
 
-    try:
+    try:  # the same order as `policy eval`: the config's db before $POLICY_DB
         configured = effective_ruleset().settings.db
     except ValidationFailed:
         configured = None
-    return configured or default_path(env)
+    return configured or default_path(environ())
 
 
 def open_store(db: str | None = None) -> Store:

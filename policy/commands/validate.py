@@ -17,6 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.compiler import CompiledFiles
+    from policy.config import ConfigRef, Resolved
+
 CONFIG_NAMES = ("policy.yaml", "config.yaml")
 
 
@@ -42,36 +45,49 @@ def collect(paths: list[str]) -> list[str]:
     return files
 
 
-def check_files(files: list[str]) -> list[Diagnostic]:
-    """All diagnostics for the given files."""
+def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | None = None) -> list[Diagnostic]:
+    """All diagnostics for the given files. A config file is checked with everything it loads (its packs, the
+    params it sets, its paths), as if it were the only config."""
     from policy.compiler import PackSource, compile_files
-    from policy.config import ConfigRef, load_config
+    from policy.config import ConfigRef, Request, resolve
 
     diagnostics: list[Diagnostic] = []
     rule_files = [path for path in files if classify(path) == "rules"]
     compiled = compile_files([PackSource(path=path, display=path, trusted=True) for path in rule_files])
     diagnostics += compiled.diagnostics
+    named = {os.path.abspath(path) for path in rule_files}
     for path in files:
         kind = classify(path)
         if kind == "config":
-            _, problems = load_config(ConfigRef(path, "cli"))
-            diagnostics += problems
+            config = os.path.abspath(path)
+            resolved = resolve(Request(config=config, cwd=cwd, environ=dict(environ or {})),
+                               (ConfigRef(config, "cli"),))
+            diagnostics += resolved.diagnostics
+            if not any(problem.severity == "error" for problem in resolved.diagnostics):
+                diagnostics += compile_files([source for source in resolved.sources
+                                              if os.path.abspath(source.path) not in named]).diagnostics
         elif kind == "tests":
             from policy.tester import check_test_file
 
             diagnostics += check_test_file(path)
-    return diagnostics
+    # a rule file named next to its test file (or a config) is compiled for each: report each problem once
+    return list(dict.fromkeys(diagnostics))
 
 
-def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
-    """The effective configuration: the config files that apply and every pack they load."""
+def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...], Resolved, CompiledFiles]:
+    """The config files that apply here, what they resolve to, and the packs they load, compiled."""
     from policy.compiler import compile_files
     from policy.config import Request, discover, resolve
 
     request = Request(cwd=cwd, environ=environ)
     refs = discover(request)
     resolved = resolve(request, refs)
-    compiled = compile_files(resolved.sources)
+    return refs, resolved, compile_files(resolved.sources)
+
+
+def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
+    """The effective configuration: the config files that apply and every pack they load."""
+    refs, resolved, compiled = effective(cwd, environ)
     return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
             list(resolved.diagnostics) + list(compiled.diagnostics))
 
@@ -103,7 +119,7 @@ def validate(paths: list[str], *, output_format: str = "text", cwd: str | None =
     if paths:
         missing = [path for path in paths if not os.path.exists(path)]
         files = collect([path for path in paths if os.path.exists(path)]) + missing
-        diagnostics = check_files(files)
+        diagnostics = check_files(files, cwd=cwd, environ=dict(environ if environ is not None else os.environ))
     else:
         files, diagnostics = check_effective(cwd, dict(environ if environ is not None else os.environ))
     if output_format == "json":

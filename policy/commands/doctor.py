@@ -1,0 +1,324 @@
+"""`policy doctor [--json]`: is policy really enforcing the rules here? One line per check, with what to fix.
+
+Checks the configuration and rule files (as `policy validate`), the hooks in Claude Code's user, project and local
+settings (present, pointing at an executable, long enough timeout, covering every event and tool the rules use,
+not installed twice, and actually running: the installed command is run once as Claude Code would, with a
+`--dry-run` event), the fact store (opens, writable, schema version, private to the user) and the editor schemas
+`policy init` copied. Exit 1 when a check fails; warnings do not fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from policy.commands import install
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from typing import Any
+
+    from policy.model import RuleSet
+else:
+    from policy.lean import dataclass
+
+# Claude Code's default timeouts (seconds) for a handler that sets none (hook-protocols.md §3.2).
+DEFAULT_TIMEOUT = 600
+DEFAULT_TIMEOUTS = {"UserPromptSubmit": 30, "MessageDisplay": 10}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    area: str  # "config" | "hooks" | "store" | "schemas"
+    status: str  # "ok" | "warn" | "fail"
+    message: str
+    fix: str = ""
+
+    def render(self) -> str:
+        return f"{self.status:<4}  {self.area:<7} {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
+
+
+# ---- config and rules --------------------------------------------------------------------------------------------
+
+def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSet | None]:
+    """The config files and the rule files they load (as `policy validate`), and the ruleset they give."""
+    from policy.commands.validate import effective
+    from policy.compiler import build_ruleset
+
+    refs, resolved, compiled = effective(cwd, environ)
+    diagnostics = sorted(resolved.diagnostics + compiled.diagnostics, key=lambda d: d.sort_key())
+    checks = [Check("config", "fail" if diagnostic.severity == "error" else "warn",
+                    f"{_shown_location(diagnostic.location)}: {diagnostic.code}: {diagnostic.message}",
+                    diagnostic.hint or "see `policy validate`") for diagnostic in diagnostics]
+    if any(check.status == "fail" for check in checks):
+        return checks, None
+    ruleset = build_ruleset(compiled, resolved.settings)
+    configs = ", ".join(install.shown(ref.path) for ref in refs) or "no config file"
+    events = install.used_events(ruleset)
+    if not events:
+        return [Check("config", "fail", f"{configs}: no rules are enabled, so nothing is enforced",
+                      "policy init, or add packs to policy.yaml")] + checks, ruleset
+    packs = ", ".join(pack.name for pack in ruleset.packs)
+    return [Check("config", "ok", f"{configs}: {len(ruleset.packs)} pack{'s' * (len(ruleset.packs) != 1)} "
+                                  f"({packs}), rules on {', '.join(events)}")] + checks, ruleset
+
+
+def _shown_location(location: Any) -> str:
+    text = str(location)
+    path = location.file
+    return install.shown(path) + text[len(path):] if os.path.isabs(path) else text
+
+
+# ---- hooks -----------------------------------------------------------------------------------------------------
+
+def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], dict[str, dict[str, list[dict[str, Any]]]]]:
+    """Problems reading the settings files, and scope → event → our handlers."""
+    import json
+
+    checks = []
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for scope in install.SCOPES:
+        path = install.settings_path(scope, environ, project)
+        try:
+            text = install.read_settings(path)
+        except install.SettingsError as error:
+            checks.append(Check("hooks", "fail", f"{error.message} (Claude Code ignores it)", error.hint))
+            continue
+        if text and text.strip() and json.loads(text).get("disableAllHooks") is True:
+            checks.append(Check("hooks", "fail", f"{install.shown(path)} sets disableAllHooks: no hook runs, "
+                                "policy enforces nothing", f"remove disableAllHooks from {install.shown(path)}"))
+        handlers = install.installed_handlers(text)
+        if handlers:
+            found[scope] = handlers
+    return checks, found
+
+
+def _executable_problem(command: str, project: str) -> str | None:
+    path = install.command_path(command, project)
+    if path is None:
+        return "it cannot be parsed"
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return f"{path} does not exist or is not executable (Claude Code then runs without policy)"
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    if first.startswith(b"#!"):
+        interpreter = first[2:].decode(errors="replace").split()[0] if first[2:].strip() else ""
+        if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
+            return f"its interpreter {interpreter} does not exist (the virtualenv was moved or removed)"
+    return None
+
+
+def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: int) -> str | None:
+    """Run the installed command as Claude Code would, on a harmless PreToolUse event, with --dry-run."""
+    import json
+    import subprocess
+
+    event = {"session_id": "policy-doctor", "transcript_path": "", "cwd": project, "permission_mode": "default",
+             "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "policy-doctor",
+             "tool_input": {"command": "true", "description": "policy doctor"}}
+    try:
+        result = subprocess.run(["sh", "-c", command + " --dry-run --format json"], input=json.dumps(event).encode(),
+                                capture_output=True, cwd=project, timeout=timeout,
+                                env={**environ, "CLAUDE_PROJECT_DIR": project})
+    except subprocess.TimeoutExpired:
+        return f"it did not answer within its {timeout} s timeout"
+    except OSError as error:
+        return f"it cannot be started ({error.strerror})"
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        lines = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()
+        return f"it exits {result.returncode}: {lines[-1] if lines else 'no output'}"
+    failure = report.get("error")
+    if failure:
+        return f"it fails: {failure['code']}: {failure['message']}"
+    return None
+
+
+def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
+    checks, found = _handlers(environ, project)
+    if not found:
+        return checks + [Check("hooks", "fail", "policy's hook is not installed in any Claude Code settings file",
+                               "policy install --agent claude-code")]
+    required = install.required_timeout(ruleset.settings) if ruleset is not None else None
+    max_delay = ruleset.settings.max_delay if ruleset is not None else 0.0
+    scope_of: dict[str, list[str]] = {}
+    for scope, events in found.items():
+        path = install.shown(install.settings_path(scope, environ, project))
+        summary = ", ".join(f"{event} ({handlers[0]['matcher']})" if handlers[0].get("matcher") else event
+                            for event, handlers in events.items())
+        checks.append(Check("hooks", "ok", f"{path} ({scope}): {summary}"))
+        for event, handlers in events.items():
+            scope_of.setdefault(event, []).append(scope)
+            for handler in handlers:
+                timeout = handler.get("timeout", DEFAULT_TIMEOUTS.get(event, DEFAULT_TIMEOUT))
+                if required is not None and isinstance(timeout, (int, float)) and timeout < required:
+                    checks.append(Check("hooks", "fail", f"{path}: the {event} hook times out after {timeout:g} s, "
+                                        f"before a rule's delay can end (max_delay "
+                                        f"{max_delay:g} s needs {required} s)",
+                                        f"policy install --scope {scope}"))
+    commands = {handler["command"]: scope for scope, events in found.items() for handlers in events.values()
+                for handler in handlers}
+    for command, scope in commands.items():
+        problem = _executable_problem(command, project) or _smoke_test(command, project, environ, required or 75)
+        if problem:
+            checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}",
+                                f"policy install --scope {scope}"))
+        else:
+            checks.append(Check("hooks", "ok", f"`{command}` runs and decides (checked with a dry-run event)"))
+    for event, scopes in scope_of.items():
+        if len(scopes) > 1 and len({h["command"] for s in scopes for h in found[s][event]}) > 1:
+            checks.append(Check("hooks", "warn", f"{event} is hooked in {' and '.join(scopes)} settings with "
+                                f"different commands: policy runs twice on every {event}",
+                                f"policy uninstall --scope {scopes[0]}"))
+    if ruleset is not None:
+        checks += _coverage(found, ruleset)
+    return checks
+
+
+def _covers(installed: str | None, needed: str) -> bool:
+    if installed in (None, "", "*") or installed == needed:
+        return True
+    if needed == "*":
+        return False
+    names = {name.strip() for name in installed.replace(",", "|").split("|")}
+    return set(needed.split("|")) <= names
+
+
+def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSet) -> list[Check]:
+    """Every event (and tool) the rules use has a hook; hooks on events no rule uses are only a cost."""
+    from policy.model import TOOL_EVENTS
+
+    checks = []
+    scope = next(iter(found))
+    for event, rules in install.used_events(ruleset).items():
+        installed = [handler for events in found.values() for handler in events.get(event, [])]
+        users = ", ".join(f"{rule.pack}/{rule.id}" for rule in rules[:3]) + (" …" if len(rules) > 3 else "")
+        if not installed:
+            checks.append(Check("hooks", "fail", f"no hook for {event}, so {users} never run",
+                                f"policy install --scope {scope}"))
+            continue
+        needed = install.matcher_for(rules) if event in TOOL_EVENTS else "*"
+        if not any(_covers(handler.get("matcher"), needed) for handler in installed):
+            checks.append(Check("hooks", "fail", f"the {event} hook's matcher {installed[0].get('matcher')!r} "
+                                f"misses tools that {users} look at (needed: {needed!r})",
+                                f"policy install --scope {scope}"))
+    unused = sorted({event for events in found.values() for event in events} - set(install.used_events(ruleset)))
+    if unused:
+        checks.append(Check("hooks", "warn", f"hooked but no rule uses {', '.join(unused)} (a process start each "
+                                             "time, for nothing)", f"policy install --scope {scope}"))
+    return checks
+
+
+# ---- the fact store ------------------------------------------------------------------------------------------------
+
+def check_store(db: str) -> list[Check]:
+    import sqlite3
+    from urllib.request import pathname2url
+
+    from policy.migrations import LATEST
+    from policy.store import BUSY_TIMEOUT_SECONDS, translate_error
+
+    shown = install.shown(db)
+    if not os.path.exists(db):
+        directory = os.path.dirname(db) or "."
+        while not os.path.isdir(directory):
+            directory = os.path.dirname(directory)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return [Check("store", "fail", f"{shown} does not exist and {directory} is not writable",
+                          f"chmod u+w {directory}, or set db in the config")]
+        return [Check("store", "ok", f"{shown}: does not exist yet; the first hook creates it (0600)")]
+    checks = []
+    mode = os.stat(db).st_mode & 0o777
+    if mode & 0o077:
+        checks.append(Check("store", "fail", f"{shown} is readable by other users (mode {mode:04o}); it holds your "
+                                             "prompts' decisions and sessions", f"chmod 600 {db}"))
+    try:
+        connection = sqlite3.connect(f"file:{pathname2url(os.path.abspath(db))}?mode=rw", uri=True,
+                                     timeout=min(BUSY_TIMEOUT_SECONDS, 2.0), isolation_level=None)
+    except sqlite3.Error as error:
+        failure = translate_error(error, db)
+        return checks + [Check("store", "fail", failure.message, failure.hint)]
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        failure = translate_error(error, db)
+        return checks + [Check("store", "fail", failure.message, failure.hint)]
+    finally:
+        connection.close()
+    if version > LATEST:
+        checks.append(Check("store", "fail", f"{shown} has schema version {version}, newer than this policy "
+                                             f"({LATEST})", "pip install -U policy"))
+    elif version < LATEST:
+        checks.append(Check("store", "ok", f"{shown}: writable; schema version {version}, migrated to {LATEST} on "
+                                           "next use"))
+    else:
+        checks.append(Check("store", "ok", f"{shown}: opens, writable, schema version {version}"
+                                           + ("" if mode & 0o077 else f", private ({mode:04o})")))
+    return checks
+
+
+# ---- editor schemas ------------------------------------------------------------------------------------------------
+
+def check_schemas(project: str) -> list[Check]:
+    from policy.commands.init import SCHEMAS_DIR
+    from policy.schema import SCHEMA_FILES, schema_text
+
+    directory = os.path.join(project, SCHEMAS_DIR)
+    stale = []
+    for kind, name in SCHEMA_FILES.items():
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                if handle.read() != schema_text(kind):
+                    stale.append(name)
+    if not stale:
+        return []
+    return [Check("schemas", "warn", f"{', '.join(stale)} in {install.shown(directory)} are from another policy "
+                                     "version; editors check your files against outdated schemas",
+                  f"rm {' '.join(os.path.join(install.shown(directory), name) for name in stale)} && policy init")]
+
+
+# ---- the command -------------------------------------------------------------------------------------------------
+
+def diagnose(environ: dict[str, str], cwd: str) -> list[Check]:
+    from policy.commands._shared import db_path
+
+    project = install.project_dir(environ, cwd)
+    checks, ruleset = check_config(cwd, environ)
+    checks += check_store(db_path(None))  # before the hooks' dry run opens (and so creates or repairs) it
+    checks += check_hooks(environ, project, ruleset)
+    checks += check_schemas(project)
+    return checks
+
+
+def doctor(*, as_json: bool, environ: dict[str, str], cwd: str) -> int:
+    checks = diagnose(environ, cwd)
+    failed = sum(1 for check in checks if check.status == "fail")
+    if as_json:
+        from policy.commands._shared import emit_json
+        from policy.lean import asdict
+
+        emit_json({"ok": not failed, "checks": [asdict(check) for check in checks]})
+    else:
+        for check in checks:
+            typer.echo(check.render())
+        warned = sum(1 for check in checks if check.status == "warn")
+        typer.echo(f"{failed} problem{'s' * (failed != 1)}: policy is not fully enforcing your rules here"
+                   if failed else "policy is enforcing your rules here"
+                   + (f" ({warned} warning{'s' * (warned != 1)})" if warned else ""))
+    return 1 if failed else 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("doctor")
+    def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
+        """Check that policy is really enforcing your rules here: config, hooks, fact store. Exit 1 on a problem.
+
+        Example: policy doctor --json
+        """
+        raise typer.Exit(doctor(as_json=as_json, environ=dict(os.environ), cwd=os.getcwd()))

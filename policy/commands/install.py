@@ -1,0 +1,512 @@
+"""`policy install --agent claude-code [--scope user|project|local] [--dry-run]` and `policy uninstall …`: put
+policy's hook into Claude Code's settings.json, and take it out again (hook-protocols.md §3; docs: hooks/README.md).
+
+Installed: for each event the enabled rules use (`ruleset.by_event`), one matcher group holding one command
+handler, `{"type": "command", "command": …, "timeout": …}`. The matcher is `*`, or the exact tool names when every
+rule of the event names its tools plainly. The timeout is in seconds, above `max_delay` plus what a hook may wait
+for besides (the fact store's busy timeout, fact sources, start-up). The command is the absolute path of the
+`policy-hook` launcher next to this interpreter (so it works without `policy` on the hook's PATH), else
+`<this python> -m policy eval`.
+
+Our handlers are recognised by their command: `…/policy-hook --agent claude-code` or
+`… -m policy eval --agent claude-code`, whatever the directory (a re-created virtualenv is still ours), and
+nothing else. No marker field is added (Claude Code validates handlers; an unknown key could make it reject the
+file). The settings file is edited as text (policy.commands._jsonedit): every other byte stays, a second install
+changes nothing, and uninstall restores the file as it was. Each change is backed up first, under
+$XDG_STATE_HOME/policy/backups/, and written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import sys
+import time
+
+import typer
+
+from policy.commands import _jsonedit
+from policy.errors import PolicyError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from policy.model import Rule, RuleSet, Settings
+
+AGENTS = ("claude-code",)
+SCOPES = ("user", "project", "local")
+HOOK_ARGS = ("--agent", "claude-code")
+LAUNCHER = "policy-hook"
+# Seconds a hook may need besides its delay: start-up and compiling cold rules.
+STARTUP_SECONDS = 5.0
+
+
+class SettingsError(PolicyError):
+    """A settings file policy will not edit (invalid JSON, or an unexpected shape where the hooks go)."""
+
+    code = "bad-settings"
+
+
+# ---- what to install ---------------------------------------------------------------------------------------------
+
+def hook_command(*, project_dir: str | None = None, executable: str | None = None) -> str:
+    """The command Claude Code runs (through `sh -c`): the launcher next to the interpreter, quoted for the shell;
+    inside the project (a project-scope install of a project's own virtualenv) relative to $CLAUDE_PROJECT_DIR,
+    so that the committed settings work on every clone. Falls back to `<python> -m policy eval`."""
+    python = os.path.abspath(executable or sys.executable)
+    launcher = os.path.join(os.path.dirname(python), LAUNCHER)
+    arguments = " ".join(HOOK_ARGS)
+    if os.path.isfile(launcher) and os.access(launcher, os.X_OK):
+        if project_dir is not None:
+            relative = os.path.relpath(launcher, project_dir)
+            if not relative.startswith(os.pardir + os.sep):
+                return f'"$CLAUDE_PROJECT_DIR"/{shlex.quote(relative)} {arguments}'
+        return f"{shlex.quote(launcher)} {arguments}"
+    return f"{shlex.quote(python)} -m policy eval {arguments}"
+
+
+def is_ours(handler: Any) -> bool:
+    """Whether a settings handler is one `policy install` writes (see the module docstring)."""
+    if not isinstance(handler, dict) or handler.get("type") != "command" or not isinstance(handler.get("command"),
+                                                                                           str):
+        return False
+    try:
+        argv = shlex.split(handler["command"])
+    except ValueError:
+        return False
+    if argv and os.path.basename(argv[0]) == LAUNCHER and argv[1:] == list(HOOK_ARGS):
+        return True
+    return len(argv) == 4 + len(HOOK_ARGS) and argv[1:4] == ["-m", "policy", "eval"] and argv[4:] == list(HOOK_ARGS)
+
+
+def command_path(command: str, project_dir: str) -> str | None:
+    """The executable a hook command starts, with $CLAUDE_PROJECT_DIR expanded as Claude Code would."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    if not argv:
+        return None
+    return argv[0].replace("${CLAUDE_PROJECT_DIR}", project_dir).replace("$CLAUDE_PROJECT_DIR", project_dir)
+
+
+def required_timeout(settings: Settings) -> int:
+    """The hook timeout, in whole seconds: the longest delay, plus the fact store's busy timeout, every fact
+    source's timeout and start-up. Claude Code kills a hook at its timeout and then decides without it."""
+    from policy.store import BUSY_TIMEOUT_SECONDS
+
+    margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
+    return math.ceil(settings.max_delay + margin)
+
+
+def _tool_names(rule: Rule) -> list[str] | None:
+    """The plain tool names a rule's `tools:` lists, or None when it has none or uses a regex."""
+    if rule.tools is None or not (rule.tools.startswith("^(?:") and rule.tools.endswith(")$")):
+        return None
+    names = rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|")
+    if all(name and all(char.isascii() and (char.isalnum() or char == "_") for char in name) for name in names):
+        return names
+    return None
+
+
+def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
+    """`*`, or `A|B` when every rule names its tools plainly (Claude Code reads that as an exact list; a regex
+    would be read as a JavaScript RegExp, whose syntax differs from Python's, so regexes widen to `*`)."""
+    names: set[str] = set()
+    for rule in rules:
+        listed = _tool_names(rule)
+        if listed is None:
+            return "*"
+        names.update(listed)
+    return "|".join(sorted(names)) or "*"
+
+
+def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
+    """The enabled rules of each event, in Claude Code's event order."""
+    from policy.model import EVENTS
+
+    return {event: [rule for rule in ruleset.by_event[event] if rule.enabled] for event in EVENTS
+            if any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
+
+
+def hook_groups(ruleset: RuleSet, command: str) -> dict[str, dict[str, Any]]:
+    """Event → the matcher group to install for it."""
+    from policy.model import TOOL_EVENTS
+
+    timeout = required_timeout(ruleset.settings)
+    groups = {}
+    for event, rules in used_events(ruleset).items():
+        handler = {"type": "command", "command": command, "timeout": timeout}
+        # tool events match on the tool name; the others' matchers test other fields, and we want every value
+        group: dict[str, Any] = {"matcher": matcher_for(rules)} if event in TOOL_EVENTS else {}
+        group["hooks"] = [handler]
+        groups[event] = group
+    return groups
+
+
+def settings_hooks(groups: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The `hooks` value of settings.json holding these groups: event → [group]."""
+    return {event: [group] for event, group in groups.items()}
+
+
+# ---- where ---------------------------------------------------------------------------------------------------------
+
+def project_dir(environ: Mapping[str, str], cwd: str) -> str:
+    """The project Claude Code runs in: $CLAUDE_PROJECT_DIR, else the directory of the nearest project config,
+    else the working directory."""
+    from policy.config import find_project_config, project_dir_of
+
+    if environ.get("CLAUDE_PROJECT_DIR"):
+        return os.path.abspath(environ["CLAUDE_PROJECT_DIR"])
+    config = find_project_config(cwd)
+    return project_dir_of(config) if config else os.path.abspath(cwd)
+
+
+def settings_path(scope: str, environ: Mapping[str, str], project: str) -> str:
+    """user: ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR/settings.json); project: .claude/settings.json;
+    local: .claude/settings.local.json."""
+    if scope == "user":
+        home = environ.get("HOME") or os.path.expanduser("~")
+        return os.path.join(environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude"), "settings.json")
+    return os.path.join(project, ".claude", "settings.json" if scope == "project" else "settings.local.json")
+
+
+# ---- reading and editing settings.json ------------------------------------------------------------------------
+
+def read_settings(path: str) -> str | None:
+    """The file's text, None when it does not exist. Raises SettingsError when it is not a JSON object."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise SettingsError(f"cannot read {path}: {error.strerror}", hint="check its permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text", hint="fix or move it aside; nothing was changed") from None
+    if not text.strip():
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})",
+                            hint="fix it (Claude Code cannot read it either) or move it aside; nothing was changed") \
+            from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} holds a JSON {type(data).__name__}, not an object",
+                            hint="fix it or move it aside; nothing was changed")
+    return text
+
+
+def _hooks_node(text: str, path: str) -> tuple[_jsonedit.Node, _jsonedit.Node | None]:
+    root = _jsonedit.parse(text)
+    found = root.member("hooks")
+    if found is None:
+        return root, None
+    if found[1].kind != "object":
+        raise SettingsError(f"{path}: `hooks` is not an object", hint="fix it by hand; nothing was changed")
+    return root, found[1]
+
+
+def _value(text: str, node: _jsonedit.Node) -> Any:
+    return json.loads(text[node.start:node.end])
+
+
+def _remove_one_of_ours(text: str, path: str, keep: dict[str, dict[str, Any]]) -> str | None:
+    """Remove one of our handlers that is not the one to keep (with the group, event and `hooks` it leaves empty).
+    None when there is nothing to remove."""
+    root, hooks = _hooks_node(text, path)
+    if hooks is None:
+        return None
+    for member_index, (event, _, groups) in enumerate(hooks.members):
+        if groups.kind != "array":
+            continue
+        ours = [(group_index, handler_index)
+                for group_index, group in enumerate(groups.items) if group.kind == "object"
+                for handlers in [group.member("hooks")] if handlers is not None and handlers[1].kind == "array"
+                for handler_index, handler in enumerate(handlers[1].items) if is_ours(_value(text, handler))]
+        if not ours:
+            continue
+        if event in keep and len(ours) == 1 and _value(text, groups.items[ours[0][0]]) == keep[event]:
+            continue
+        group_index, handler_index = ours[0]
+        group = groups.items[group_index]
+        handlers = group.member("hooks")[1]  # type: ignore[index]
+        if len(handlers.items) > 1:
+            return _jsonedit.remove_item(text, handlers, handler_index)
+        if len(groups.items) > 1:
+            return _jsonedit.remove_item(text, groups, group_index)
+        if len(hooks.members) > 1:
+            return _jsonedit.remove_member(text, hooks, member_index)
+        return _jsonedit.remove_member(text, root, root.member("hooks")[0])  # type: ignore[index]
+    return None
+
+
+def _add_missing(text: str, path: str, groups: dict[str, dict[str, Any]]) -> str | None:
+    """Add one group that is not installed yet. None when all are."""
+    style = _jsonedit.style_of(text)
+    root, hooks = _hooks_node(text, path)
+    if hooks is None:
+        return _jsonedit.add_member(text, root, "hooks", settings_hooks(groups), style) if groups else None
+    for event, group in groups.items():
+        found = hooks.member(event)
+        if found is None:
+            return _jsonedit.add_member(text, hooks, event, [group], style)
+        if found[1].kind != "array":
+            raise SettingsError(f"{path}: hooks.{event} is not a list", hint="fix it by hand; nothing was changed")
+        if not any(group_node.kind == "object" and _value(text, group_node) == group for group_node in found[1].items):
+            return _jsonedit.append_item(text, found[1], group, style)
+    return None
+
+
+def edited(text: str | None, path: str, groups: dict[str, dict[str, Any]]) -> str:
+    """The settings text with exactly `groups` as our hooks (none, to uninstall)."""
+    current = text if text is not None and text.strip() else "{}"
+    while (step := _remove_one_of_ours(current, path, groups)) is not None:
+        current = step
+    while (step := _add_missing(current, path, groups)) is not None:
+        current = step
+    if text is None or not text.strip():
+        return current + "\n" if current != "{}" else (text or "")
+    return current
+
+
+def installed_handlers(text: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Event → [{"matcher": …, **handler}] of our handlers in a settings text."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    data = json.loads(text) if text and text.strip() else {}
+    hooks = data.get("hooks") if isinstance(data, dict) else None
+    for event, groups in (hooks.items() if isinstance(hooks, dict) else ()):
+        for group in groups if isinstance(groups, list) else ():
+            handlers = group.get("hooks") if isinstance(group, dict) else None
+            for handler in handlers if isinstance(handlers, list) else ():
+                if is_ours(handler):
+                    found.setdefault(event, []).append({"matcher": group.get("matcher"), **handler})
+    return found
+
+
+def _has_ours(path: str) -> bool:
+    try:
+        return bool(installed_handlers(read_settings(path)))
+    except SettingsError:
+        return False
+
+
+def backup_dir(environ: Mapping[str, str]) -> str:
+    state = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"),
+                                                          ".local", "state")
+    return os.path.join(state, "policy", "backups")
+
+
+def write_settings(path: str, before: str | None, after: str, *, scope: str, environ: Mapping[str, str]) -> str | None:
+    """Back up `before`, then replace the file atomically (through a symlink, keeping its mode). Refuses when the
+    file changed since it was read. Returns the backup's path."""
+    real = os.path.realpath(path)
+    backup = None
+    if before is not None:
+        directory = backup_dir(environ)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        backup = os.path.join(directory, f"{stamp}-{os.getpid()}-{scope}-{os.path.basename(path)}")
+        descriptor = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(before)
+    if read_settings(path) != before:
+        raise SettingsError(f"{path} changed while policy was editing it", hint="run the command again")
+    mode = os.stat(real).st_mode & 0o7777 if before is not None else (0o644 if scope == "project" else 0o600)
+    os.makedirs(os.path.dirname(real), exist_ok=True)
+    temporary = f"{real}.policy-{os.getpid()}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(after)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, real)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return backup
+
+
+def diff(path: str, before: str | None, after: str) -> str:
+    import difflib
+
+    return "".join(difflib.unified_diff((before or "").splitlines(keepends=True), after.splitlines(keepends=True),
+                                        fromfile=path if before is not None else "/dev/null", tofile=path))
+
+
+def _tracked_by_git(path: str) -> bool:
+    """Whether `path` is in a git work tree and not ignored (Claude Code ignores settings.local.json only when
+    it creates the file itself)."""
+    import subprocess
+
+    try:
+        result = subprocess.run(["git", "check-ignore", "-q", os.path.basename(path)], cwd=os.path.dirname(path),
+                                capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 1
+
+
+def shown(path: str) -> str:
+    """A path as commands print it: relative below the working directory, else with ~ for the home directory."""
+    relative = os.path.relpath(path)
+    if not relative.startswith(os.pardir):
+        return relative
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+
+
+# ---- the commands ------------------------------------------------------------------------------------------------
+
+def _check_agent(agent: str, scope: str) -> None:
+    if agent not in AGENTS:
+        from policy.schema import suggest
+
+        raise UsageError(f"policy cannot install hooks for {agent!r} yet", hint=suggest(agent, set(AGENTS)))
+    if scope not in SCOPES:
+        from policy.schema import suggest
+
+        raise UsageError(f"unknown scope {scope!r}", hint=suggest(scope, set(SCOPES)))
+
+
+def effective_ruleset_for_install(cwd: str) -> RuleSet:
+    from policy.commands._shared import effective_ruleset
+    from policy.errors import ValidationFailed
+
+    try:
+        return effective_ruleset(cwd=cwd)
+    except ValidationFailed as failed:
+        raise PolicyError(f"the configuration has errors: {failed.code}: {failed.message}", code="invalid-config",
+                          hint="run `policy validate`, fix what it reports, then install again") from None
+
+
+def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
+    _check_agent(agent, scope)
+    project = project_dir(environ, cwd)
+    ruleset = effective_ruleset_for_install(cwd)
+    events = used_events(ruleset)
+    if not events:
+        raise PolicyError("no rules are enabled here, so there is nothing to hook", code="nothing-to-install",
+                          hint="run `policy init` (or add packs to policy.yaml) first")
+    command = hook_command(project_dir=project if scope == "project" else None)
+    groups = hook_groups(ruleset, command)
+    path = settings_path(scope, environ, project)
+    before = read_settings(path)
+    after = edited(before, path, groups)
+    if dry_run:
+        typer.echo(diff(shown(path), before, after) or f"no changes: {shown(path)} already has policy's hooks\n",
+                   nl=False)
+        return 0
+    if after == (before or ""):
+        typer.echo(f"policy's hooks are already installed in {shown(path)}: nothing changed")
+        return 0
+    backup = write_settings(path, before, after, scope=scope, environ=environ)
+    timeout = required_timeout(ruleset.settings)
+    typer.echo(f"installed policy's hooks in {shown(path)} ({scope} scope)")
+    typer.echo("  events:  " + ", ".join(f"{event} ({group['matcher']})" if "matcher" in group else event
+                                         for event, group in groups.items()))
+    typer.echo(f"  command: {command}")
+    typer.echo(f"  timeout: {timeout} s (max_delay {ruleset.settings.max_delay:g} s + "
+               f"{timeout - ruleset.settings.max_delay:g} s for the fact store, sources and start-up)")
+    if backup:
+        typer.echo(f"  backup:  {backup}")
+    if scope == "local" and before is None and _tracked_by_git(path):
+        typer.echo(f"  note:    git does not ignore {shown(path)}; add it to .gitignore (it names paths on this "
+                   "machine)")
+    typer.echo("Run `policy install` again after changing which events or tools your rules use; "
+               "`policy doctor` checks.")
+    return 0
+
+
+def uninstall(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
+    _check_agent(agent, scope)
+    project = project_dir(environ, cwd)
+    path = settings_path(scope, environ, project)
+    before = read_settings(path)
+    after = edited(before, path, {})
+    if dry_run:
+        typer.echo(diff(shown(path), before, after) or f"no changes: no policy hooks in {shown(path)}\n", nl=False)
+        return 0
+    if before is None or after == before:
+        elsewhere = [f"{shown(settings_path(other, environ, project))} (--scope {other})" for other in SCOPES
+                     if other != scope and _has_ours(settings_path(other, environ, project))]
+        typer.echo(f"no policy hooks in {shown(path)}: nothing changed"
+                   + (f"; they are in {', '.join(elsewhere)}" if elsewhere else ""))
+        return 0
+    events = sorted(installed_handlers(before))
+    backup = write_settings(path, before, after, scope=scope, environ=environ)
+    typer.echo(f"removed policy's hooks ({', '.join(events)}) from {shown(path)}")
+    if backup:
+        typer.echo(f"  backup: {backup}")
+    return 0
+
+
+def _cli(action: Any) -> Any:
+    """The typer command running `action` (install or uninstall) with the options they share."""
+    def command(
+        agent: str = typer.Option("claude-code", "--agent", help="The agent whose settings to edit: "
+                                                                 + ", ".join(AGENTS) + "."),
+        scope: str = typer.Option("local", "--scope", help="user: ~/.claude/settings.json (every project); "
+                                  "project: .claude/settings.json (committed); local: .claude/settings.local.json "
+                                  "(this machine only)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
+    ) -> None:
+        raise typer.Exit(action(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
+                                cwd=os.getcwd()))
+
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    app.command("install", help="Add policy's hook to the agent's settings, for the events the enabled rules use. "
+                                "Idempotent.\n\nExample: policy install --agent claude-code --scope project "
+                                "--dry-run")(_cli(install))
+    app.command("uninstall", help="Remove exactly policy's hooks from the agent's settings; everything else stays "
+                                  "as it was.\n\nExample: policy uninstall --agent claude-code --scope project")(
+        _cli(uninstall))
+
+
+def snippet(rule_paths: list[str]) -> str:
+    """hooks/claude-code.json: what install writes for these rule files with the default settings, with the
+    launcher found on PATH. `python -m policy.commands.install` regenerates it (a test keeps it current)."""
+    from policy.compiler import PackSource, build_ruleset, compile_files
+    from policy.model import Settings
+
+    ruleset = build_ruleset(compile_files([PackSource(path, trusted=True) for path in rule_paths]), Settings())
+    groups = hook_groups(ruleset, f"{LAUNCHER} {' '.join(HOOK_ARGS)}")
+    return json.dumps({"hooks": settings_hooks(groups)}, indent=2) + "\n"
+
+
+def snippet_sources(workdir: str) -> list[str]:
+    """The rule files the snippet is built from: the shipped packs present in this tree, and the starter rule
+    `policy init` writes (written into `workdir`)."""
+    from policy.commands.init import STARTER_TEMPLATE
+    from policy.config import SHIPPED_PACKS, shipped_pack_path
+
+    starter = os.path.join(workdir, "project.yaml")
+    with open(starter, "w", encoding="utf-8") as handle:
+        handle.write(STARTER_TEMPLATE)
+    return [path for path in map(shipped_pack_path, SHIPPED_PACKS) if os.path.isfile(path)] + [starter]
+
+
+if __name__ == "__main__":  # python -m policy.commands.install: regenerate hooks/claude-code.json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        text = snippet(snippet_sources(work))
+    target = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "hooks",
+                          "claude-code.json")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(target)

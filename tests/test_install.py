@@ -1,0 +1,469 @@
+"""`policy install` / `policy uninstall` for Claude Code, in a temporary HOME and project: the settings it writes
+have the shape of hook-protocols.md §3, the installed command enforces the rules when run exactly as Claude Code
+runs it, a second install changes nothing, and uninstall gives back the original file byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import BIN, POLICY_HOOK, ROOT, Env, event_payload, write
+
+from policy.commands import install
+from policy.model import SourceSpec, Settings
+
+SETTINGS_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "claude-code-settings.schema.json").read_text())
+HOOK = f"{POLICY_HOOK} --agent claude-code"
+DENIAL = {"hookSpecificOutput": {
+    "hookEventName": "PreToolUse", "permissionDecision": "deny",
+    "permissionDecisionReason": "Force-pushing is blocked by this project's policy (.policy/rules/project.yaml); ask "
+                                "the user to do it."}}
+
+# More rules next to the starter one: a Stop gate and session context, so that install adds a group to an event
+# the existing settings have, and an event they do not.
+EXTRA_RULES = """
+version: 1
+pack: extra
+rules:
+  - id: tests-before-stop
+    events: Stop
+    when: "False"
+    decision: deny
+    reason: Run the tests first.
+  - id: conventions
+    events: SessionStart
+    context: Run `make test` before you finish.
+"""
+
+# A settings file as people have them: Claude Code's own layout with hand-edited parts, other hooks, other keys.
+EXISTING = """{
+  "model": "opus",
+  "permissions": {
+    "allow": ["Bash(npm test:*)", "Read(~/notes/**)"],
+    "deny": ["Read(./.env)"]
+  },
+  "env": {"GREETING": "h\\u00e9llo", "NAME": "José"},
+  "hooks": {
+    "PreToolUse": [
+      {
+        "matcher": "Edit|Write",
+        "hooks": [{"type": "command", "command": "npx prettier --check", "timeout": 30}]
+      }
+    ],
+    "Stop": [{"hooks": [{"type": "command", "command": "~/bin/notify-done"}]}]
+  },
+  "statusLine": {"type": "command", "command": "~/bin/status"}
+}
+"""
+
+
+def restyled(text: str, style: str) -> str:
+    data = json.loads(text)
+    return {
+        "as-written": text,
+        "four-spaces": json.dumps(data, indent=4, ensure_ascii=False) + "\n",
+        "tabs": json.dumps(data, indent="\t") + "\n",
+        "one-line": json.dumps(data, ensure_ascii=False),
+        "crlf": text.replace("\n", "\r\n"),
+        "no-hooks-yet": json.dumps({key: value for key, value in data.items() if key != "hooks"}, indent=2),
+        "empty-object": "{}\n",
+    }[style]
+
+
+@pytest.fixture
+def project(env: Env) -> Path:
+    """A project set up with `policy init`, plus EXTRA_RULES."""
+    assert env.run("init").returncode == 0
+    write(env.root / ".policy" / "rules" / "extra.yaml", EXTRA_RULES)
+    return env.root
+
+
+def settings_file(project: Path) -> Path:
+    return project / ".claude" / "settings.json"
+
+
+def installed(env: Env, *args: str) -> subprocess.CompletedProcess:
+    return env.run("install", "--agent", "claude-code", "--scope", "project", *args)
+
+
+def run_as_claude_code(env: Env, command: str, payload: dict, project: Path) -> subprocess.CompletedProcess:
+    """`sh -c "<command>"` with the event on stdin, in the project, with Claude Code's variables and a PATH that
+    has neither the virtualenv nor `policy` on it."""
+    environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    environ.update(PATH="/usr/bin:/bin", CLAUDE_PROJECT_DIR=str(project), CLAUDE_CODE_SESSION_ID=payload["session_id"])
+    assert shutil.which("policy", path=environ["PATH"]) is None
+    return subprocess.run(["sh", "-c", command], input=json.dumps(payload).encode(), capture_output=True,
+                          env=environ, cwd=str(project), timeout=60)
+
+
+def bash_event(command: str, project: Path) -> dict:
+    payload = event_payload("PreToolUse-Bash")
+    payload["tool_input"]["command"] = command
+    payload["cwd"] = str(project)
+    return payload
+
+
+def without_ours(data: dict) -> dict:
+    """The settings with our handlers, and what held only them, taken out."""
+    data = json.loads(json.dumps(data))
+    hooks = data.get("hooks", {})
+    for event in list(hooks):
+        groups = [dict(group, hooks=[h for h in group["hooks"] if not install.is_ours(h)]) for group in hooks[event]]
+        hooks[event] = [group for group in groups if group["hooks"]]
+        if not hooks[event]:
+            del hooks[event]
+    if "hooks" in data and not hooks:
+        del data["hooks"]
+    return data
+
+
+# ---- the issue's "done when" ----------------------------------------------------------------------------------------
+
+def test_init_then_install_writes_settings_of_the_documented_shape(env, project):
+    result = installed(env)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.decode() == (
+        "installed policy's hooks in .claude/settings.json (project scope)\n"
+        "  events:  SessionStart, PreToolUse (Bash), Stop\n"
+        f"  command: {HOOK}\n"
+        "  timeout: 75 s (max_delay 60 s + 15 s for the fact store, sources and start-up)\n"
+        "Run `policy install` again after changing which events or tools your rules use; `policy doctor` checks.\n")
+    data = json.loads(settings_file(project).read_text())
+    jsonschema.validate(data, SETTINGS_SCHEMA)
+    handler = {"type": "command", "command": HOOK, "timeout": 75}
+    assert data == {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [handler]}],
+                              "Stop": [{"hooks": [handler]}], "SessionStart": [{"hooks": [handler]}]}}
+
+
+def test_the_installed_command_enforces_the_rules_as_claude_code_runs_it(env, project):
+    installed(env)
+    command = json.loads(settings_file(project).read_text())["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    denied = run_as_claude_code(env, command, bash_event("git push --force origin main", project), project)
+    assert (denied.returncode, json.loads(denied.stdout), denied.stderr) == (0, DENIAL, b"")
+    let_through = run_as_claude_code(env, command, bash_event("git push origin main", project), project)
+    assert (let_through.returncode, let_through.stdout, let_through.stderr) == (0, b"", b"")
+    rows = env.rows("SELECT event, tool, verdict, rule_ids FROM decisions ORDER BY id")
+    assert rows == [{"event": "PreToolUse", "tool": "Bash", "verdict": "deny", "rule_ids": '["project/no-force-push"]'},
+                    {"event": "PreToolUse", "tool": "Bash", "verdict": None, "rule_ids": "[]"}]
+
+
+def test_a_second_install_changes_nothing(env, project):
+    write(settings_file(project), EXISTING)
+    installed(env)
+    first = settings_file(project).read_bytes()
+    backups = sorted((env.state / "policy" / "backups").iterdir())
+    again = installed(env)
+    assert (again.returncode, again.stdout.decode()) == (
+        0, "policy's hooks are already installed in .claude/settings.json: nothing changed\n")
+    assert settings_file(project).read_bytes() == first
+    assert sorted((env.state / "policy" / "backups").iterdir()) == backups
+
+
+@pytest.mark.parametrize("style", ["as-written", "four-spaces", "tabs", "one-line", "crlf", "no-hooks-yet",
+                                   "empty-object"])
+def test_uninstall_restores_the_original_file_byte_for_byte(env, project, style):
+    original = restyled(EXISTING, style).encode()
+    settings_file(project).parent.mkdir()
+    settings_file(project).write_bytes(original)
+    assert installed(env).returncode == 0
+    after_install = json.loads(settings_file(project).read_text())
+    jsonschema.validate(after_install, SETTINGS_SCHEMA)
+    assert without_ours(after_install) == json.loads(original)
+    removed = env.run("uninstall", "--agent", "claude-code", "--scope", "project")
+    assert removed.returncode == 0
+    assert removed.stdout.decode().splitlines()[0] == \
+        "removed policy's hooks (PreToolUse, SessionStart, Stop) from .claude/settings.json"
+    assert settings_file(project).read_bytes() == original
+
+
+# ---- keeping what is there -----------------------------------------------------------------------------------------
+
+def test_install_keeps_every_hook_and_key_and_appends_its_groups(env, project):
+    write(settings_file(project), EXISTING)
+    installed(env)
+    text = settings_file(project).read_text()
+    data = json.loads(text)
+    ours = {"type": "command", "command": HOOK, "timeout": 75}
+    assert data["hooks"]["PreToolUse"] == [json.loads(EXISTING)["hooks"]["PreToolUse"][0],
+                                           {"matcher": "Bash", "hooks": [ours]}]
+    assert data["hooks"]["Stop"] == [{"hooks": [{"type": "command", "command": "~/bin/notify-done"}]},
+                                     {"hooks": [ours]}]
+    assert list(data) == ["model", "permissions", "env", "hooks", "statusLine"]
+    assert list(data["hooks"]) == ["PreToolUse", "Stop", "SessionStart"]
+    assert text.startswith(EXISTING[:EXISTING.index('"hooks"')])  # untouched up to the hooks
+    assert '"NAME": "José"' in text and '"GREETING": "h\\u00e9llo"' in text
+
+
+def test_install_backs_up_the_file_it_changes(env, project):
+    write(settings_file(project), EXISTING)
+    result = installed(env)
+    backups = list((env.state / "policy" / "backups").iterdir())
+    assert len(backups) == 1 and backups[0].name.endswith("-project-settings.json")
+    assert backups[0].read_text() == EXISTING
+    assert oct(backups[0].stat().st_mode & 0o777) == "0o600"
+    assert f"  backup:  {backups[0]}\n" in result.stdout.decode()
+
+
+def test_dry_run_prints_a_unified_diff_and_writes_nothing(env, project):
+    write(settings_file(project), '{\n  "model": "opus"\n}\n')
+    result = installed(env, "--dry-run")
+    assert (result.returncode, result.stdout.decode()) == (0, f"""\
+--- .claude/settings.json
++++ .claude/settings.json
+@@ -1,3 +1,39 @@
+ {{
+-  "model": "opus"
++  "model": "opus",
++  "hooks": {{
++    "SessionStart": [
++      {{
++        "hooks": [
++          {{
++            "type": "command",
++            "command": "{HOOK}",
++            "timeout": 75
++          }}
++        ]
++      }}
++    ],
++    "PreToolUse": [
++      {{
++        "matcher": "Bash",
++        "hooks": [
++          {{
++            "type": "command",
++            "command": "{HOOK}",
++            "timeout": 75
++          }}
++        ]
++      }}
++    ],
++    "Stop": [
++      {{
++        "hooks": [
++          {{
++            "type": "command",
++            "command": "{HOOK}",
++            "timeout": 75
++          }}
++        ]
++      }}
++    ]
++  }}
+ }}
+""")
+    assert settings_file(project).read_text() == '{\n  "model": "opus"\n}\n'
+    assert not (env.state / "policy" / "backups").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{\n  "model": "opus",\n}\n', ".claude/settings.json:3:1: not valid JSON (Expecting property name enclosed in "
+                                   "double quotes)\n    hint: fix it (Claude Code cannot read it either) or move it "
+                                   "aside; nothing was changed\n"),
+    ('["hooks"]\n', ".claude/settings.json holds a JSON list, not an object\n"
+                    "    hint: fix it or move it aside; nothing was changed\n"),
+    ('{"hooks": []}\n', ".claude/settings.json: `hooks` is not an object\n"
+                        "    hint: fix it by hand; nothing was changed\n"),
+    ('{"hooks": {"Stop": {}}}\n', ".claude/settings.json: hooks.Stop is not a list\n"
+                                  "    hint: fix it by hand; nothing was changed\n"),
+])
+def test_settings_policy_cannot_read_are_refused_not_overwritten(env, project, text, message):
+    write(settings_file(project), text)
+    result = installed(env)
+    path = str(settings_file(project))
+    assert (result.returncode, result.stdout, result.stderr.decode()) == (
+        1, b"", "policy: bad-settings: " + message.replace(".claude/settings.json", path, 1))
+    assert settings_file(project).read_text() == text
+    assert env.run("uninstall", "--scope", "project").returncode == (0 if "Stop" in text else 1)
+
+
+def test_a_changed_config_updates_the_hook_in_place(env, project):
+    write(settings_file(project), EXISTING)
+    installed(env)
+    write(project / "policy.yaml", "rules: [.policy/rules]\nmax_delay: 100\n")
+    (project / ".policy" / "rules" / "extra.yaml").unlink()
+    installed(env)
+    data = json.loads(settings_file(project).read_text())
+    ours = {"type": "command", "command": HOOK, "timeout": 115}
+    assert data["hooks"] == {**json.loads(EXISTING)["hooks"],
+                             "PreToolUse": json.loads(EXISTING)["hooks"]["PreToolUse"] + [
+                                 {"matcher": "Bash", "hooks": [ours]}]}
+
+
+def test_a_hook_from_an_old_virtualenv_is_replaced_and_other_policy_commands_are_kept(env, project):
+    theirs = {"type": "command", "command": "policy eval --rules ~/my-rules"}
+    write(settings_file(project), json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [theirs, {"type": "command", "timeout": 70,
+                                            "command": "'/old venv/bin/policy-hook' --agent claude-code"}]},
+        {"matcher": "Bash", "hooks": [{"type": "command", "command": "/usr/bin/python3 -m policy eval --agent "
+                                                                      "claude-code"}]}]}}, indent=2))
+    installed(env)
+    data = json.loads(settings_file(project).read_text())
+    assert data["hooks"]["PreToolUse"] == [
+        {"matcher": "*", "hooks": [theirs]},
+        {"matcher": "Bash", "hooks": [{"type": "command", "command": HOOK, "timeout": 75}]}]
+    env.run("uninstall", "--scope", "project")
+    assert json.loads(settings_file(project).read_text()) == {"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [theirs]}]}}
+
+
+def test_a_symlinked_settings_file_stays_a_symlink(env, project, tmp_path):
+    dotfiles = write(tmp_path / "dotfiles" / "claude-settings.json", EXISTING)
+    settings_file(project).parent.mkdir()
+    settings_file(project).symlink_to(dotfiles)
+    installed(env)
+    assert settings_file(project).is_symlink()
+    assert "policy-hook" in dotfiles.read_text()
+
+
+# ---- scopes and commands -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scope, extra, where", [
+    ("user", {}, "home/.claude/settings.json"),
+    ("user", {"CLAUDE_CONFIG_DIR": "{root}/claude-config"}, "claude-config/settings.json"),
+    ("local", {}, "work/.claude/settings.local.json"),
+    ("project", {}, "work/.claude/settings.json"),
+])
+def test_each_scope_has_its_settings_file(env, project, tmp_path, scope, extra, where):
+    extra = {name: value.format(root=tmp_path) for name, value in extra.items()}
+    result = env.run("install", "--scope", scope, extra_env=extra)
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("settings*.json"))
+    assert written == [where]
+    mode = (tmp_path / where).stat().st_mode & 0o777
+    assert mode == (0o644 if scope == "project" else 0o600)
+
+
+def test_uninstall_from_the_wrong_scope_says_where_the_hooks_are(env, project):
+    env.run("install", "--scope", "project")
+    result = env.run("uninstall")
+    assert (result.returncode, result.stdout.decode()) == (0, (
+        "no policy hooks in .claude/settings.local.json: nothing changed; they are in .claude/settings.json "
+        "(--scope project)\n"))
+
+
+def test_install_from_a_subdirectory_finds_the_project(env, project):
+    (project / "src").mkdir()
+    assert env.run("install", "--scope", "project", cwd=project / "src").returncode == 0
+    assert settings_file(project).is_file()
+
+
+def test_nothing_to_install_and_a_broken_config_are_clear_errors(env):
+    nothing = env.run("install")
+    assert (nothing.returncode, nothing.stderr.decode()) == (1, (
+        "policy: nothing-to-install: no rules are enabled here, so there is nothing to hook\n"
+        "    hint: run `policy init` (or add packs to policy.yaml) first\n"))
+    write(env.root / "policy.yaml", "packs: [focsu]\n")
+    broken = env.run("install")
+    assert (broken.returncode, broken.stderr.decode()) == (1, (
+        f"policy: invalid-config: the configuration has errors: unknown-pack: there is no shipped pack 'focsu'\n"
+        "    hint: run `policy validate`, fix what it reports, then install again\n"))
+    assert not (env.root / ".claude").exists()
+
+
+def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
+    agent = env.run("install", "--agent", "cursor")
+    assert (agent.returncode, agent.stderr.decode()) == (
+        2, "policy: usage: policy cannot install hooks for 'cursor' yet (expected one of: claude-code)\n")
+    scope = env.run("install", "--scope", "globl")
+    assert (scope.returncode, scope.stderr.decode()) == (
+        2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")
+
+
+def test_the_command_is_the_launcher_next_to_the_interpreter(tmp_path):
+    assert install.hook_command() == HOOK
+    assert install.is_ours({"type": "command", "command": HOOK})
+
+
+def fake_venv(root: Path, *, launcher: bool) -> Path:
+    """A virtualenv at `root` that shares this one's packages: its python, and the launcher if asked."""
+    (root / "bin").mkdir(parents=True)
+    os.symlink(os.path.realpath(sys.executable), root / "bin" / "python")
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", root / "pyvenv.cfg")
+    os.symlink(Path(sys.prefix) / "lib", root / "lib")
+    if launcher:
+        shutil.copy(POLICY_HOOK, root / "bin" / "policy-hook")
+    return root / "bin" / "python"
+
+
+def test_without_the_launcher_the_command_is_python_m_policy_quoted_for_sh(env, project, tmp_path):
+    python = fake_venv(tmp_path / "my venv's dir", launcher=False)
+    command = install.hook_command(executable=str(python))
+    assert command == f"'{tmp_path}/my venv'\"'\"'s dir/bin/python' -m policy eval --agent claude-code"
+    assert install.is_ours({"type": "command", "command": command})
+    denied = run_as_claude_code(env, command, bash_event("git push -f", project), project)
+    assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
+
+
+def test_a_virtualenv_inside_the_project_is_named_through_claude_project_dir(env, tmp_path):
+    project = tmp_path / "my project"
+    python = fake_venv(project / ".venv", launcher=True)
+    assert env.run("init", cwd=project).returncode == 0
+    command = install.hook_command(project_dir=str(project), executable=str(python))
+    assert command == '"$CLAUDE_PROJECT_DIR"/.venv/bin/policy-hook --agent claude-code'
+    assert install.is_ours({"type": "command", "command": command})
+    denied = run_as_claude_code(env, command, bash_event("git push --force", project), project)
+    assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
+
+
+# ---- matchers and timeouts -----------------------------------------------------------------------------------------
+
+def ruleset_of(tmp_path: Path, rules: str, settings: Settings | None = None):
+    from policy.compiler import PackSource, build_ruleset, compile_files
+
+    path = write(tmp_path / "rules.yaml", "version: 1\npack: m\nrules:\n" + rules)
+    compiled = compile_files([PackSource(str(path), trusted=True)])
+    assert compiled.errors == ()
+    return build_ruleset(compiled, settings or Settings())
+
+
+@pytest.mark.parametrize("tools, matcher", [
+    (["Bash", "[Edit, Write]"], "Bash|Edit|Write"),
+    (["Bash", None], "*"),
+    (["Bash", "'Edit|MultiEdit'"], "Bash|Edit|MultiEdit"),
+    (["'mcp__.*'"], "*"),
+    (["mcp__github__create_issue"], "mcp__github__create_issue"),
+    (["'Bash|Power.*'"], "*"),
+])
+def test_the_matcher_is_star_unless_every_rule_names_its_tools(tmp_path, tools, matcher):
+    rules = "".join(f"  - {{id: r{index}, events: [PreToolUse, PostToolUse], decision: deny"
+                    + (f", tools: {tool}" if tool else "") + "}\n" for index, tool in enumerate(tools))
+    rules += "  - {id: switched-off, events: [PreToolUse], enabled: false, decision: deny}\n"
+    groups = install.hook_groups(ruleset_of(tmp_path, rules), "x")
+    assert {event: group["matcher"] for event, group in groups.items()} == {"PreToolUse": matcher,
+                                                                           "PostToolUse": matcher}
+
+
+def test_the_timeout_is_above_max_delay_in_seconds(tmp_path):
+    assert install.required_timeout(Settings()) == 75
+    assert install.required_timeout(Settings(max_delay=0.5)) == 16
+    sources = (SourceSpec("usage", "http", "usage", {}, timeout=2.5), SourceSpec("hr", "file", "kv:hr", {}))
+    assert install.required_timeout(Settings(max_delay=120, sources=sources)) == 140
+
+
+# ---- one source of truth -------------------------------------------------------------------------------------------
+
+def test_the_published_snippet_is_what_install_writes(tmp_path):
+    expected = install.snippet(install.snippet_sources(str(tmp_path)))
+    assert (ROOT / "hooks" / "claude-code.json").read_text() == expected, \
+        "hooks/claude-code.json is stale: run `python -m policy.commands.install`"
+    jsonschema.validate(json.loads(expected), SETTINGS_SCHEMA)
+    assert BIN / "policy-hook" == POLICY_HOOK
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_local_install_reminds_to_keep_the_file_out_of_git(env, project):
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    note = ("  note:    git does not ignore .claude/settings.local.json; add it to .gitignore (it names paths on this "
+            "machine)")
+    assert note in env.run("install", "--scope", "local").stdout.decode().splitlines()
+    env.run("uninstall", "--scope", "local")
+    (project / ".claude" / "settings.local.json").unlink()
+    write(project / ".gitignore", ".claude/settings.local.json\n")
+    assert note not in env.run("install", "--scope", "local").stdout.decode().splitlines()
