@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 else:
     from policy.lean import dataclass, field
 
-DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+# stdin is read up to this hard ceiling before the config is known; the configured `max_event_bytes` (default
+# 8 MiB, at most this) is applied once it is.
+MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
 USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
          "[--dry-run] [--explain] [--format host|json] < event.json")
 
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
             now, offset = parse_iso(options.now)
         else:
             now, offset = clock(), None
-        raw = read_event(stdin, DEFAULT_MAX_EVENT_BYTES)
+        raw = read_event(stdin, MAX_EVENT_BYTES_CEILING)
     except PolicyError as error:
         stderr.write(f"policy: {error.one_line()}\n".encode())
         return 2

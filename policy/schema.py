@@ -462,8 +462,8 @@ def _config_schema() -> dict[str, Any]:
                                  "description": "User config only: project directories (absolute or ~/..., a "
                                                 "trailing /* for every project below) whose configs may change "
                                                 "user-level packs and settings, define sources and run commands."},
-            "max_event_bytes": {"type": "integer", "minimum": 1024,
-                                "description": "The largest hook payload accepted (default 8 MiB)."},
+            "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
+                                "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },
     }
 
