@@ -192,7 +192,7 @@ def _rshift(left: Any, right: Any) -> Any:
 def _iter(value: Any) -> Iterator[Any]:
     """Comprehension sources: at most MAX_COMPREHENSION_LENGTH items."""
     if value is None:
-        return iter(())
+        return
     if isinstance(value, View):
         raise ExpressionError(f"cannot iterate over {type(value).__name__.lower()}")
     count = 0
@@ -837,7 +837,8 @@ def _rewrite(tree: ast.Expression) -> ast.Expression:
             node.ifs = [self.visit(condition) for condition in node.ifs]
             return node
 
-    return ast.fix_missing_locations(Rewriter().visit(tree))
+    rewritten: ast.Expression = ast.fix_missing_locations(Rewriter().visit(tree))
+    return rewritten
 
 
 def compile_expression(source: str | bool, location: Location, env: CompileEnv,

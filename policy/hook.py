@@ -382,9 +382,9 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
         stderr.write(("\n".join(lines) + "\n").encode())
     stdout.flush()
     stderr.flush()
-    decision = outcome.decision
-    if decision is not None and decision.delay > 0 and not options.dry_run and outcome.output.exit_code == 0:
-        sleep(decision.delay)
+    final = outcome.decision
+    if final is not None and final.delay > 0 and not options.dry_run and outcome.output.exit_code == 0:
+        sleep(final.delay)
     return outcome.output.exit_code if options.format != "json" else 0
 
 

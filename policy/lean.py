@@ -15,11 +15,12 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from re import Pattern
     from typing import Any, TypeVar
 
     T = TypeVar("T")
+    RegexSpec = tuple[Any, ...]  # (pattern, flags, code, groups, groupindex, indexgroup): _sre.compile's arguments
 
 # --------------------------------------------------------------------------------------------------------------
 # Frozen records: the subset of `dataclasses.dataclass(frozen=True, slots=True)` that policy uses.
@@ -88,7 +89,7 @@ def _values(self: object) -> tuple[object, ...]:
     return tuple(getattr(self, name) for name in self.__policy_fields__)  # type: ignore[attr-defined]
 
 
-def _eq(self: object, other: object) -> bool:
+def _eq(self: object, other: object) -> Any:
     if other.__class__ is not self.__class__:
         return NotImplemented
     return _values(self) == _values(other)
@@ -133,7 +134,7 @@ def fields_of(record: object) -> tuple[str, ...]:
     names = getattr(type(record), "__policy_fields__", None)
     if names is None:
         names = tuple(getattr(type(record), "__dataclass_fields__"))
-    return names  # type: ignore[no-any-return]
+    return tuple(names)
 
 
 def replace(record: T, /, **changes: object) -> T:
@@ -184,7 +185,7 @@ try:
         parse_constant = staticmethod(_reject_constant)
         memo: dict[str, str] = {}
 
-    _scan = _json.make_scanner(_ScanContext())
+    _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
 
     def json_loads(text: str) -> Any:
         """Parse one JSON document, strictly (no NaN/Infinity, nothing after the value)."""
@@ -232,8 +233,6 @@ except ImportError:  # pragma: no cover - other Python implementations
 # `policy eval` never imports `re`. A spec is only used by the exact interpreter that made it (the compiled
 # cache is keyed by interpreter version); anything unexpected falls back to `re.compile`.
 # --------------------------------------------------------------------------------------------------------------
-
-RegexSpec = tuple  # (pattern, flags, code, groups, groupindex, indexgroup): the arguments of _sre.compile
 
 _SPECS: dict[tuple[str, int], RegexSpec] = {}
 _COMPILED: dict[tuple[str, int], Pattern[str]] = {}
@@ -296,7 +295,10 @@ def regex(pattern: str, flags: int = 0) -> Pattern[str]:
 try:
     import _sqlite3 as sqlite
 except ImportError:  # pragma: no cover
-    import sqlite3 as sqlite  # noqa: F401
+    import sqlite3 as sqlite  # type: ignore[no-redef]
+
+__all__ = ["FrozenInstanceError", "asdict", "dataclass", "digest", "field", "fields_of", "interpreter_tag",
+           "json_dumps", "json_loads", "regex", "regex_spec", "register_regex_specs", "replace", "sqlite"]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     import yaml
+
+    Path = tuple[Any, ...]  # a path into a document: keys (str) and list indexes (int)
 else:
     from policy.lean import dataclass, field
-
-Path = tuple  # a path into a document: keys (str) and list indexes (int)
 
 _BOOLEAN_WORDS = frozenset({"yes", "no", "on", "off", "true", "false"})
 
@@ -60,7 +60,8 @@ class Document:
 def _loader_class() -> type:
     import yaml
 
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[no-any-return]
+    loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
 
 
 class _Builder:

@@ -16,63 +16,63 @@ if TYPE_CHECKING:
 
 
 def _001_initial(db: Database) -> None:
-    db["schema_migrations"].create(
+    db.table("schema_migrations").create(
         {"version": int, "name": str, "applied_at": float}, pk="version", not_null={"name", "applied_at"})
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
 
-    db["focus_sessions"].create({
+    db.table("focus_sessions").create({
         "id": int, "type": str, "intention": str, "started_at": float, "planned_minutes": float,
         "break_minutes": float, "ended_at": float, "end_reason": str, "distractions": str, "did_the_thing": int, "rabbit_hole": int,
         "agent_used": int, "agent_used_at": float,
     }, pk="id", not_null={"type", "started_at", "planned_minutes", "break_minutes", "agent_used"},
         defaults={"agent_used": 0})
-    db["focus_sessions"].create_index(["started_at"])
-    db["focus_sessions"].create_index(["ended_at"])
+    db.table("focus_sessions").create_index(["started_at"])
+    db.table("focus_sessions").create_index(["ended_at"])
 
-    db["breaks"].create({
+    db.table("breaks").create({
         "id": int, "started_at": float, "until": float, "focus_session_id": int, "reason": str,
     }, pk="id", not_null={"started_at", "until", "reason"})
-    db["breaks"].create_index(["until"])
+    db.table("breaks").create_index(["until"])
 
-    db["usage_samples"].create({
+    db.table("usage_samples").create({
         "id": int, "observed_at": float, "window": str, "window_seconds": float, "utilization": float,
         "resets_at": float, "source": str,
     }, pk="id", not_null={"observed_at", "window", "window_seconds", "utilization", "source"})
-    db["usage_samples"].create_index(["window", "observed_at"])
+    db.table("usage_samples").create_index(["window", "observed_at"])
 
-    db["claims"].create({
+    db.table("claims").create({
         "agent_session": str, "label": str, "purpose": str, "claimed_at": float, "heartbeat_at": float,
         "expires_at": float, "host": str, "user": str, "agent": str,
     }, pk=("agent_session", "label"), not_null={"purpose", "claimed_at", "heartbeat_at", "expires_at"})
-    db["claims"].create_index(["label", "expires_at"])
-    db["claims"].create_index(["expires_at"])
+    db.table("claims").create_index(["label", "expires_at"])
+    db.table("claims").create_index(["expires_at"])
 
-    db["tool_attempts"].create({
+    db.table("tool_attempts").create({
         "id": int, "at": float, "agent_session": str, "tool": str, "verdict": str, "rule_ids": str, "extra": str,
     }, pk="id", not_null={"at", "verdict"})
-    db["tool_attempts"].create_index(["at"])
-    db["tool_attempts"].create_index(["agent_session", "at"])
-    db["tool_attempts"].create_index(["tool", "at"])
+    db.table("tool_attempts").create_index(["at"])
+    db.table("tool_attempts").create_index(["agent_session", "at"])
+    db.table("tool_attempts").create_index(["tool", "at"])
 
-    db["agent_sessions"].create({
+    db.table("agent_sessions").create({
         "agent_session": str, "agent": str, "cwd": str, "model": str, "source": str, "task": str, "status": str,
         "last_event": str, "started_at": float, "updated_at": float, "ended_at": float,
     }, pk="agent_session", not_null={"status", "updated_at"})
-    db["agent_sessions"].create_index(["status", "updated_at"])
+    db.table("agent_sessions").create_index(["status", "updated_at"])
 
-    db["decisions"].create({
+    db.table("decisions").create({
         "id": int, "at": float, "host": str, "event": str, "agent_session": str, "tool": str, "verdict": str,
         "rule_ids": str, "reason": str, "delay": float, "packs": str, "ruleset": str, "latency_ms": float,
         "effects": str, "payload": str, "error": str,
     }, pk="id", not_null={"at", "host", "event"})
-    db["decisions"].create_index(["at"])
-    db["decisions"].create_index(["agent_session", "at"])
+    db.table("decisions").create_index(["at"])
+    db.table("decisions").create_index(["agent_session", "at"])
 
-    db["kv"].create({"key": str, "value": str, "updated_at": float, "expires_at": float},
+    db.table("kv").create({"key": str, "value": str, "updated_at": float, "expires_at": float},
                     pk="key", not_null={"value", "updated_at"})
-    db["kv"].create_index(["expires_at"])
+    db.table("kv").create_index(["expires_at"])
 
-    db["source_cache"].create({
+    db.table("source_cache").create({
         "source": str, "value": str, "fetched_at": float, "failures": int, "last_error": str,
         "open_until": float, "attempted_at": float,
     }, pk="source", not_null={"failures"}, defaults={"failures": 0})

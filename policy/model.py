@@ -180,7 +180,7 @@ class Settings:
 
     def fail_mode(self, event_name: str | None) -> str:
         if event_name in self.fail:
-            return self.fail[event_name]  # type: ignore[index]
+            return self.fail[event_name]
         if "*" in self.fail:
             return self.fail["*"]
         return "closed" if event_name in (None, "PreToolUse", "PermissionRequest", "UserPromptSubmit") else "open"

@@ -118,8 +118,9 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
                 f"unknown key {key!r} in {where}", suggest(key, allowed) if allowed else ""))
         if found:
             return found
+    value = error.validator_value
+    choices = [str(choice) for choice in value] if isinstance(value, (list, tuple)) else []
     if validator == "enum" and "propertyNames" in error.relative_schema_path:
-        choices = [str(choice) for choice in error.validator_value]
         return [Diagnostic(document.location((*path, instance), key=True), "unknown-key",
                            f"unknown key {instance!r} in {where}", suggest(str(instance), choices))]
     if validator == "required":
@@ -127,7 +128,6 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
         return [Diagnostic(document.location(path), "missing-key", f"{where} needs the key {missing!r}",
                            f"add `{missing}:`")]
     if validator == "enum":
-        choices = [str(choice) for choice in error.validator_value]
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid value for {where}",
                            suggest(str(instance), choices))]

@@ -31,4 +31,4 @@ ADAPTERS: dict[str, str] = {
 def get_adapter(name: str) -> Adapter:
     """The adapter for `name`; raises KeyError for an unknown host."""
     module = __import__(ADAPTERS[name], fromlist=["_"])
-    return module  # type: ignore[no-any-return]
+    return module

@@ -20,7 +20,8 @@ def query_log(store: Any, *, since: float | None = None, verdict: str | None = N
 
     from policy.lean import json_loads
 
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if since is not None:
         clauses.append("at >= ?")
         params.append(since)

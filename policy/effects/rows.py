@@ -124,9 +124,9 @@ def _create_and_insert(context: EffectContext, table: str, values: dict[str, Any
 
     db = Database(context.store.connection, execute_plugins=False)
     if keys:
-        db[table].upsert(values, pk=keys[0] if len(keys) == 1 else tuple(keys), alter=True)
+        db.table(table).upsert(values, pk=keys[0] if len(keys) == 1 else tuple(keys), alter=True)
     else:
-        db[table].insert(values, alter=True)
+        db.table(table).insert(values, alter=True)
 
 
 def apply_record(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
