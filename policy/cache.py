@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from policy.model import RuleSet
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _KEEP_ENTRIES = 32
 
 
@@ -125,14 +125,18 @@ def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
             if form == CACHE_FORMAT and _fresh(deps):
                 from policy import conditions
 
+                from policy.model import RuleSet
+
                 lean.register_regex_specs(regexes)
-                ruleset: RuleSet = decode(payload, _record_classes())
-                conditions.register_selectors(decode(selectors, _record_classes()))
-                return ruleset
+                classes = _record_classes()
+                packs, settings, digest, uses_now = decode(payload, classes)
+                conditions.register_selectors(decode(selectors, classes))
+                return RuleSet(packs, settings, digest, RuleSet.index(packs), uses_now)
     ruleset, deps, compiled = compile_request(request, refs)
     if use_cache:
         _store(directory, entry_path, marshal.dumps(
-            (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())), encode(ruleset))))
+            (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())),
+             encode((ruleset.packs, ruleset.settings, ruleset.digest, ruleset.uses_now)))))
     return ruleset
 
 

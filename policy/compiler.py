@@ -10,7 +10,7 @@ from __future__ import annotations
 from policy import conditions, lean
 from policy.errors import Diagnostic, Location, ValidationFailed
 from policy.loader import Document, load_yaml, render_path
-from policy.model import (EVENTS, STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings,
+from policy.model import (STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings,
                           SqlFact, Template)
 
 TYPE_CHECKING = False
@@ -380,16 +380,11 @@ def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: 
     """Index compiled packs by event. Raises ValidationFailed when there are errors."""
     if compiled.errors:
         raise ValidationFailed(compiled.errors)
-    by_event: dict[str, list[Rule]] = {}
-    uses_now = False
-    for pack in compiled.packs:
-        for rule in pack.rules:
-            for event in rule.events:
-                by_event.setdefault(event, []).append(rule)
-            uses_now = uses_now or any("now" in expr.names for expr in rule_expressions(rule))
+    uses_now = any("now" in expr.names for pack in compiled.packs for rule in pack.rules
+                   for expr in rule_expressions(rule))
     digest = lean.digest(*compiled.sources, settings_key)
     lean.register_regex_specs(compiled.regexes)
     conditions.register_selectors(compiled.selectors.values())
     return RuleSet(packs=compiled.packs, settings=settings, digest=digest,
-                   by_event={event: tuple(rules) for event, rules in by_event.items() if event in EVENTS},
+                   by_event=RuleSet.index(compiled.packs),
                    uses_now=uses_now)

@@ -196,6 +196,16 @@ class RuleSet:
     by_event: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     uses_now: bool = False
 
+    @staticmethod
+    def index(packs: tuple[Pack, ...]) -> dict[str, tuple[Rule, ...]]:
+        """The rules of every event, in pack order then file order (the `by_event` index)."""
+        by_event: dict[str, list[Rule]] = {}
+        for pack in packs:
+            for rule in pack.rules:
+                for event in rule.events:
+                    by_event.setdefault(event, []).append(rule)
+        return {event: tuple(rules) for event, rules in by_event.items()}
+
     def rules_for(self, event_name: str) -> tuple[Rule, ...]:
         return self.by_event.get(event_name, ())
 
