@@ -266,7 +266,7 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
     from policy.conditions import CompileEnv
 
     diagnostics = list(document.diagnostics)
-    if document.data is None:
+    if document.data is None and diagnostics:  # unreadable or empty; a plain `null` document is a bad-type below
         return None, diagnostics
     version_problems = check_version(document)
     if version_problems:

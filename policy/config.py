@@ -132,7 +132,7 @@ def load_config(ref: ConfigRef) -> tuple[Document, list[Diagnostic]]:
 
     document = load_yaml(ref.path)
     problems = list(document.diagnostics)
-    if document.data is None:
+    if document.data is None and problems:
         return document, problems
     version = check_version(document, "config file")
     if version:
