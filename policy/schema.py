@@ -79,18 +79,65 @@ def _describe_types(types: object) -> str:
 
 
 def _leaf(error: ValidationError) -> ValidationError:
-    """For anyOf/oneOf, the most relevant sub-error (as check-jsonschema does)."""
+    """For anyOf/oneOf, the most relevant sub-error (as check-jsonschema does).
+
+    Among the alternatives, the one that got furthest into the instance is the one the author meant: for
+    `events: [Stop, PreToolUs]` that is the list branch's error about the second item, not the single-name
+    branch's "the whole list is not one of these names".
+    """
     from jsonschema.exceptions import best_match
 
     while error.context:
-        best = best_match(error.context)
+        deepest = max(len(sub.absolute_path) for sub in error.context)
+        best = best_match([sub for sub in error.context if len(sub.absolute_path) == deepest])
         if best is None or best is error:
             break
         error = best
     return error
 
 
+def _effect_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic] | None:
+    """An item of `do:` that matches no effect. jsonschema's best match among the effect's `anyOf` branches is
+    usually the list of bare effect names, which says nothing useful; say which effect is unknown instead, or
+    report what is wrong inside the arguments of the one effect named."""
+    path = tuple(error.absolute_path)
+    instance = error.instance
+    branches = error.schema.get("anyOf", []) if isinstance(error.schema, dict) else []
+    kinds: set[str] = set()
+    for branch in branches:
+        kinds |= {str(name) for name in branch.get("enum", ())}
+        kinds |= set(branch.get("properties", {})) - {"if"}
+    if isinstance(instance, str):
+        return [Diagnostic(document.location(path), "unknown-effect", f"unknown effect {instance!r}",
+                           suggest(instance, kinds))]
+    if not isinstance(instance, dict):
+        return None
+    named = [key for key in instance if key != "if"]
+    unknown = [key for key in named if key not in kinds]
+    if unknown:
+        return [Diagnostic(document.location((*path, key), key=True), "unknown-effect", f"unknown effect {key!r}",
+                           suggest(key, kinds)) for key in unknown]
+    if len(named) != 1:
+        return [Diagnostic(document.location(path), "bad-effect",
+                           f"{render_path(path)} must name exactly one effect, not {len(named)}",
+                           "write each effect as its own list item, e.g. `- record: {...}`")]
+    mapping_branch = next((index for index, branch in enumerate(branches) if "properties" in branch), None)
+    inner = [sub for sub in error.context or () if sub.relative_schema_path and
+             sub.relative_schema_path[0] == mapping_branch]
+    if not inner:
+        return None
+    from jsonschema.exceptions import best_match
+
+    best = best_match(inner)
+    return _diagnostics(document, best) if best is not None else None
+
+
 def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    if error.validator == "anyOf" and len(path) >= 2 and path[-2] == "do" and isinstance(path[-1], int):
+        effect = _effect_diagnostics(document, error)
+        if effect is not None:
+            return effect
     error = _leaf(error)
     path = tuple(error.absolute_path)
     where = render_path(path) or "the top level"
