@@ -232,7 +232,7 @@ def compile_selector(source: str) -> Selector:
     try:
         tree = jmespath.compile(source).parsed
     except JMESPathError as error:
-        raise ValueError(str(error).replace("\n", " ")) from None
+        raise ValueError(str(error).splitlines()[0]) from None  # the next lines draw a caret under the text
     keys = _plain_keys(tree)
     return Selector(source, keys=keys) if keys is not None else Selector(source, tree=tree)
 
@@ -508,6 +508,7 @@ class CompileEnv:
 
 
 _NOT_CONSTANT = object()
+GLOB_HINT = "globs use * and ? (within a path segment), ** (across segments) and [...] (a set of characters)"
 
 
 def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
@@ -520,6 +521,20 @@ def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
         return f"invalid regex {pattern!r}: {error}"
     if spec is not None:
         env.regexes[(pattern, flags)] = spec
+    return None
+
+
+def add_glob(env: CompileEnv, pattern: str) -> str | None:
+    """Check a glob (as its regex) and record its precompiled form; returns an error message or None."""
+    import re
+
+    regex = glob_to_regex(pattern)
+    try:
+        spec = lean.regex_spec(regex)
+    except re.error as error:
+        return f"invalid glob {pattern!r}: {error.msg}"
+    if spec is not None:
+        env.regexes[(regex, 0)] = spec
     return None
 
 
@@ -561,7 +576,9 @@ class _Checker:
         self.disallowed_methods = frozenset(DISALLOW_METHODS)
 
     def error(self, code: str, message: str, hint: str = "") -> None:
-        self.errors.append(Diagnostic(self.location, code, message, hint))
+        diagnostic = Diagnostic(self.location, code, message, hint)
+        if diagnostic not in self.errors:  # e.g. a bad name bound and used in one comprehension
+            self.errors.append(diagnostic)
 
     # -- reading chains like facts.focus.on_break ------------------------------------------------------------
     def chain(self, node: ast.AST) -> list[str] | None:
@@ -586,15 +603,18 @@ class _Checker:
                 self.facts.add(name)
                 if len(parts) > 2 and parts[2] not in catalog.families[name]:
                     self.error("unknown-fact", f"facts.{name} has no field {parts[2]!r}",
-                               _suggest(parts[2], catalog.families[name]))
+                               _suggest(parts[2], catalog.families[name])
+                               or f"facts.{name} has: " + ", ".join(sorted(catalog.families[name])))
             elif name in catalog.pack_facts:
                 self.facts.add(name)
             else:
+                known = set(catalog.families) | set(catalog.pack_facts)
                 self.error("unknown-fact", f"unknown fact {'facts.' + name!r}",
-                           _suggest(name, set(catalog.families) | set(catalog.pack_facts)))
+                           _suggest(name, known) or "facts are: " + ", ".join(sorted(known)))
         elif root == "params" and len(parts) > 1 and parts[1] not in self.env.params:
             self.error("unknown-param", f"the pack has no param {parts[1]!r}",
-                       _suggest(parts[1], set(self.env.params)) if self.env.params else "declare it under `params:`")
+                       (_suggest(parts[1], set(self.env.params)) or "params are: " + ", ".join(sorted(self.env.params)))
+                       if self.env.params else "declare it under `params:`")
 
     # -- constants, for checking regex/glob/jmespath arguments at compile time --------------------------------
     def constant(self, node: ast.AST) -> Any:
@@ -620,7 +640,8 @@ class _Checker:
                     self.error("not-callable", f"{node.func.id!r} is not a function")
                 else:
                     self.error("unknown-function", f"unknown function {node.func.id!r}",
-                               _suggest(node.func.id, set(FUNCTIONS)))
+                               _suggest(node.func.id, set(FUNCTIONS))
+                               or "the functions are listed in docs/expressions.md")
                 return
             for index, arg in enumerate(node.args):
                 value = self.constant(arg)
@@ -630,13 +651,18 @@ class _Checker:
                 if index in function.regex_args:
                     problem = add_regex(self.env, value)
                 elif index in function.glob_args:
-                    problem = add_regex(self.env, glob_to_regex(value))
+                    problem = add_glob(self.env, value)
                 elif index in function.selector_args:
                     _, problem = add_selector(self.env, value)
                 if problem:
-                    self.error("bad-regex" if index in function.regex_args else
-                               "bad-glob" if index in function.glob_args else "bad-jmespath", problem)
-        elif not isinstance(node.func, ast.Attribute):
+                    if index in function.regex_args:
+                        self.error("bad-regex", problem, "regexes use Python syntax (docs/rules.md#match)")
+                    elif index in function.glob_args:
+                        self.error("bad-glob", problem, GLOB_HINT)
+                    else:
+                        self.error("bad-jmespath", problem, "see https://jmespath.org for the syntax")
+        elif not isinstance(node.func, ast.Attribute) and type(node.func) in self.allowed_nodes:
+            # (a disallowed callee, such as a lambda, is reported when it is visited)
             self.error("not-allowed", "only named functions and methods can be called")
 
     def _is_local(self, name: str) -> bool:
@@ -648,9 +674,9 @@ class _Checker:
         kind = type(node)
         if kind not in self.allowed_nodes and not isinstance(node, (ast.operator, ast.unaryop, ast.cmpop,
                                                                       ast.boolop, ast.expr_context)):
-            name = {"Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "f-strings",
-                    "SetComp": "set comprehensions", "Await": "await", "Yield": "yield"}.get(kind.__name__,
-                                                                                            kind.__name__)
+            name = {"Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "an f-string",
+                    "SetComp": "a set comprehension", "Await": "await", "Yield": "yield"}.get(kind.__name__,
+                                                                                             kind.__name__)
             self.error("not-allowed", f"{name} is not allowed in expressions",
                        "use `{{ }}` templates for text" if kind is ast.JoinedStr else
                        "see docs/expressions.md for the language")
@@ -683,7 +709,8 @@ class _Checker:
                 elif name == "break":
                     hint = "`break` is a Python keyword: use facts.focus.on_break"
                 else:
-                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS))
+                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS)) or (
+                        "names in scope: " + ", ".join(self.env.scope_names))
                 self.error("unknown-name", f"unknown name {name!r}", hint)
             return
         if isinstance(node, ast.Attribute):
@@ -692,10 +719,24 @@ class _Checker:
                 return
             parts = self.chain(node)
             if parts is not None and not self._is_local(parts[0]) and parts[0] in self.env.scope_names:
+                # The whole chain (facts.focus.on_break) is checked here; visiting its inner chains
+                # (facts.focus) again would report the same unknown fact twice.
                 self.check_chain(parts)
                 self.reads.append(".".join(parts))
+                inner = node.value
+                while isinstance(inner, ast.Attribute):
+                    if inner.attr.startswith(self.disallowed_prefixes) or inner.attr in self.disallowed_methods:
+                        self.error("not-allowed", f"the attribute {inner.attr!r} is not allowed")
+                        return
+                    inner = inner.value
+                self.visit(inner)
+                return
         if isinstance(node, ast.Call):
             self.check_call(node)
+            if isinstance(node.func, ast.Name):  # check_call has judged the name; visit only the arguments
+                for child in (*node.args, *node.keywords):
+                    self.visit(child)
+                return
         if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.DictComp)):
             if self.comprehension_depth:
                 self.error("not-allowed", "comprehensions cannot be nested")
