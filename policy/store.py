@@ -278,6 +278,19 @@ def check_query(sql: str, allowed_binds: set[str]) -> tuple[str | None, list[str
         return str(error), binds
     finally:
         connection.close()
-    if not sql.lstrip().lower().startswith(("select", "with")):
+    if not _without_leading_comments(sql).lower().startswith(("select", "with")):
         return "only a read-only SELECT is allowed", binds
     return None, binds
+
+
+def _without_leading_comments(sql: str) -> str:
+    """The statement from its first keyword: a fact may start with `-- why` or `/* why */` comments."""
+    text = sql.lstrip()
+    while text.startswith(("--", "/*")):
+        if text.startswith("--"):
+            end = text.find("\n")
+            text = "" if end == -1 else text[end + 1:].lstrip()
+        else:
+            end = text.find("*/")
+            text = "" if end == -1 else text[end + 2:].lstrip()
+    return text
