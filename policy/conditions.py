@@ -89,8 +89,28 @@ def _bounded(value: Any) -> Any:
     return value
 
 
+def _too_long(size: int) -> None:
+    if size > MAX_STRING_LENGTH:
+        raise ExpressionError(f"result too long ({size} > {MAX_STRING_LENGTH})")
+
+
 def _method(bound: Callable[..., Any]) -> Callable[..., Any]:
+    owner = getattr(bound, "__self__", None)
+    name = getattr(bound, "__name__", "")
+
     def call(*args: Any, **kwargs: Any) -> Any:
+        # `replace` and `join` can build strings far longer than their inputs: size them before building.
+        if isinstance(owner, str) and name == "replace" and len(args) >= 2 and isinstance(args[0], str) \
+                and isinstance(args[1], str):
+            count = owner.count(args[0]) if args[0] else len(owner) + 1
+            if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+                count = min(count, args[2])
+            _too_long(len(owner) + count * (len(args[1]) - len(args[0])))
+        elif isinstance(owner, str) and name == "join" and args:
+            items = list(args[0])
+            _too_long(sum(len(item) for item in items if isinstance(item, str))
+                      + len(owner) * max(0, len(items) - 1))
+            args = (items, *args[1:])
         return _bounded(bound(*args, **kwargs))
 
     return call
@@ -157,6 +177,29 @@ def _add(left: Any, right: Any) -> Any:
     return left + right
 
 
+def _mod(left: Any, right: Any) -> Any:
+    """`%`: for text, printf formatting, whose widths and precisions can ask for any length: size it first."""
+    if isinstance(left, str):
+        args = right if isinstance(right, tuple) else (right,)
+        size = len(left)
+        number = ""
+        for char in left + " ":  # every digit run in the format is a width or precision, at most
+            if char.isdigit():
+                number += char
+            elif number:
+                size += int(number) if len(number) < 7 else MAX_STRING_LENGTH + 1
+                number = ""
+        for arg in args:
+            if isinstance(arg, int) and not isinstance(arg, bool):
+                size += min(abs(arg), MAX_STRING_LENGTH + 1) if "*" in left else 0
+                size += len(str(arg)) if abs(arg) < 10**100 else MAX_STRING_LENGTH + 1
+            else:
+                size += len(_text(arg))
+        if size > MAX_STRING_LENGTH:
+            raise ExpressionError("formatting result would be too long")
+    return left % right
+
+
 def _lshift(left: Any, right: Any) -> Any:
     if abs(right) > MAX_SHIFT or abs(left) > MAX_SHIFT_BASE:
         raise ExpressionError(f"{left} << {right} is too large")
@@ -185,7 +228,7 @@ def _iter(value: Any) -> Iterator[Any]:
 
 GUARDS: dict[str, Any] = {
     "_attr": _attr, "_item": _item, "_slice": _slice, "_pow": _pow, "_mul": _mul, "_add": _add,
-    "_lshift": _lshift, "_rshift": _rshift, "_iter": _iter,
+    "_lshift": _lshift, "_rshift": _rshift, "_iter": _iter, "_mod": _mod,
 }
 
 
@@ -326,7 +369,33 @@ class Function:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """`str(value)`, None as "", refusing structures whose text would be too long before building it."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        budget = MAX_STRING_LENGTH
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                budget -= len(item)
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                budget -= len(item)
+                pending.extend(item)
+            elif isinstance(item, str):
+                budget -= len(item)
+            if budget < 0:
+                raise ExpressionError(f"result too long (more than {MAX_STRING_LENGTH} items)")
+    return str(value)
+
+
+def _sum(items: Any, start: Any = 0) -> Any:
+    values = list(items)
+    if not all(isinstance(value, (int, float)) for value in (*values, start)):
+        raise ExpressionError("sum() adds numbers only")
+    return sum(values, start)
 
 
 def mmss(seconds: Any) -> str:
@@ -389,7 +458,7 @@ def curve(kind: str, excess: Any, threshold: Any, max_delay: Any, span: Any = 30
     """The pacing delay in seconds for usage `excess` percentage points ahead of the expected pace."""
     over = float(excess or 0) - float(threshold or 0)
     cap = float(max_delay or 0)
-    width = float(span or 30.0)
+    width = 30.0 if span is None else float(span)
     if over <= 0 or cap <= 0:
         return 0.0
     if width <= 0:
@@ -415,7 +484,7 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
     _function("all", all, "all(items)", "True if every item is true (also for no items)."),
     _function("min", min, "min(a, b, ...) / min(items)", "The smallest value."),
     _function("max", max, "max(a, b, ...) / max(items)", "The largest value."),
-    _function("sum", sum, "sum(items)", "The sum of numbers."),
+    _function("sum", _sum, "sum(items)", "The sum of numbers."),
     _function("sorted", sorted, "sorted(items)", "The items as a sorted list."),
     _function("abs", abs, "abs(x)", "The absolute value."),
     _function("round", round, "round(x, digits=0)", "x rounded to `digits` decimals."),
@@ -477,7 +546,7 @@ def render(template: Template, scope: dict[str, Any]) -> str:
             parts.append(part)
         else:
             value = evaluate(part, scope)
-            parts.append("" if value is None else str(value))
+            parts.append(_text(value))
     return "".join(parts)
 
 
@@ -636,7 +705,9 @@ class _Checker:
         if isinstance(node.func, ast.Name):
             function = FUNCTIONS.get(node.func.id)
             if function is None:
-                if node.func.id in self.env.scope_names or self._is_local(node.func.id):
+                if node.func.id.startswith(self.disallowed_prefixes):
+                    self.error("not-allowed", f"names starting with {node.func.id[0]!r} are not allowed")
+                elif node.func.id in self.env.scope_names or self._is_local(node.func.id):
                     self.error("not-callable", f"{node.func.id!r} is not a function")
                 else:
                     self.error("unknown-function", f"unknown function {node.func.id!r}",
@@ -787,7 +858,7 @@ def _rewrite(tree: ast.Expression) -> ast.Expression:
         return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
 
     binop_guards = {ast.Pow: "_pow", ast.Mult: "_mul", ast.Add: "_add", ast.LShift: "_lshift",
-                    ast.RShift: "_rshift"}
+                    ast.RShift: "_rshift", ast.Mod: "_mod"}
 
     class Rewriter(ast.NodeTransformer):
         def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
@@ -808,6 +879,12 @@ def _rewrite(tree: ast.Expression) -> ast.Expression:
             if guard is None:
                 return self.generic_visit(node)
             return ast.copy_location(call(guard, self.visit(node.left), self.visit(node.right)), node)
+
+        def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
+            # simpleeval evaluates a generator expression to a list; so do we (and no generator object,
+            # with its frame, ever reaches an expression).
+            self.generic_visit(node)
+            return ast.copy_location(ast.ListComp(elt=node.elt, generators=node.generators), node)
 
         def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
             node.iter = call("_iter", self.visit(node.iter))
