@@ -81,18 +81,17 @@ def _describe_types(types: object) -> str:
 def _leaf(error: ValidationError) -> ValidationError:
     """For anyOf/oneOf, the most relevant sub-error (as check-jsonschema does).
 
-    Among the alternatives, the one that got furthest into the instance is the one the author meant: for
-    `events: [Stop, PreToolUs]` that is the list branch's error about the second item, not the single-name
-    branch's "the whole list is not one of these names".
+    Among the alternatives, the one that got furthest into the instance and matches its type is the one the
+    author meant: for `events: [Stop, PreToolUs]` that is the list branch's error about the second item, not the
+    single-name branch's "the whole list is not one of these names"; for `delay: -3` it is "must be >= 0", not
+    "must be a string".
     """
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import relevance
 
+    # (best_match(error.context) would rank the alternatives as top-level errors, preferring the shallowest
+    # and those whose type does not even match; descending by `min` is how best_match itself descends.)
     while error.context:
-        deepest = max(len(sub.absolute_path) for sub in error.context)
-        best = best_match([sub for sub in error.context if len(sub.absolute_path) == deepest])
-        if best is None or best is error:
-            break
-        error = best
+        error = min(error.context, key=relevance)
     return error
 
 
