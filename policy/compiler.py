@@ -363,6 +363,19 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
     return CompiledFiles(tuple(packs), tuple(diagnostics), regexes, selectors, tuple(texts))
 
 
+def _effect_exprs(value: Any) -> list[Expr]:
+    """The expressions inside compiled effect arguments (templates in nested mappings and lists)."""
+    from policy.model import Template
+
+    if isinstance(value, Template):
+        return [part for part in value.parts if not isinstance(part, str)]
+    if isinstance(value, dict):
+        return [expr for item in value.values() for expr in _effect_exprs(item)]
+    if isinstance(value, tuple):
+        return [expr for item in value for expr in _effect_exprs(item)]
+    return []
+
+
 def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: bytes = b"") -> RuleSet:
     """Index compiled packs by event. Raises ValidationFailed when there are errors."""
     if compiled.errors:
@@ -376,6 +389,8 @@ def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: 
             exprs = [rule.when, rule.delay] + [part for template in (rule.reason, rule.context, rule.message)
                                                if template is not None for part in template.parts
                                                if not isinstance(part, str)]
+            exprs += [effect.condition for effect in rule.effects] + [
+                expr for effect in rule.effects for expr in _effect_exprs(effect.args)]
             uses_now = uses_now or any(expr is not None and "now" in expr.names for expr in exprs)
     digest = lean.digest(*compiled.sources, settings_key)
     lean.register_regex_specs(compiled.regexes)
