@@ -186,13 +186,29 @@ try:
 
     _scan = _json.make_scanner(_ScanContext())
 
+    def _invalid(text: str) -> ValueError:
+        """The error for a document the scanner refused, in the json module's words.
+
+        `_json` reports syntax errors by raising `json.decoder.JSONDecodeError`, which it looks up in
+        `sys.modules` without importing it: while `json` is not imported (the hook's fast path), the scanner
+        fails with a SystemError ("returned NULL without setting an exception") instead. So on this rare path
+        the json module is imported and asked what is wrong.
+        """
+        import json
+
+        try:
+            json.loads(text, parse_constant=_reject_constant)
+        except ValueError as error:
+            return ValueError(str(error))
+        return ValueError("not valid JSON")
+
     def json_loads(text: str) -> Any:
         """Parse one JSON document, strictly (no NaN/Infinity, nothing after the value)."""
         start = len(text) - len(text.lstrip(_WHITESPACE))
         try:
             value, end = _scan(text, start)
-        except StopIteration as stop:
-            raise ValueError(f"expected a JSON value at char {stop.value}") from None
+        except (StopIteration, ValueError, SystemError):
+            raise _invalid(text) from None
         finally:
             _ScanContext.memo.clear()
         if text[end:].strip(_WHITESPACE):

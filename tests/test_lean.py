@@ -290,3 +290,29 @@ def test_digest_counts_part_boundaries():
     assert lean.digest(b"ab", b"c") != lean.digest(b"a", b"bc")
     assert lean.digest(b"ab", b"c") == lean.digest(b"ab", b"c")
     assert len(lean.digest(b"")) == 32
+
+
+def test_json_errors_without_the_json_module_imported():
+    # The hook never imports `json`; _json then cannot raise its JSONDecodeError and returned NULL
+    # (SystemError). lean must still raise a ValueError with json's message.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from policy.lean import json_loads\n"
+        "assert 'json' not in sys.modules\n"
+        "for text in ['{', '[1,', '{\"a\" 1}', 'x', '']:\n"
+        "    try:\n"
+        "        json_loads(text)\n"
+        "    except ValueError as error:\n"
+        "        print(type(error).__name__, error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "ValueError Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "ValueError Expecting value: line 1 column 4 (char 3)",
+        "ValueError Expecting ':' delimiter: line 1 column 6 (char 5)",
+        "ValueError Expecting value: line 1 column 1 (char 0)",
+        "ValueError Expecting value: line 1 column 1 (char 0)",
+    ]
