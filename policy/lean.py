@@ -209,6 +209,8 @@ try:
             value, end = _scan(text, start)
         except (StopIteration, ValueError, SystemError):
             raise _invalid(text) from None
+        except RecursionError:
+            raise ValueError("the JSON value is nested too deeply") from None
         finally:
             _ScanContext.memo.clear()
         if text[end:].strip(_WHITESPACE):
