@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 else:
     from policy.lean import dataclass, field
 
-DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+# What `policy eval` reads from stdin at most. The configured `max_event_bytes` (default 8 MiB, Settings) is
+# checked once the configuration is loaded, so that its fail mode applies; this only stops an unbounded read.
+READ_LIMIT = 64 * 1024 * 1024
 USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
          "[--dry-run] [--explain] [--format host|json] < event.json")
 
@@ -165,20 +167,21 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         error = UsageError(f"unknown agent {options.agent!r}", hint="known: " + ", ".join(sorted(ADAPTERS)))
         return Outcome(HookOutput(stderr=f"policy: {error.one_line()}\n", exit_code=2), error=error)
 
-    from policy.model import Settings
+    from policy.config import Request
 
+    request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
     try:
         event = adapter.parse(raw)
     except InputError as error:
-        return Outcome(adapter.render_failure(error, None, Settings().fail_mode(None)), error=error)
+        settings = _failure_settings(request, environ)
+        return Outcome(adapter.render_failure(error, error.event_name, settings.fail_mode(error.event_name)),
+                       error=error)
 
     ruleset: RuleSet | None = None
     store: Store | None = None
     try:
         from policy.cache import load_ruleset
-        from policy.config import Request
 
-        request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
         ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
         settings = ruleset.settings
         if len(raw) > settings.max_event_bytes:
@@ -197,12 +200,12 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         return _decide(adapter, event, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                        started=started, raw=raw)
     except PolicyError as error:
-        return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
+        return _failure(adapter, event, ruleset, store, error, options, request, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
         crash = _record_crash(environ)
         wrapped = PolicyError(f"internal error: {type(error).__name__}: {error}", code="internal-error",
                               hint=f"traceback in {crash}" if crash else "please report it")
-        return _failure(adapter, event, ruleset, store, wrapped, options, now=now, started=started)
+        return _failure(adapter, event, ruleset, store, wrapped, options, request, now=now, started=started)
     finally:
         if store is not None:
             store.close()
@@ -239,11 +242,28 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
 
 
-def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,
-             options: Options, *, now: float, started: float) -> Outcome:
+def _failure_settings(request: Any, environ: Mapping[str, str]) -> Settings:
+    """The settings whose fail mode applies when no ruleset could be used: the configuration's, if it can be
+    read even though the rules (or the event) cannot; the defaults otherwise."""
     from policy.model import Settings
 
-    settings = ruleset.settings if ruleset is not None else Settings()
+    try:
+        from policy.cache import load_ruleset
+
+        return load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1").settings
+    except Exception:
+        pass
+    try:
+        from policy.config import resolve
+
+        return resolve(request).settings
+    except Exception:
+        return Settings()
+
+
+def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,
+             options: Options, request: Any, *, now: float, started: float) -> Outcome:
+    settings = ruleset.settings if ruleset is not None else _failure_settings(request, request.environ)
     if store is not None and not options.dry_run:
         try:  # the failed attempt is logged too, best effort
             with store.transaction():
@@ -323,7 +343,7 @@ def main(argv: list[str] | None = None, *, stdin: BinaryIO | None = None, stdout
             stdout.write((USAGE + "\n").encode())
             return 0
         now, offset = parse_now(options.now) if options.now else (clock(), None)
-        raw = read_event(stdin, DEFAULT_MAX_EVENT_BYTES)
+        raw = read_event(stdin, READ_LIMIT)
     except PolicyError as error:
         stderr.write(f"policy: {error.one_line()}\n".encode())
         return 2
