@@ -157,6 +157,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
                    store_opener: Callable[[str], Store] | None = None) -> Outcome:
     """Everything `policy eval` does except reading stdin, printing and sleeping (the tester calls this too)."""
     from policy.adapters import get_adapter
+    from policy.model import HookOutput
 
     started = time.perf_counter() if started is None else started
     try:
