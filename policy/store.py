@@ -26,7 +26,8 @@ def default_path(environ: Mapping[str, str]) -> str:
     """`$POLICY_DB`, else `$XDG_STATE_HOME/policy/facts.db` (`~/.local/state/policy/facts.db`)."""
     if environ.get("POLICY_DB"):
         return environ["POLICY_DB"]
-    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    state = environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
     return os.path.join(state, "policy", "facts.db")
 
 
@@ -40,16 +41,22 @@ def translate_error(error: BaseException, path: str) -> StoreError:
     if "readonly" in lowered or "read-only" in lowered or isinstance(error, PermissionError):
         return StoreError(f"the fact store {path} is not writable ({text})", code="db-readonly",
                           hint="check the permissions of the file and its directory, or set POLICY_DB / --db")
-    if "unable to open" in lowered or isinstance(error, (FileNotFoundError, NotADirectoryError)):
+    if "unable to open" in lowered or isinstance(error, (FileNotFoundError, NotADirectoryError, FileExistsError,
+                                                          IsADirectoryError)):
         return StoreError(f"cannot open the fact store {path} ({text})", code="db-unavailable",
                           hint="check that the directory exists and is writable, or set POLICY_DB / --db")
     if "disk is full" in lowered or "no space" in lowered or getattr(error, "errno", None) == 28:
         return StoreError(f"the disk holding {path} is full ({text})", code="db-full",
                           hint="free some space; nothing was written")
+    if "disk i/o error" in lowered:
+        return StoreError(f"the fact store {path} could not be written or read (disk I/O error)", code="db-io",
+                          hint="check the disk: it may be failing, or a quota or file size limit was reached; "
+                               "nothing was written")
     if "locked" in lowered or "busy" in lowered:
         return StoreError(f"the fact store {path} stayed locked for {BUSY_TIMEOUT_SECONDS:g}s ({text})",
                           code="db-locked", hint="another process holds a long write; retry")
-    return StoreError(f"fact store error on {path}: {text}", code="db-error", hint="see `policy doctor`")
+    return StoreError(f"fact store error on {path}: {text}", code="db-error",
+                      hint="check that it is a policy fact store, or point POLICY_DB / --db at another file")
 
 
 def _prepare_file(path: str) -> None:
