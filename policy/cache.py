@@ -39,8 +39,16 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+def _record_shapes() -> bytes:
+    """The names and fields of the records an entry is made of. Entries are decoded positionally, so an entry
+    written by code whose records had other fields (a new commit under the same version number, e.g. in an
+    editable install) must not be found at all."""
+    return "\0".join(f"{name}:{','.join(lean.fields_of_class(cls))}"
+                      for name, cls in sorted(_record_classes().items())).encode()
+
+
 def _key(request: Request, refs: tuple[ConfigRef, ...]) -> str:
-    parts = [f"{CACHE_FORMAT}\0{__version__}\0{lean.interpreter_tag()}".encode(),
+    parts = [f"{CACHE_FORMAT}\0{__version__}\0{lean.interpreter_tag()}".encode(), _record_shapes(),
              "\0".join(os.path.abspath(path) for path in request.rules).encode(),
              (request.db or "").encode(), request.cwd.encode() if not refs else b""]
     for ref in refs:
@@ -118,21 +126,32 @@ def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
     if use_cache:
         raw = _read(entry_path)
         if raw is not None:
-            try:
-                form, deps, regexes, selectors, payload = marshal.loads(raw)
-            except (ValueError, EOFError, TypeError):
-                form = None
-            if form == CACHE_FORMAT and _fresh(deps):
-                from policy import conditions
-
-                lean.register_regex_specs(regexes)
-                ruleset: RuleSet = decode(payload, _record_classes())
-                conditions.register_selectors(decode(selectors, _record_classes()))
+            ruleset = _load_entry(raw)
+            if ruleset is not None:
                 return ruleset
     ruleset, deps, compiled = compile_request(request, refs)
     if use_cache:
         _store(directory, entry_path, marshal.dumps(
             (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())), encode(ruleset))))
+    return ruleset
+
+
+def _load_entry(raw: bytes) -> RuleSet | None:
+    """The ruleset of a fresh cache entry, or None. An entry that cannot be used for any reason (truncated, from a
+    build whose records had other fields, ...) is a miss, never an error: the rules are simply compiled again."""
+    try:
+        form, deps, regexes, selectors, payload = marshal.loads(raw)
+        if form != CACHE_FORMAT or not _fresh(deps):
+            return None
+        from policy import conditions
+
+        classes = _record_classes()
+        ruleset: RuleSet = decode(payload, classes)
+        selector_records = decode(selectors, classes)
+    except Exception:
+        return None
+    lean.register_regex_specs(regexes)
+    conditions.register_selectors(selector_records)
     return ruleset
 
 

@@ -130,9 +130,14 @@ def dataclass(cls: type[T] | None = None, /, *, frozen: bool = True, slots: bool
 
 def fields_of(record: object) -> tuple[str, ...]:
     """The field names of a record, in declaration order (works for real dataclasses too)."""
-    names = getattr(type(record), "__policy_fields__", None)
+    return fields_of_class(type(record))
+
+
+def fields_of_class(cls: type) -> tuple[str, ...]:
+    """The field names of a record class, in declaration order (works for real dataclasses too)."""
+    names = getattr(cls, "__policy_fields__", None)
     if names is None:
-        names = tuple(getattr(type(record), "__dataclass_fields__"))
+        names = tuple(getattr(cls, "__dataclass_fields__"))
     return names  # type: ignore[no-any-return]
 
 
