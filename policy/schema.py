@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
     from jsonschema.exceptions import ValidationError
 
+# The test-file schema ("tests": "tests.schema.json") joins these with `policy test`.
 SCHEMA_FILES = {
     "rules": "rules.schema.json",
-    "tests": "tests.schema.json",
     "config": "config.schema.json",
 }
 
@@ -27,7 +27,7 @@ _cache: dict[str, dict[str, Any]] = {}
 
 
 def schema_text(kind: str) -> str:
-    """The schema of `kind` ("rules", "tests" or "config") exactly as shipped."""
+    """The schema of `kind` (a key of SCHEMA_FILES) exactly as shipped."""
     from importlib.resources import files
 
     return files("policy.schemas").joinpath(SCHEMA_FILES[kind]).read_text(encoding="utf-8")
