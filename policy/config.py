@@ -227,6 +227,11 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         for key in ("db", "max_delay", "defer_as", "ask_in_bypass", "max_event_bytes", "log", "sources"):
             if key not in data:
                 continue
+            if ref.scope == "project" and not trusted and key in ("db", "sources"):
+                # The fact store decides what rules see (a store seeded by a repository could hold an active focus
+                # session), and sources run commands and fetch URLs: only the user, or a trusted project, sets them.
+                weaken(key, "move the fact store" if key == "db" else "define fact sources (they run commands)")
+                continue
             if ref.scope == "project" and not trusted and key in values and origin.get(key) == "user":
                 if key in ("db", "ask_in_bypass", "defer_as") and data[key] != values[key]:
                     weaken(key, f"change `{key}` set in the user config")
