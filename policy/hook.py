@@ -171,12 +171,20 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     from policy.config import Request
 
     request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
+    disabled = environ.get("POLICY_DISABLE") == "1"
     try:
         event = adapter.parse(raw)
     except InputError as error:
+        if disabled:  # the kill switch holds whatever arrives
+            return Outcome(HookOutput(), disabled=True)
         settings = _failure_settings(request, environ)
         return Outcome(adapter.render_failure(error, error.event_name, settings.fail_mode(error.event_name)),
                        error=error)
+
+    if disabled:
+        if not options.dry_run:
+            _log_disabled(event, request, options, environ, now=now, started=started, store_opener=store_opener)
+        return Outcome(HookOutput(), event=event, disabled=True)
 
     ruleset: RuleSet | None = None
     store: Store | None = None
@@ -192,12 +200,6 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
 
         db_path = options.db or settings.db or default_path(environ)
         store = (store_opener or Store.open)(db_path)
-        if environ.get("POLICY_DISABLE") == "1":
-            if not options.dry_run:
-                with store.transaction():
-                    log_decision(store, event, None, ruleset, now=now, started=started,
-                                 error="POLICY_DISABLE=1: no rules evaluated")
-            return Outcome(HookOutput(), event=event, disabled=True)
         return _decide(adapter, event, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                        started=started, raw=raw)
     except PolicyError as error:
@@ -241,6 +243,34 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
         store.rollback()
         raise
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+def _log_disabled(event: Event, request: Any, options: Options, environ: Mapping[str, str], *, now: float,
+                  started: float, store_opener: Callable[[str], Store] | None) -> None:
+    """Say in the decision log that POLICY_DISABLE=1 let this event through. Best effort: the kill switch must
+    work when the rules do not compile or the store cannot be opened, which is when it is needed most."""
+    from policy.store import Store, default_path
+
+    ruleset: RuleSet | None = None
+    try:
+        from policy.cache import load_ruleset
+
+        ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
+    except Exception:
+        pass
+    try:
+        settings_db = ruleset.settings.db if ruleset is not None else None
+        store = (store_opener or Store.open)(options.db or settings_db or default_path(environ))
+    except Exception:
+        return
+    try:
+        with store.transaction():
+            log_decision(store, event, None, ruleset, now=now, started=started,
+                         error="POLICY_DISABLE=1: no rules evaluated")
+    except Exception:
+        pass
+    finally:
+        store.close()
 
 
 def _failure_settings(request: Any, environ: Mapping[str, str]) -> Settings:

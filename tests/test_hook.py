@@ -353,6 +353,27 @@ def test_policy_disable(env, rules):
     assert env.rows("SELECT name FROM sqlite_master WHERE name = 'audit'") == []
 
 
+def test_policy_disable_works_when_the_rules_are_broken(env):
+    write(env.root / "rules.yaml", BROKEN)
+    result = run(env, "PreToolUse-Bash", extra_env={"POLICY_DISABLE": "1"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert [(row["event"], row["verdict"], row["error"], row["ruleset"]) for row in decisions(env)] == [
+        ("PreToolUse", None, "POLICY_DISABLE=1: no rules evaluated", None)]
+
+
+def test_policy_disable_works_when_the_store_is_corrupt(env, rules):
+    env.db.parent.mkdir(parents=True)
+    env.db.write_bytes(b"not a database" * 100)
+    result = run(env, "PreToolUse-Bash", extra_env={"POLICY_DISABLE": "1"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert env.db.read_bytes() == b"not a database" * 100
+
+
+def test_policy_disable_works_on_bad_stdin(env, rules):
+    result = run(env, b"[not json", extra_env={"POLICY_DISABLE": "1"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+
 @pytest.mark.parametrize("value, switched_off", [("off", True), ("OFF", True), ("0", True), ("false", True),
                                                  ("on", False), ("", False)])
 def test_pack_kill_switch(env, rules, value, switched_off):
