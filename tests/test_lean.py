@@ -247,12 +247,13 @@ def _outcomes(pattern, subject):
 
 
 @pytest.mark.parametrize("source, flags", REGEX_CORPUS)
-def test_regex_from_spec_behaves_like_re_compile(fresh_regex_tables, source, flags):
+def test_regex_from_spec_behaves_like_re_compile(fresh_regex_tables, monkeypatch, source, flags):
     spec = lean.regex_spec(source, flags)
     assert spec is not None
     lean.register_regex_specs({(source, flags): spec})
-    ours = lean.regex(source, flags)
-    assert not isinstance(ours, type(None))
+    with monkeypatch.context() as patched:  # the pattern must come from the spec, not from the fallback
+        patched.setattr(re, "compile", lambda *args: pytest.fail("fell back to re.compile"))
+        ours = lean.regex(source, flags)
     reference = re.compile(source, flags)
     for subject in SUBJECTS:
         assert _outcomes(ours, subject) == _outcomes(reference, subject), subject
