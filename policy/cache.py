@@ -39,8 +39,16 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+def _record_shapes() -> bytes:
+    """The names and fields of the records an entry is made of. Entries are decoded positionally, so an entry
+    written by code whose records had other fields (a new commit under the same version number, e.g. in an
+    editable install) must not be found at all."""
+    return "\0".join(f"{name}:{','.join(lean.fields_of_class(cls))}"
+                      for name, cls in sorted(_record_classes().items())).encode()
+
+
 def _key(request: Request, refs: tuple[ConfigRef, ...]) -> str:
-    parts = [f"{CACHE_FORMAT}\0{__version__}\0{lean.interpreter_tag()}".encode(),
+    parts = [f"{CACHE_FORMAT}\0{__version__}\0{lean.interpreter_tag()}".encode(), _record_shapes(),
              "\0".join(os.path.abspath(path) for path in request.rules).encode(),
              (request.db or "").encode(), request.cwd.encode() if not refs else b""]
     for ref in refs:
@@ -118,25 +126,35 @@ def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
     if use_cache:
         raw = _read(entry_path)
         if raw is not None:
-            try:
-                form, deps, regexes, selectors, payload = marshal.loads(raw)
-            except (ValueError, EOFError, TypeError):
-                form = None
-            if form == CACHE_FORMAT and _fresh(deps):
-                from policy import conditions
-
-                from policy.model import RuleSet
-
-                lean.register_regex_specs(regexes)
-                classes = _record_classes()
-                packs, settings, digest, uses_now = decode(payload, classes)
-                conditions.register_selectors(decode(selectors, classes))
-                return RuleSet(packs, settings, digest, RuleSet.index(packs), uses_now)
+            ruleset = _load_entry(raw)
+            if ruleset is not None:
+                return ruleset
     ruleset, deps, compiled = compile_request(request, refs)
     if use_cache:
         _store(directory, entry_path, marshal.dumps(
             (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())),
              encode((ruleset.packs, ruleset.settings, ruleset.digest, ruleset.uses_now)))))
+    return ruleset
+
+
+def _load_entry(raw: bytes) -> RuleSet | None:
+    """The ruleset of a fresh cache entry, or None. An entry that cannot be used for any reason (truncated, from a
+    build whose records had other fields, ...) is a miss, never an error: the rules are simply compiled again."""
+    try:
+        form, deps, regexes, selectors, payload = marshal.loads(raw)
+        if form != CACHE_FORMAT or not _fresh(deps):
+            return None
+        from policy import conditions
+        from policy.model import RuleSet
+
+        classes = _record_classes()
+        packs, settings, digest, uses_now = decode(payload, classes)
+        selector_records = decode(selectors, classes)
+        ruleset = RuleSet(packs, settings, digest, RuleSet.index(packs), uses_now)
+    except Exception:
+        return None
+    lean.register_regex_specs(regexes)
+    conditions.register_selectors(selector_records)
     return ruleset
 
 
@@ -156,10 +174,9 @@ def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[Rule
     except ValidationFailed as failed:  # the configured fail mode still applies to broken rule files
         raise ValidationFailed(failed.diagnostics, settings=resolved.settings) from None
     directories = [os.path.abspath(path) for path in request.rules if os.path.isdir(path)]
-    for ref in refs:
+    for ref, document in zip(refs, resolved.documents):  # resolve reads one document per config file, in order
         resolved_dirs = []
-        document = next((doc for doc in resolved.documents if doc.file == ref.path), None)
-        if document is not None and isinstance(document.data, dict):
+        if isinstance(document.data, dict):
             resolved_dirs = [config.config_path_value(item, ref.path, request.environ)
                              for item in document.data.get("rules", []) if isinstance(item, str)]
         directories += [path for path in resolved_dirs if os.path.isdir(path)]

@@ -110,7 +110,8 @@ def run(argv: list[str] | None = None) -> int:
             if isinstance(error, exceptions.ClickException):
                 error.show()
                 return int(error.exit_code)
-            if isinstance(error, exceptions.Abort):
+            abort = getattr(exceptions, "Abort", None)  # (typer's vendored click has none)
+            if abort is not None and isinstance(error, abort):
                 return 130
         import os
 

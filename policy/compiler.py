@@ -133,9 +133,12 @@ class _PackCompiler:
         tools_regex = None
         if tools is not None:
             names = [tools] if isinstance(tools, str) else list(tools)
-            tools_regex = "^(?:" + "|".join(f"(?:{name})" for name in names) + ")$"
-            if not self.regex(tools_regex, (*path, "tools")):
-                tools_regex = None
+            # Each name on its own first, so that an error names the regex the author wrote, not the wrapper.
+            if all(self.regex(name, (*path, "tools") if isinstance(tools, str) else (*path, "tools", position))
+                   for position, name in enumerate(names)):
+                tools_regex = "^(?:" + "|".join(f"(?:{name})" for name in names) + ")$"
+                if not self.regex(tools_regex, (*path, "tools")):
+                    tools_regex = None
             if not any(event in TOOL_EVENTS for event in events):
                 self.diagnostics.append(Diagnostic(
                     self.at(*path, "tools", key=True), "tools-without-tool-event",
@@ -155,7 +158,14 @@ class _PackCompiler:
             if isinstance(spec, dict):
                 kind, value = next(iter(spec.items()))
                 pattern = value if kind == "regex" else conditions.glob_to_regex(str(value)) if kind == "glob" else None
-            if pattern is not None and not self.regex(str(pattern), key_path):
+            if kind == "glob":
+                problem = conditions.add_glob(self.env, str(value))
+                if problem:
+                    self.diagnostics.append(Diagnostic(self.at(*key_path, "glob"), "bad-glob", problem,
+                                                       conditions.GLOB_HINT))
+                    continue
+            elif pattern is not None and not self.regex(str(pattern), key_path if kind == "regex" and not
+                                                        isinstance(spec, dict) else (*key_path, "regex")):
                 continue
             conditions_.append(Condition(selector, kind, str(pattern) if pattern is not None else None,
                                          value, self.at(*key_path)))
@@ -267,7 +277,7 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
     from policy.conditions import CompileEnv
 
     diagnostics = list(document.diagnostics)
-    if document.data is None:
+    if document.data is None and diagnostics:  # unreadable or empty; a plain `null` document is a bad-type below
         return None, diagnostics
     version_problems = check_version(document)
     if version_problems:
@@ -305,18 +315,19 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
     for index, rule_data in enumerate(data.get("rules") or ()):
         if not isinstance(rule_data, dict):
             continue
+        rule_id = rule_data.get("id")
+        if isinstance(rule_id, str):  # checked even for rules with schema errors: it is an error of its own
+            if rule_id in seen:
+                compiler.diagnostics.append(Diagnostic(
+                    document.location(("rules", index, "id")), "duplicate-id",
+                    f"rule id {rule_id!r} is used twice in pack {pack_name!r} (first at line {seen[rule_id].line})",
+                    "give each rule its own id"))
+                continue
+            seen[rule_id] = document.location(("rules", index))
         rule_path = render_path(("rules", index))
         if any(path == rule_path or path.startswith(rule_path + ".") or path.startswith(rule_path + "[")
                for path in skip):
             continue
-        rule_id = rule_data["id"]
-        if rule_id in seen:
-            compiler.diagnostics.append(Diagnostic(
-                document.location(("rules", index, "id")), "duplicate-id",
-                f"rule id {rule_id!r} is used twice in pack {pack_name!r} (first at line {seen[rule_id].line})",
-                "give each rule its own id"))
-            continue
-        seen[rule_id] = document.location(("rules", index))
         rule = compiler.rule(index, rule_data, pack_name)
         if rule is not None:
             rules.append(rule)

@@ -109,8 +109,28 @@ def _bounded(value: Any) -> Any:
     return value
 
 
+def _too_long(size: int) -> None:
+    if size > MAX_STRING_LENGTH:
+        raise ExpressionError(f"result too long ({size} > {MAX_STRING_LENGTH})")
+
+
 def _method(bound: Callable[..., Any]) -> Callable[..., Any]:
+    owner = getattr(bound, "__self__", None)
+    name = getattr(bound, "__name__", "")
+
     def call(*args: Any, **kwargs: Any) -> Any:
+        # `replace` and `join` can build strings far longer than their inputs: size them before building.
+        if isinstance(owner, str) and name == "replace" and len(args) >= 2 and isinstance(args[0], str) \
+                and isinstance(args[1], str):
+            count = owner.count(args[0]) if args[0] else len(owner) + 1
+            if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+                count = min(count, args[2])
+            _too_long(len(owner) + count * (len(args[1]) - len(args[0])))
+        elif isinstance(owner, str) and name == "join" and args:
+            items = list(args[0])
+            _too_long(sum(len(item) for item in items if isinstance(item, str))
+                      + len(owner) * max(0, len(items) - 1))
+            args = (items, *args[1:])
         return _bounded(bound(*args, **kwargs))
 
     return call
@@ -177,6 +197,29 @@ def _add(left: Any, right: Any) -> Any:
     return left + right
 
 
+def _mod(left: Any, right: Any) -> Any:
+    """`%`: for text, printf formatting, whose widths and precisions can ask for any length: size it first."""
+    if isinstance(left, str):
+        args = right if isinstance(right, tuple) else (right,)
+        size = len(left)
+        number = ""
+        for char in left + " ":  # every digit run in the format is a width or precision, at most
+            if char.isdigit():
+                number += char
+            elif number:
+                size += int(number) if len(number) < 7 else MAX_STRING_LENGTH + 1
+                number = ""
+        for arg in args:
+            if isinstance(arg, int) and not isinstance(arg, bool):
+                size += min(abs(arg), MAX_STRING_LENGTH + 1) if "*" in left else 0
+                size += len(str(arg)) if abs(arg) < 10**100 else MAX_STRING_LENGTH + 1
+            else:
+                size += len(_text(arg))
+        if size > MAX_STRING_LENGTH:
+            raise ExpressionError("formatting result would be too long")
+    return left % right
+
+
 def _lshift(left: Any, right: Any) -> Any:
     if abs(right) > MAX_SHIFT or abs(left) > MAX_SHIFT_BASE:
         raise ExpressionError(f"{left} << {right} is too large")
@@ -205,7 +248,7 @@ def _iter(value: Any) -> Iterator[Any]:
 
 GUARDS: dict[str, Any] = {
     "_attr": _attr, "_item": _item, "_slice": _slice, "_pow": _pow, "_mul": _mul, "_add": _add,
-    "_lshift": _lshift, "_rshift": _rshift, "_iter": _iter,
+    "_lshift": _lshift, "_rshift": _rshift, "_iter": _iter, "_mod": _mod,
 }
 
 
@@ -252,7 +295,7 @@ def compile_selector(source: str) -> Selector:
     try:
         tree = jmespath.compile(source).parsed
     except JMESPathError as error:
-        raise ValueError(str(error).replace("\n", " ")) from None
+        raise ValueError(str(error).splitlines()[0]) from None  # the next lines draw a caret under the text
     keys = _plain_keys(tree)
     return Selector(source, keys=keys) if keys is not None else Selector(source, tree=tree)
 
@@ -347,7 +390,33 @@ class Function:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """`str(value)`, None as "", refusing structures whose text would be too long before building it."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        budget = MAX_STRING_LENGTH
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                budget -= len(item)
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                budget -= len(item)
+                pending.extend(item)
+            elif isinstance(item, str):
+                budget -= len(item)
+            if budget < 0:
+                raise ExpressionError(f"result too long (more than {MAX_STRING_LENGTH} items)")
+    return str(value)
+
+
+def _sum(items: Any, start: Any = 0) -> Any:
+    values = list(items)
+    if not all(isinstance(value, (int, float)) for value in (*values, start)):
+        raise ExpressionError("sum() adds numbers only")
+    return sum(values, start)
 
 
 def mmss(seconds: Any) -> str:
@@ -416,7 +485,7 @@ def curve(kind: str, excess: Any, threshold: Any, max_delay: Any, span: Any = 30
     """The pacing delay in seconds for usage `excess` percentage points ahead of the expected pace."""
     over = float(excess or 0) - float(threshold or 0)
     cap = float(max_delay or 0)
-    width = float(span or 30.0)
+    width = 30.0 if span is None else float(span)
     if over <= 0 or cap <= 0:
         return 0.0
     if width <= 0:
@@ -442,7 +511,7 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
     _function("all", all, "all(items)", "True if every item is true (also for no items)."),
     _function("min", min, "min(a, b, ...) / min(items)", "The smallest value."),
     _function("max", max, "max(a, b, ...) / max(items)", "The largest value."),
-    _function("sum", sum, "sum(items)", "The sum of numbers."),
+    _function("sum", _sum, "sum(items)", "The sum of numbers."),
     _function("sorted", sorted, "sorted(items)", "The items as a sorted list."),
     _function("abs", abs, "abs(x)", "The absolute value."),
     _function("round", round, "round(x, digits=0)", "x rounded to `digits` decimals."),
@@ -516,7 +585,7 @@ def render(template: Template, scope: dict[str, Any]) -> str:
             parts.append(part)
         else:
             value = evaluate(part, scope)
-            parts.append("" if value is None else str(value))
+            parts.append(_text(value))
     return "".join(parts)
 
 
@@ -548,6 +617,7 @@ class CompileEnv:
 
 
 _NOT_CONSTANT = object()
+GLOB_HINT = "globs use * and ? (within a path segment), ** (across segments) and [...] (a set of characters)"
 
 
 def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
@@ -576,6 +646,20 @@ def add_command_map(env: CompileEnv, value: Any, name: str) -> list[str]:
         add_regex(env, pattern)
     env.checked[key] = problems
     return problems
+
+
+def add_glob(env: CompileEnv, pattern: str) -> str | None:
+    """Check a glob (as its regex) and record its precompiled form; returns an error message or None."""
+    import re
+
+    regex = glob_to_regex(pattern)
+    try:
+        spec = lean.regex_spec(regex)
+    except re.error as error:
+        return f"invalid glob {pattern!r}: {error.msg}"
+    if spec is not None:
+        env.regexes[(regex, 0)] = spec
+    return None
 
 
 def add_selector(env: CompileEnv, source: str) -> tuple[Selector | None, str | None]:
@@ -616,7 +700,9 @@ class _Checker:
         self.disallowed_methods = frozenset(DISALLOW_METHODS)
 
     def error(self, code: str, message: str, hint: str = "") -> None:
-        self.errors.append(Diagnostic(self.location, code, message, hint))
+        diagnostic = Diagnostic(self.location, code, message, hint)
+        if diagnostic not in self.errors:  # e.g. a bad name bound and used in one comprehension
+            self.errors.append(diagnostic)
 
     # -- reading chains like facts.focus.on_break ------------------------------------------------------------
     def chain(self, node: ast.AST) -> list[str] | None:
@@ -641,15 +727,18 @@ class _Checker:
                 self.facts.add(name)
                 if len(parts) > 2 and parts[2] not in catalog.families[name]:
                     self.error("unknown-fact", f"facts.{name} has no field {parts[2]!r}",
-                               _suggest(parts[2], catalog.families[name]))
+                               _suggest(parts[2], catalog.families[name])
+                               or f"facts.{name} has: " + ", ".join(sorted(catalog.families[name])))
             elif name in catalog.pack_facts:
                 self.facts.add(name)
             else:
+                known = set(catalog.families) | set(catalog.pack_facts)
                 self.error("unknown-fact", f"unknown fact {'facts.' + name!r}",
-                           _suggest(name, set(catalog.families) | set(catalog.pack_facts)))
+                           _suggest(name, known) or "facts are: " + ", ".join(sorted(known)))
         elif root == "params" and len(parts) > 1 and parts[1] not in self.env.params:
             self.error("unknown-param", f"the pack has no param {parts[1]!r}",
-                       _suggest(parts[1], set(self.env.params)) if self.env.params else "declare it under `params:`")
+                       (_suggest(parts[1], set(self.env.params)) or "params are: " + ", ".join(sorted(self.env.params)))
+                       if self.env.params else "declare it under `params:`")
 
     # -- constants, for checking regex/glob/jmespath arguments at compile time --------------------------------
     def constant(self, node: ast.AST) -> Any:
@@ -671,11 +760,14 @@ class _Checker:
         if isinstance(node.func, ast.Name):
             function = FUNCTIONS.get(node.func.id)
             if function is None:
-                if node.func.id in self.env.scope_names or self._is_local(node.func.id):
+                if node.func.id.startswith(self.disallowed_prefixes):
+                    self.error("not-allowed", f"names starting with {node.func.id[0]!r} are not allowed")
+                elif node.func.id in self.env.scope_names or self._is_local(node.func.id):
                     self.error("not-callable", f"{node.func.id!r} is not a function")
                 else:
                     self.error("unknown-function", f"unknown function {node.func.id!r}",
-                               _suggest(node.func.id, set(FUNCTIONS)))
+                               _suggest(node.func.id, set(FUNCTIONS))
+                               or "the functions are listed in docs/expressions.md")
                 return
             for index, arg in enumerate(node.args):
                 value = self.constant(arg)
@@ -694,13 +786,18 @@ class _Checker:
                 if index in function.regex_args:
                     problem = add_regex(self.env, value)
                 elif index in function.glob_args:
-                    problem = add_regex(self.env, glob_to_regex(value))
+                    problem = add_glob(self.env, value)
                 elif index in function.selector_args:
                     _, problem = add_selector(self.env, value)
                 if problem:
-                    self.error("bad-regex" if index in function.regex_args else
-                               "bad-glob" if index in function.glob_args else "bad-jmespath", problem)
-        elif not isinstance(node.func, ast.Attribute):
+                    if index in function.regex_args:
+                        self.error("bad-regex", problem, "regexes use Python syntax (docs/rules.md#match)")
+                    elif index in function.glob_args:
+                        self.error("bad-glob", problem, GLOB_HINT)
+                    else:
+                        self.error("bad-jmespath", problem, "see https://jmespath.org for the syntax")
+        elif not isinstance(node.func, ast.Attribute) and type(node.func) in self.allowed_nodes:
+            # (a disallowed callee, such as a lambda, is reported when it is visited)
             self.error("not-allowed", "only named functions and methods can be called")
 
     def _is_local(self, name: str) -> bool:
@@ -712,9 +809,9 @@ class _Checker:
         kind = type(node)
         if kind not in self.allowed_nodes and not isinstance(node, (ast.operator, ast.unaryop, ast.cmpop,
                                                                       ast.boolop, ast.expr_context)):
-            name = {"Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "f-strings",
-                    "SetComp": "set comprehensions", "Await": "await", "Yield": "yield"}.get(kind.__name__,
-                                                                                            kind.__name__)
+            name = {"Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "an f-string",
+                    "SetComp": "a set comprehension", "Await": "await", "Yield": "yield"}.get(kind.__name__,
+                                                                                             kind.__name__)
             self.error("not-allowed", f"{name} is not allowed in expressions",
                        "use `{{ }}` templates for text" if kind is ast.JoinedStr else
                        "see docs/expressions.md for the language")
@@ -747,7 +844,8 @@ class _Checker:
                 elif name == "break":
                     hint = "`break` is a Python keyword: use facts.focus.on_break"
                 else:
-                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS))
+                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS)) or (
+                        "names in scope: " + ", ".join(self.env.scope_names))
                 self.error("unknown-name", f"unknown name {name!r}", hint)
             return
         if isinstance(node, ast.Attribute):
@@ -756,10 +854,24 @@ class _Checker:
                 return
             parts = self.chain(node)
             if parts is not None and not self._is_local(parts[0]) and parts[0] in self.env.scope_names:
+                # The whole chain (facts.focus.on_break) is checked here; visiting its inner chains
+                # (facts.focus) again would report the same unknown fact twice.
                 self.check_chain(parts)
                 self.reads.append(".".join(parts))
+                inner = node.value
+                while isinstance(inner, ast.Attribute):
+                    if inner.attr.startswith(self.disallowed_prefixes) or inner.attr in self.disallowed_methods:
+                        self.error("not-allowed", f"the attribute {inner.attr!r} is not allowed")
+                        return
+                    inner = inner.value
+                self.visit(inner)
+                return
         if isinstance(node, ast.Call):
             self.check_call(node)
+            if isinstance(node.func, ast.Name):  # check_call has judged the name; visit only the arguments
+                for child in (*node.args, *node.keywords):
+                    self.visit(child)
+                return
         if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.DictComp)):
             if self.comprehension_depth:
                 self.error("not-allowed", "comprehensions cannot be nested")
@@ -810,7 +922,7 @@ def _rewrite(tree: ast.Expression) -> ast.Expression:
         return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
 
     binop_guards = {ast.Pow: "_pow", ast.Mult: "_mul", ast.Add: "_add", ast.LShift: "_lshift",
-                    ast.RShift: "_rshift"}
+                    ast.RShift: "_rshift", ast.Mod: "_mod"}
 
     class Rewriter(ast.NodeTransformer):
         def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
@@ -831,6 +943,12 @@ def _rewrite(tree: ast.Expression) -> ast.Expression:
             if guard is None:
                 return self.generic_visit(node)
             return ast.copy_location(call(guard, self.visit(node.left), self.visit(node.right)), node)
+
+        def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
+            # simpleeval evaluates a generator expression to a list; so do we (and no generator object,
+            # with its frame, ever reaches an expression).
+            self.generic_visit(node)
+            return ast.copy_location(ast.ListComp(elt=node.elt, generators=node.generators), node)
 
         def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
             node.iter = call("_iter", self.visit(node.iter))
@@ -856,14 +974,19 @@ def compile_expression(source: str | bool, location: Location, env: CompileEnv,
         return None, [Diagnostic(location, "too-long", f"expression longer than {MAX_EXPRESSION_LENGTH} characters")]
     if not text.strip():
         return None, [Diagnostic(location, "bad-expression", "empty expression", "write a condition, e.g. `true`")]
+    from simpleeval import MultipleExpressions
+
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
+            # A regex in a string literal ('\s+') is an "invalid escape sequence" to Python, which keeps the
+            # backslash: so do we. Only simpleeval's "more than one expression" is an error.
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", MultipleExpressions)
             statement = SimpleEval.parse(" ".join(text.splitlines()))
     except SyntaxError as error:
         return None, [Diagnostic(location, "bad-expression", f"invalid expression {text!r}: {error.msg}",
                                  "expressions use Python syntax: and/or/not, ==, in, f(x)")]
-    except Warning:
+    except MultipleExpressions:
         return None, [Diagnostic(location, "bad-expression", f"{text!r} holds more than one expression",
                                  "combine conditions with `and` / `or`")]
     except Exception as error:  # simpleeval's InvalidExpression for an empty string

@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
+    from policy.errors import Location
     from policy.model import Event, Expr, Pack, Rule, RuleSet
 
     class FactsView(Protocol):
@@ -91,10 +92,11 @@ class _Evaluation:
             self.trace.append(RuleTrace(rule.pack, rule.id, outcome, detail,
                                         tuple((name, _plain(value)) for name, value in values)))
 
-    def fail(self, rule: Rule, where: str, expr: Expr | None, error: Exception) -> EvaluationError:
+    def fail(self, rule: Rule, where: str, expr: Expr | None, error: Exception,
+             location: Location | None = None) -> EvaluationError:
         source = f" `{expr.source}`" if expr is not None else ""
         return EvaluationError(f"rule {rule.pack}/{rule.id}: {where}{source} failed: {error}",
-                               location=expr.location if expr is not None else rule.location,
+                               location=expr.location if expr is not None else location or rule.location,
                                hint="guard against missing values, e.g. `(x or 0) > 5`; test with `policy test`")
 
     def value(self, rule: Rule, pack: Pack, expr: Expr, where: str) -> Any:
@@ -109,7 +111,8 @@ class _Evaluation:
         try:
             return render(template, self.scope(pack))
         except ExpressionError as error:
-            raise self.fail(rule, where, None, error) from None
+            location = next((part.location for part in template.parts if not isinstance(part, str)), None)
+            raise self.fail(rule, where, None, error, location) from None
 
     def reads(self, pack: Pack, expr: Expr) -> tuple[tuple[str, Any], ...]:
         scope = self.scope(pack)
@@ -243,7 +246,7 @@ class _Evaluation:
                 try:
                     args = render_args(effect.args, scope)
                 except ExpressionError as error:
-                    raise self.fail(rule, f"effect {effect.kind}", None, error) from None
+                    raise self.fail(rule, f"effect {effect.kind}", None, error, effect.location) from None
                 planned.append(PlannedEffect(rule.pack, rule.id, effect.kind, effect.module,
                                              args if isinstance(args, dict) else {}, effect.location, pack.trusted))
         return tuple(planned)

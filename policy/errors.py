@@ -100,9 +100,11 @@ class ValidationFailed(PolicyError):
 
 
 class InputError(PolicyError):
-    """The hook event on stdin cannot be used."""
+    """The hook event on stdin cannot be used. `event_name` is the event it names, when that much was readable
+    (its fail mode then applies)."""
 
     code = "bad-input"
+    event_name: str | None = None
 
 
 class StoreError(PolicyError):

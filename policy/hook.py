@@ -16,6 +16,7 @@ import sys
 import time
 
 from policy.errors import InputError, PolicyError, UsageError
+from policy.model import HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from dataclasses import dataclass, field
     from typing import Any, BinaryIO
 
-    from policy.model import Decision, Event, HookOutput, RuleSet, Settings
+    from policy.model import Decision, Event, RuleSet, Settings
     from policy.store import Store
 else:
     from policy.lean import dataclass, field
@@ -144,15 +145,15 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
 
 
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
-                   utc_offset: int | None, cwd: str, started: float | None = None,
-                   close_store: bool = True) -> Outcome:
+                   utc_offset: int | None, cwd: str, started: float | None = None, close_store: bool = True,
+                   store_opener: Callable[[str], Store] | None = None) -> Outcome:
     """Everything `policy eval` does except reading stdin, printing and sleeping.
 
     `close_store=False` is for a process that ends right after: closing the last connection to the store makes
     SQLite checkpoint the WAL into the database file (~3 ms, most of a warm run); left open, the work is
     committed all the same and the WAL is checkpointed by SQLite's automatic checkpoints as it grows."""
     from policy.adapters import get_adapter
-    from policy.model import Settings
+    from policy.config import Request
 
     started = time.perf_counter() if started is None else started
     try:
@@ -162,27 +163,35 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
 
         error = UsageError(f"unknown agent {options.agent!r}", hint="known: " + ", ".join(sorted(ADAPTERS)))
         return Outcome(HookOutput(stderr=f"policy: {error.one_line()}\n", exit_code=2), error=error)
+    request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
+    disabled = environ.get("POLICY_DISABLE") == "1"
     try:
         event = adapter.parse(raw)
     except InputError as error:
-        return Outcome(adapter.render_failure(error, None, Settings().fail_mode(None)), error=error)
+        if disabled:  # the kill switch holds whatever arrives
+            return Outcome(HookOutput(), disabled=True)
+        settings = _failure_settings(request, environ)
+        return Outcome(adapter.render_failure(error, error.event_name, settings.fail_mode(error.event_name)),
+                       error=error)
+    if disabled:
+        if not options.dry_run:
+            _log_disabled(event, request, options, environ, now=now, started=started)
+        return Outcome(HookOutput(), event=event, disabled=True)
 
     ruleset: RuleSet | None = None
     store: Store | None = None
     try:
         from policy.cache import load_ruleset
-        from policy.config import Request
         from policy.store import Store, default_path
 
-        request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
         ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
-        store = Store.open(options.db or ruleset.settings.db or default_path(environ))
+        store = (store_opener or Store.open)(options.db or ruleset.settings.db or default_path(environ))
         return decide_event(adapter, event, raw, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                             started=started)
     except PolicyError as error:
-        return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
+        return _failure(adapter, event, ruleset, store, error, options, request, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
-        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, now=now,
+        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, request, now=now,
                         started=started)
     finally:
         if store is not None and close_store:
@@ -199,18 +208,12 @@ def decide_event(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, store
         if len(raw) > ruleset.settings.max_event_bytes:
             raise InputError(f"the hook payload is larger than {ruleset.settings.max_event_bytes} bytes",
                              hint="raise max_event_bytes in the config if such payloads are expected")
-        if environ.get("POLICY_DISABLE") == "1":
-            if not options.dry_run:
-                with store.transaction():
-                    log_decision(store, event, None, ruleset, now=now, started=started,
-                                 error="POLICY_DISABLE=1: no rules evaluated")
-            return Outcome(HookOutput(), event=event, disabled=True)
         return _decide(adapter, event, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                        started=started, raw=raw)
     except PolicyError as error:
-        return _failure(adapter, event, ruleset, store, error, options, now=now, started=started)
+        return _failure(adapter, event, ruleset, store, error, options, None, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
-        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, now=now,
+        return _failure(adapter, event, ruleset, store, _internal(error, environ), options, None, now=now,
                         started=started)
 
 
@@ -265,12 +268,64 @@ def _update_logged_effects(store: Store, row_id: int, results: list[dict[str, An
         sys.stderr.write(f"policy: could not log the effects' results: {error.one_line()}\n")
 
 
-def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,
-             options: Options, *, now: float, started: float) -> Outcome:
+def _log_disabled(event: Event, request: Any, options: Options, environ: Mapping[str, str], *, now: float,
+                  started: float) -> None:
+    """Say in the decision log that POLICY_DISABLE=1 let this event through. Best effort: the kill switch must
+    work when the rules do not compile or the store cannot be opened, which is when it is needed most."""
+    from policy.store import Store, default_path
+
+    ruleset: RuleSet | None = None
+    try:
+        from policy.cache import load_ruleset
+
+        ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
+    except Exception:
+        pass
+    try:
+        settings_db = ruleset.settings.db if ruleset is not None else None
+        store = Store.open(options.db or settings_db or default_path(environ))
+    except Exception:
+        return
+    try:
+        with store.transaction():
+            log_decision(store, event, None, ruleset, now=now, started=started,
+                         error="POLICY_DISABLE=1: no rules evaluated")
+    except Exception:
+        pass
+    finally:
+        store.close()
+
+
+def _failure_settings(request: Any, environ: Mapping[str, str]) -> Settings:
+    """The settings whose fail mode applies when no ruleset could be used: the configuration's, if it can be
+    read even though the rules (or the event) cannot; the defaults otherwise."""
     from policy.model import Settings
 
+    try:
+        from policy.cache import load_ruleset
+
+        return load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1").settings
+    except Exception:
+        pass
+    try:
+        from policy.config import resolve
+
+        return resolve(request).settings
+    except Exception:
+        return Settings()
+
+
+def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store | None, error: PolicyError,
+             options: Options, request: Any, *, now: float, started: float) -> Outcome:
     # Rules that cannot be loaded still fail the way the config says, when the config itself could be read.
-    settings = ruleset.settings if ruleset is not None else getattr(error, "settings", None) or Settings()
+    if ruleset is not None:
+        settings = ruleset.settings
+    elif getattr(error, "settings", None) is not None:
+        settings = error.settings  # type: ignore[attr-defined]
+    else:
+        from policy.model import Settings
+
+        settings = _failure_settings(request, request.environ) if request is not None else Settings()
     if store is not None and not options.dry_run:
         try:  # the failed attempt is logged too, best effort
             with store.transaction():
@@ -353,7 +408,7 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
         if options.now:
             from policy.times import parse_iso
 
-            now, offset = parse_iso(options.now)
+            now, offset = parse_iso(options.now, what="--now")
         else:
             now, offset = clock(), None
         raw = read_event(stdin, MAX_EVENT_BYTES_CEILING)

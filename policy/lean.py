@@ -131,9 +131,14 @@ def dataclass(cls: type[T] | None = None, /, *, frozen: bool = True, slots: bool
 
 def fields_of(record: object) -> tuple[str, ...]:
     """The field names of a record, in declaration order (works for real dataclasses too)."""
-    names = getattr(type(record), "__policy_fields__", None)
+    return fields_of_class(type(record))
+
+
+def fields_of_class(cls: type) -> tuple[str, ...]:
+    """The field names of a record class, in declaration order (works for real dataclasses too)."""
+    names = getattr(cls, "__policy_fields__", None)
     if names is None:
-        names = tuple(getattr(type(record), "__dataclass_fields__"))
+        names = tuple(getattr(cls, "__dataclass_fields__"))
     return tuple(names)
 
 
@@ -187,13 +192,31 @@ try:
 
     _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
 
+    def _invalid(text: str) -> ValueError:
+        """The error for a document the scanner refused, in the json module's words.
+
+        `_json` reports syntax errors by raising `json.decoder.JSONDecodeError`, which it looks up in
+        `sys.modules` without importing it: while `json` is not imported (the hook's fast path), the scanner
+        fails with a SystemError ("returned NULL without setting an exception") instead. So on this rare path
+        the json module is imported and asked what is wrong.
+        """
+        import json
+
+        try:
+            json.loads(text, parse_constant=_reject_constant)
+        except ValueError as error:
+            return ValueError(str(error))
+        return ValueError("not valid JSON")
+
     def json_loads(text: str) -> Any:
         """Parse one JSON document, strictly (no NaN/Infinity, nothing after the value)."""
         start = len(text) - len(text.lstrip(_WHITESPACE))
         try:
             value, end = _scan(text, start)
-        except StopIteration as stop:
-            raise ValueError(f"expected a JSON value at char {stop.value}") from None
+        except (StopIteration, ValueError, SystemError):
+            raise _invalid(text) from None
+        except RecursionError:
+            raise ValueError("the JSON value is nested too deeply") from None
         finally:
             _ScanContext.memo.clear()
         if text[end:].strip(_WHITESPACE):

@@ -7,6 +7,8 @@ that silently change meaning are reported: duplicate keys, and keys YAML 1.1 rea
 
 from __future__ import annotations
 
+import math
+
 from policy.errors import Diagnostic, Location
 
 TYPE_CHECKING = False
@@ -74,6 +76,7 @@ class _Builder:
         self.keys: dict[Path, tuple[int, int]] = {}
         self.diagnostics: list[Diagnostic] = []
         self.constructor = yaml.constructor.SafeConstructor()
+        self.active: set[int] = set()  # the collection nodes being built, to catch recursive aliases
 
     def at(self, node: yaml.Node, path: Path) -> Location:
         mark = node.start_mark
@@ -82,6 +85,36 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> Any:
         yaml = self.yaml
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.active:
+                self.diagnostics.append(Diagnostic(
+                    self.at(node, path), "yaml-recursive", "this alias refers to a node that contains it",
+                    "write the value out instead of using a recursive alias"))
+                return None
+            self.active.add(id(node))
+            try:
+                return self.collection(node, path)
+            finally:
+                self.active.discard(id(node))
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # JSON has no dates: keep the text, as check-jsonschema does
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError) as error:
+            problem = getattr(error, "problem", None) or str(error)
+            self.diagnostics.append(Diagnostic(
+                self.at(node, path), "yaml-value", f"cannot read the value: {problem}",
+                "remove the !tag or write a plain string, number, true/false or null"))
+            return None
+        if isinstance(value, bytes) or (isinstance(value, float) and not math.isfinite(value)):
+            self.diagnostics.append(Diagnostic(
+                self.at(node, path), "yaml-value", f"{node.value!r} is not a JSON value (binary, .inf or .nan)",
+                "write a plain string or a finite number"))
+            return None
+        return value
+
+    def collection(self, node: yaml.Node, path: Path) -> Any:
+        yaml = self.yaml
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -97,11 +130,7 @@ class _Builder:
                 self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 result[key] = self.build(value_node, child)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        if node.tag == "tag:yaml.org,2002:timestamp":
-            return node.value  # JSON has no dates: keep the text, as check-jsonschema does
-        return self.constructor.construct_object(node, deep=True)
+        return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def key(self, node: yaml.Node, path: Path) -> str | None:
         yaml = self.yaml
@@ -142,12 +171,22 @@ def parse_yaml(text: str, file: str) -> Document:
     except yaml.YAMLError as error:
         return Document(file, None, diagnostics=(Diagnostic(
             Location(file, 1, 1), "yaml-syntax", str(error), "fix the YAML syntax"),))
-    if root is None:
+    except RecursionError:
+        return _too_deep(file)
+    if root is None or (root.tag == "tag:yaml.org,2002:null" and root.value == ""):  # nothing, or only `---`
         return Document(file, None, diagnostics=(Diagnostic(
             Location(file, 1, 1), "empty-file", "the file is empty", "see docs/rules.md for the format"),))
     builder = _Builder(file)
-    data = builder.build(root, ())
+    try:
+        data = builder.build(root, ())
+    except RecursionError:
+        return _too_deep(file)
     return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics))
+
+
+def _too_deep(file: str) -> Document:
+    return Document(file, None, diagnostics=(Diagnostic(
+        Location(file, 1, 1), "too-deep", "the document is nested too deeply to read", "flatten it"),))
 
 
 def read_text(path: str) -> str:

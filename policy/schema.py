@@ -1,7 +1,7 @@
 """The JSON Schemas of policy's files (rule files, test files, the config) and checking documents against them.
 
 The schemas are built from the code (event names from the model, effect arguments from the effect modules) by
-`build_schema`; `python -m policy.schema` writes them to `policy/schemas/*.json` (package data, what validation
+`build_schema`; `python scripts/gen_schemas.py` writes them to `policy/schemas/*.json` (package data, what validation
 and editors use) and `schemas/*.json` (published). A test keeps all three identical. jsonschema's errors are
 turned into located diagnostics with a hint ("did you mean ...").
 """
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from jsonschema.exceptions import ValidationError
 
+# The test-file schema ("tests": "tests.schema.json") joins these with `policy test`.
 SCHEMA_FILES = {
     "rules": "rules.schema.json",
     "tests": "tests.schema.json",
@@ -29,7 +30,7 @@ _cache: dict[str, dict[str, Any]] = {}
 
 
 def schema_text(kind: str) -> str:
-    """The schema of `kind` ("rules", "tests" or "config") exactly as shipped."""
+    """The schema of `kind` (a key of SCHEMA_FILES) exactly as shipped."""
     from importlib.resources import files
 
     return files("policy.schemas").joinpath(SCHEMA_FILES[kind]).read_text(encoding="utf-8")
@@ -81,9 +82,17 @@ def _describe_types(types: object) -> str:
 
 
 def _leaf(error: ValidationError) -> ValidationError:
-    """For anyOf/oneOf, the most relevant sub-error (as check-jsonschema does)."""
-    from jsonschema.exceptions import best_match
+    """For anyOf/oneOf, the most relevant sub-error (as check-jsonschema does).
 
+    Among the alternatives, the one that got furthest into the instance and matches its type is the one the
+    author meant: for `events: [Stop, PreToolUs]` that is the list branch's error about the second item, not the
+    single-name branch's "the whole list is not one of these names"; for `delay: -3` it is "must be >= 0", not
+    "must be a string".
+    """
+    from jsonschema.exceptions import relevance
+
+    # (best_match(error.context) would rank the alternatives as top-level errors, preferring the shallowest
+    # and those whose type does not even match; descending by `min` is how best_match itself descends.)
     while error.context:
         candidates = list(error.context)
         if isinstance(error.instance, dict):
@@ -92,14 +101,52 @@ def _leaf(error: ValidationError) -> ValidationError:
             inner = [sub for sub in candidates if not (sub.validator in ("enum", "type", "const")
                                                         and sub.absolute_path == error.absolute_path)]
             candidates = inner or candidates
-        best = best_match(candidates)
-        if best is None or best is error:
-            break
-        error = best
+        error = min(candidates, key=relevance)
     return error
 
 
+def _effect_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic] | None:
+    """An item of `do:` that matches no effect. jsonschema's best match among the effect's `anyOf` branches is
+    usually the list of bare effect names, which says nothing useful; say which effect is unknown instead, or
+    report what is wrong inside the arguments of the one effect named."""
+    path = tuple(error.absolute_path)
+    instance = error.instance
+    branches = error.schema.get("anyOf", []) if isinstance(error.schema, dict) else []
+    kinds: set[str] = set()
+    for branch in branches:
+        kinds |= {str(name) for name in branch.get("enum", ())}
+        kinds |= set(branch.get("properties", {})) - {"if"}
+    if isinstance(instance, str):
+        return [Diagnostic(document.location(path), "unknown-effect", f"unknown effect {instance!r}",
+                           suggest(instance, kinds))]
+    if not isinstance(instance, dict):
+        return None
+    named = [key for key in instance if key != "if"]
+    unknown = [key for key in named if key not in kinds]
+    if unknown:
+        return [Diagnostic(document.location((*path, key), key=True), "unknown-effect", f"unknown effect {key!r}",
+                           suggest(key, kinds)) for key in unknown]
+    if len(named) != 1:
+        return [Diagnostic(document.location(path), "bad-effect",
+                           f"{render_path(path)} must name exactly one effect, not {len(named)}",
+                           "write each effect as its own list item, e.g. `- record: {...}`")]
+    mapping_branch = next((index for index, branch in enumerate(branches) if "properties" in branch), None)
+    inner = [sub for sub in error.context or () if sub.relative_schema_path and
+             sub.relative_schema_path[0] == mapping_branch]
+    if not inner:
+        return None
+    from jsonschema.exceptions import best_match
+
+    best = best_match(inner)
+    return _diagnostics(document, best) if best is not None else None
+
+
 def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    if error.validator == "anyOf" and len(path) >= 2 and path[-2] == "do" and isinstance(path[-1], int):
+        effect = _effect_diagnostics(document, error)
+        if effect is not None:
+            return effect
     error = _leaf(error)
     path = tuple(error.absolute_path)
     where = render_path(path) or "the top level"
@@ -176,11 +223,9 @@ def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
             "anyOf": [item, {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}]}
 
 
-def _rules_schema() -> dict[str, Any]:
-    from policy.effects import effect_schemas
+def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from policy.model import EVENTS
 
-    effects = effect_schemas()
     argless = sorted(kind for kind, spec in effects.items() if "null" in spec.get("type", ()))
     template = {"type": "string", "description": "A template: literal text with `{{ expression }}` parts."}
     expression = {"type": "string", "description": "An expression (docs/expressions.md)."}
@@ -468,40 +513,20 @@ def _config_schema() -> dict[str, Any]:
     }
 
 
-_BUILDERS = {"rules": _rules_schema, "tests": _tests_schema, "config": _config_schema}
-
-
-def build_schema(kind: str) -> str:
-    """The schema of `kind` as built from the code, in its shipped JSON form."""
+def build_schema(kind: str, effects: dict[str, dict[str, Any]] | None = None) -> str:
+    """The schema of `kind` as built from the code, in its shipped JSON form. The rule-file schema needs every
+    effect's argument schema (`policy.effects.effect_schemas()`, passed in: effects are a layer above this one)."""
     import json
 
-    return json.dumps(_BUILDERS[kind](), indent=2) + "\n"
-
-
-def write_schemas(root: str) -> list[str]:
-    """Write every schema to `policy/schemas/` and `schemas/` under the source tree `root`."""
-    import os
-
-    if not os.path.isfile(os.path.join(root, "pyproject.toml")):
-        raise SystemExit(f"{root} is not the policy source tree; run `python -m policy.schema` from its root")
-    written = []
-    for kind, name in SCHEMA_FILES.items():
-        text = build_schema(kind)
-        for directory in (os.path.join(root, "policy", "schemas"), os.path.join(root, "schemas")):
-            path = os.path.join(directory, name)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            written.append(path)
-    return written
+    if kind == "rules":
+        if effects is None:
+            raise ValueError("the rule-file schema is built from the effects' argument schemas: pass them")
+        built = _rules_schema(effects)
+    else:
+        built = {"tests": _tests_schema, "config": _config_schema}[kind]()
+    return json.dumps(built, indent=2) + "\n"
 
 
 def error_paths(diagnostics: list[Diagnostic]) -> set[str]:
     """The rendered document paths that have schema errors (later stages skip them to avoid cascades)."""
     return {diagnostic.location.path for diagnostic in diagnostics}
-
-
-if __name__ == "__main__":  # `python -m policy.schema` in the source tree: regenerate the schemas
-    import os
-
-    for written in write_schemas(os.getcwd()):
-        print(os.path.relpath(written))

@@ -26,7 +26,8 @@ def default_path(environ: Mapping[str, str]) -> str:
     """`$POLICY_DB`, else `$XDG_STATE_HOME/policy/facts.db` (`~/.local/state/policy/facts.db`)."""
     if environ.get("POLICY_DB"):
         return environ["POLICY_DB"]
-    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    state = environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
     return os.path.join(state, "policy", "facts.db")
 
 
@@ -40,16 +41,22 @@ def translate_error(error: BaseException, path: str) -> StoreError:
     if "readonly" in lowered or "read-only" in lowered or isinstance(error, PermissionError):
         return StoreError(f"the fact store {path} is not writable ({text})", code="db-readonly",
                           hint="check the permissions of the file and its directory, or set POLICY_DB / --db")
-    if "unable to open" in lowered or isinstance(error, (FileNotFoundError, NotADirectoryError)):
+    if "unable to open" in lowered or isinstance(error, (FileNotFoundError, NotADirectoryError, FileExistsError,
+                                                          IsADirectoryError)):
         return StoreError(f"cannot open the fact store {path} ({text})", code="db-unavailable",
                           hint="check that the directory exists and is writable, or set POLICY_DB / --db")
     if "disk is full" in lowered or "no space" in lowered or getattr(error, "errno", None) == 28:
         return StoreError(f"the disk holding {path} is full ({text})", code="db-full",
                           hint="free some space; nothing was written")
+    if "disk i/o error" in lowered:
+        return StoreError(f"the fact store {path} could not be written or read (disk I/O error)", code="db-io",
+                          hint="check the disk: it may be failing, or a quota or file size limit was reached; "
+                               "nothing was written")
     if "locked" in lowered or "busy" in lowered:
         return StoreError(f"the fact store {path} stayed locked for {BUSY_TIMEOUT_SECONDS:g}s ({text})",
                           code="db-locked", hint="another process holds a long write; retry")
-    return StoreError(f"fact store error on {path}: {text}", code="db-error", hint="see `policy doctor`")
+    return StoreError(f"fact store error on {path}: {text}", code="db-error",
+                      hint="check that it is a policy fact store, or point POLICY_DB / --db at another file")
 
 
 def _prepare_file(path: str) -> None:
@@ -278,6 +285,19 @@ def check_query(sql: str, allowed_binds: set[str]) -> tuple[str | None, list[str
         return str(error), binds
     finally:
         connection.close()
-    if not sql.lstrip().lower().startswith(("select", "with")):
+    if not _without_leading_comments(sql).lower().startswith(("select", "with")):
         return "only a read-only SELECT is allowed", binds
     return None, binds
+
+
+def _without_leading_comments(sql: str) -> str:
+    """The statement from its first keyword: a fact may start with `-- why` or `/* why */` comments."""
+    text = sql.lstrip()
+    while text.startswith(("--", "/*")):
+        if text.startswith("--"):
+            end = text.find("\n")
+            text = "" if end == -1 else text[end + 1:].lstrip()
+        else:
+            end = text.find("*/")
+            text = "" if end == -1 else text[end + 2:].lstrip()
+    return text

@@ -39,14 +39,16 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
     return total
 
 
-def parse_iso(text: str) -> tuple[float, int | None]:
-    """An ISO 8601 time as (epoch seconds, UTC offset in seconds or None for local time). Raises UsageError."""
+def parse_iso(text: str, *, what: str = "") -> tuple[float, int | None]:
+    """An ISO 8601 time as (epoch seconds, UTC offset in seconds or None for local time). Raises UsageError naming
+    `what` (e.g. the flag) when the text is not one."""
     import datetime
 
     try:
         moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{text!r} is not an ISO 8601 time", hint="e.g. 2026-11-20T10:00:00+01:00") from None
+        raise UsageError(f"{what + ' ' if what else ''}{text!r} is not an ISO 8601 time",
+                         hint="e.g. 2026-11-20T10:00:00+01:00") from None
     offset = moment.utcoffset()
     return moment.timestamp(), None if offset is None else int(offset.total_seconds())
 

@@ -91,9 +91,10 @@ def block_limits() -> str:
 def _schema(kind: str) -> dict[str, Any]:
     import json
 
+    from policy.effects import effect_schemas
     from policy.schema import build_schema
 
-    return json.loads(build_schema(kind))
+    return json.loads(build_schema(kind, effect_schemas()))
 
 
 def block_rule_file() -> str:

@@ -128,3 +128,32 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return path
+
+
+def traced_hook(env: Env, *args: str, stdin: bytes, entry: str = "hook") -> tuple[subprocess.CompletedProcess,
+                                                                                  set[str]]:
+    """Run the hook in a child with `-X importtime`, and return the result and the modules the hook imported.
+    entry "hook" runs exactly what `policy-hook` runs; "main" what the `policy` console script runs (`policy eval`
+    through policy.__main__).
+
+    The child runs with -S and the venv's site-packages on PYTHONPATH: an editable install adds an import hook
+    to site that imports re, pathlib and fnmatch in every process, which would hide what policy itself imports.
+    """
+    import sysconfig
+
+    code = {"hook": "import sys\nfrom policy.hook import run\nrun(sys.argv[1:])\n",
+            "main": "import sys\nsys.argv[0] = 'policy'\nfrom policy.__main__ import main\nmain()\n"}[entry]
+    vars_ = dict(env.vars, PYTHONPATH=os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]]))
+    result = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", code, *args], input=stdin,
+                            capture_output=True, env=vars_, cwd=str(env.root), timeout=60)
+    modules = set()
+    kept = []
+    for line in result.stderr.decode().splitlines():
+        if line.startswith("import time:"):
+            name = line.rsplit("|", 1)[-1].strip()
+            if name != "imported package":
+                modules.add(name)
+        else:
+            kept.append(line)
+    result.stderr = ("\n".join(kept) + "\n").encode() if kept else b""
+    return result, modules

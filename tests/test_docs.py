@@ -58,6 +58,7 @@ def test_every_command_has_help_with_an_example():
 def test_schema_descriptions_cover_every_key():
     import json
 
+    from policy.effects import effect_schemas
     from policy.schema import build_schema
 
     def walk(schema, where):
@@ -69,7 +70,7 @@ def test_schema_descriptions_cover_every_key():
             walk(spec, f"{where}#{name}")
 
     for kind in ("rules", "config"):
-        walk(json.loads(build_schema(kind)), kind)
+        walk(json.loads(build_schema(kind, effect_schemas())), kind)
 
 
 def test_index_links_resolve():

@@ -54,9 +54,19 @@ def parse(raw: bytes) -> Event:
         raise InputError(f"the hook payload must be a JSON object, not {_type_name(data)}",
                          hint="see examples/events/ for real payloads")
     event_name = data.get("hook_event_name")
-    if not isinstance(event_name, str) or not event_name:
+    if event_name is not None and not isinstance(event_name, str):
+        raise InputError(f"field 'hook_event_name' must be a string, not {_type_name(event_name)}")
+    if not event_name:
         raise InputError("the hook payload has no hook_event_name",
                          hint="Claude Code sends it since 1.0.41; see examples/events/")
+    try:
+        return _event(event_name, data)
+    except InputError as error:
+        error.event_name = event_name
+        raise
+
+
+def _event(event_name: str, data: dict[str, Any]) -> Event:
     for field in _STRING_FIELDS:
         value = data.get(field)
         if value is not None and not isinstance(value, str):
@@ -100,6 +110,9 @@ def render(decision: Decision, event: Event, settings: Settings) -> HookOutput:
     event_name = event.name
     verdict = effective_verdict(decision, event, settings)
     reason, context = decision.reason, decision.context
+    # Claude Code requires the text of a block or a PermissionRequest deny; JSON it cannot validate is a
+    # "hook error" and the action proceeds, so a deny must never go out without one.
+    block_reason = reason or "blocked by policy"
     payload: dict[str, Any] = {}
     if event_name == "PreToolUse":
         specific = _specific(event_name, permissionDecision=verdict,
@@ -109,14 +122,15 @@ def render(decision: Decision, event: Event, settings: Settings) -> HookOutput:
             payload["hookSpecificOutput"] = specific
     elif event_name == "PermissionRequest":
         if verdict == "deny":
-            payload["hookSpecificOutput"] = _specific(event_name, decision={"behavior": "deny", "message": reason})
+            payload["hookSpecificOutput"] = _specific(event_name, decision={"behavior": "deny",
+                                                                              "message": block_reason})
         elif verdict == "allow":
             payload["hookSpecificOutput"] = _specific(event_name, decision={"behavior": "allow"})
     elif event_name in ("UserPromptSubmit", "PostToolUse", "Stop", "SubagentStop"):
         blocks = verdict == "deny" or (event_name == "UserPromptSubmit" and verdict in ("ask", "defer"))
         if blocks:
             payload["decision"] = "block"
-            payload["reason"] = reason
+            payload["reason"] = block_reason
         if context and event_name in ("UserPromptSubmit", "PostToolUse") and not (blocks and event_name ==
                                                                                  "UserPromptSubmit"):
             payload["hookSpecificOutput"] = _specific(event_name, additionalContext=context)

@@ -14,13 +14,13 @@ def print_schema(kind: str) -> int:
 
 def register(app: typer.Typer) -> None:
     @app.command("schema")
-    def schema(kind: str = typer.Argument("rules", help="rules, tests or config.")) -> None:
-        """Print the JSON Schema of rule files, test files or the config file.
+    def schema(kind: str = typer.Argument("rules", help=" or ".join(SCHEMA_FILES) + ".")) -> None:
+        """Print the JSON Schema of rule files or of the config file.
 
         Example: policy schema rules > rules.schema.json
         """
         if kind not in SCHEMA_FILES:
             from policy.errors import UsageError
 
-            raise UsageError(f"no schema named {kind!r}", hint="choose rules, tests or config")
+            raise UsageError(f"no schema named {kind!r}", hint="choose " + " or ".join(SCHEMA_FILES))
         raise typer.Exit(print_schema(kind))

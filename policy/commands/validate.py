@@ -11,7 +11,7 @@ import os
 
 import typer
 
-from policy.errors import Diagnostic
+from policy.errors import Diagnostic, Location
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,7 +62,11 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
             config = os.path.abspath(path)
             resolved = resolve(Request(config=config, cwd=cwd, environ=dict(environ or {})),
                                (ConfigRef(config, "cli"),))
-            diagnostics += resolved.diagnostics
+            from policy.lean import replace
+
+            # the config file is named as the user named it
+            diagnostics += [replace(d, location=replace(d.location, file=path)) if d.location.file == config else d
+                            for d in resolved.diagnostics]
             if not any(problem.severity == "error" for problem in resolved.diagnostics):
                 diagnostics += compile_files([source for source in resolved.sources
                                               if os.path.abspath(source.path) not in named]).diagnostics

@@ -12,6 +12,8 @@ effect's final result, or None to keep the one `apply_<kind>` gave.
 from __future__ import annotations
 
 from policy.errors import Diagnostic, EvaluationError
+from policy.lean import sqlite
+from policy.store import translate_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,6 +80,14 @@ def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) ->
             outcome = apply(effect.args, context, effect)
         except EvaluationError:
             raise
+        except sqlite.Error as error:
+            # A full disk, a lock held too long or a corrupt file is the store's problem, not the rule's.
+            translated = translate_error(error, context.store.path)
+            if translated.code != "db-error":
+                raise translated from None
+            raise EvaluationError(f"effect {effect.kind} of rule {effect.pack}/{effect.rule_id} failed: {error}",
+                                  code="effect-failed", location=effect.location,
+                                  hint="nothing was written; fix the rule or the data it writes") from None
         except Exception as error:
             raise EvaluationError(f"effect {effect.kind} of rule {effect.pack}/{effect.rule_id} failed: {error}",
                                   code="effect-failed", location=effect.location,
