@@ -156,6 +156,8 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
     disabled: set[str] = set()
     trusted_projects: list[str] = []
     user_closed: set[str] = set()
+    sources: dict[str, dict[str, Any]] = {}  # merged by name across configs
+    source_origin: dict[str, str] = {}
 
     for ref in refs:
         document, problems = load_config(ref)
@@ -224,7 +226,28 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
                                              origin=ref.scope)
                     order.append(path)
 
-        for key in ("db", "max_delay", "defer_as", "ask_in_bypass", "max_event_bytes", "log", "sources"):
+        for name, spec in (data.get("sources") or {}).items():
+            kind = spec.get("kind")
+            if ref.scope == "project" and not trusted:
+                where = document.location(("sources", name), key=True)
+                hint = f"add the project to `trusted_projects` in {user_config_path(request.environ)} to allow it"
+                if kind in ("command", "http"):
+                    what = "run a program" if kind == "command" else "send requests, with your tokens"
+                    diagnostics.append(Diagnostic(where, "not-trusted", f"the project config cannot define the "
+                                                  f"{kind} source {name!r} (it would {what}): ignored", hint,
+                                                  "warning"))
+                    continue
+                if source_origin.get(name) == "user":
+                    diagnostics.append(Diagnostic(where, "not-trusted", f"the project config cannot replace the "
+                                                  f"user-level source {name!r}: ignored", hint, "warning"))
+                    continue
+            spec = dict(spec)
+            if kind == "file" and isinstance(spec.get("path"), str):
+                spec["path"] = os.path.normpath(os.path.join(base, os.path.expanduser(spec["path"])))
+            sources[name] = spec
+            source_origin[name] = ref.scope
+
+        for key in ("db", "max_delay", "defer_as", "ask_in_bypass", "max_event_bytes", "log"):
             if key not in data:
                 continue
             if ref.scope == "project" and not trusted and key in values and origin.get(key) == "user":
@@ -266,7 +289,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         ttl=float(spec.get("ttl", 60)), timeout=float(spec.get("timeout", 2)),
         breaker_failures=int(spec.get("breaker_failures", 3)),
         breaker_cooldown=float(spec.get("breaker_cooldown", 300)),
-    ) for name, spec in (values.get("sources") or {}).items())
+    ) for name, spec in sources.items())
     db = request.db or (values.get("db") if isinstance(values.get("db"), str) else None)
     settings = Settings(
         fail=dict(values.get("fail", {})), max_delay=float(values.get("max_delay", 60.0)),
