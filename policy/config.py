@@ -156,7 +156,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
     disabled: set[str] = set()
     trusted_projects: list[str] = []
     user_closed: set[str] = set()
-    sources: dict[str, dict[str, Any]] = {}  # merged by name across configs
+    source_configs: dict[str, dict[str, Any]] = {}  # merged by name across configs
     source_origin: dict[str, str] = {}
 
     for ref in refs:
@@ -244,7 +244,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
             spec = dict(spec)
             if kind == "file" and isinstance(spec.get("path"), str):
                 spec["path"] = os.path.normpath(os.path.join(base, os.path.expanduser(spec["path"])))
-            sources[name] = spec
+            source_configs[name] = spec
             source_origin[name] = ref.scope
 
         for key in ("db", "max_delay", "defer_as", "ask_in_bypass", "max_event_bytes", "log"):
@@ -289,7 +289,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         ttl=float(spec.get("ttl", 60)), timeout=float(spec.get("timeout", 2)),
         breaker_failures=int(spec.get("breaker_failures", 3)),
         breaker_cooldown=float(spec.get("breaker_cooldown", 300)),
-    ) for name, spec in sources.items())
+    ) for name, spec in source_configs.items())
     db = request.db or (values.get("db") if isinstance(values.get("db"), str) else None)
     settings = Settings(
         fail=dict(values.get("fail", {})), max_delay=float(values.get("max_delay", 60.0)),

@@ -100,8 +100,9 @@ def read_hooks(path: str, scope: str) -> list[InstalledHook]:
                     continue
                 timeout = handler.get("timeout")
                 explicit = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                hooks.append(InstalledHook(path, scope, str(event), str(group.get("matcher") or ""), command,
-                                           float(timeout) if explicit else EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT),
+                seconds = float(timeout) if isinstance(timeout, (int, float)) and explicit else \
+                    EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT)
+                hooks.append(InstalledHook(path, scope, str(event), str(group.get("matcher") or ""), command, seconds,
                                            explicit))
     return hooks
 

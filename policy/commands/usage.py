@@ -94,7 +94,7 @@ def render_reading(reading: Reading, *, now: float, utc_offset: int | None, dela
     if reading.expected_pct is None or reading.excess is None:
         lines.append("  pace      unknown: record a reset time (--resets-at) to compare with the clock")
         return lines
-    elapsed = reading.window_seconds * reading.expected_pct / 100
+    elapsed = reading.window_seconds - (reading.resets_at - now) if reading.resets_at is not None else 0.0
     lines.append(f"  expected  {reading.expected_pct:5.1f}%  {bar(reading.expected_pct / 100)}  "
                  f"({_span(elapsed)} of {_span(reading.window_seconds)} elapsed)")
     side = "ahead of" if reading.excess > 0 else "behind" if reading.excess < 0 else "on"

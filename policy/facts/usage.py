@@ -63,7 +63,7 @@ def latest_sample(store: Store, window: str) -> tuple[float, float, float | None
     row = store.execute(
         "SELECT observed_at, utilization, resets_at, window_seconds, source FROM usage_samples WHERE window = ? "
         "ORDER BY observed_at DESC LIMIT 1", (window,)).fetchone()
-    return None if row is None else tuple(row)  # type: ignore[return-value]
+    return None if row is None else tuple(row)
 
 
 def read_usage(store: Store | None, window: str = DEFAULT_WINDOW, *, now: float,

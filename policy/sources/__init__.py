@@ -37,6 +37,9 @@ KINDS = ("command", "http", "file")
 MAX_BYTES = 1 << 20  # the largest value a source may return
 MAX_CHECKLIST_ITEMS = 50
 MAX_ITEM_CHARS = 200
+# Each hook reads the clock once, when it starts, so a slower process may see another's fresh fetch or claim
+# a little in its future. Only a time further ahead than this means the clock moved back (or a `--now` run).
+CLOCK_SLACK = 300.0
 
 
 class SourceError(Exception):
@@ -159,7 +162,7 @@ def _skip(spec: SourceSpec, state: SourceState | None, now: float, signature: st
         return Outcome(spec.name, "fresh", failures=state.failures) if state.etag == signature else None
     if state.open_until is not None and now < state.open_until:
         return Outcome(spec.name, "open", state.last_error or "", state.failures, state.open_until)
-    if state.fetched_at is not None and state.failures == 0 and 0 <= now - state.fetched_at < spec.ttl:
+    if state.fetched_at is not None and state.failures == 0 and -CLOCK_SLACK <= now - state.fetched_at < spec.ttl:
         return Outcome(spec.name, "fresh")
     return None
 
@@ -177,7 +180,7 @@ def _claim(store: Store, specs: list[SourceSpec], now: float, force: bool) -> li
                 continue
             cursor = store.execute(
                 "UPDATE source_cache SET attempted_at = ? WHERE source = ? AND (attempted_at IS NULL OR "
-                "attempted_at <= ? OR attempted_at > ?)", (now, spec.name, now - spec.timeout, now))
+                "attempted_at <= ? OR attempted_at > ?)", (now, spec.name, now - spec.timeout, now + CLOCK_SLACK))
             if cursor.rowcount:
                 claimed.append(spec)
     return claimed

@@ -40,14 +40,14 @@ def _placeholder(kind: str, argument: str, header: str) -> str:
     from policy.lean import json_loads
 
     try:
-        value: Any = json_loads(text)
+        data: Any = json_loads(text)
     except ValueError:
         raise SourceError(f"header {header}: {path} is not JSON") from None
     for key in key_path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    if not isinstance(value, str):
+        data = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(data, str):
         raise SourceError(f"header {header}: {path} has no text at {key_path}")
-    return value
+    return data
 
 
 def expand_header(name: str, value: str) -> str:
