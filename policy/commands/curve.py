@@ -107,14 +107,14 @@ def register(app: typer.Typer) -> None:
     @app.command("curve")
     def curve_command(
         curve: str = typer.Option(None, "--curve", help="log, linear or exp, or several (log,linear,exp) "
-                                                        "[default: the pacing pack's `curve`]."),
+                                                        "(default: the pacing pack's `curve`)."),
         threshold: float = typer.Option(None, "--threshold", help="Points ahead of pace with no delay yet "
-                                                                  "[default: the pack's `threshold`]."),
-        max_delay: float = typer.Option(None, "--max-delay", help="The cap, in seconds [default: the pack's "
-                                                                  "`max_delay`]."),
+                                                                  "(default: the pack's `threshold`)."),
+        max_delay: float = typer.Option(None, "--max-delay", help="The cap, in seconds (default: the pack's "
+                                                                  "`max_delay`)."),
         span: float = typer.Option(None, "--span", help="Points above the threshold where the cap is reached "
-                                                        "[default: the pack's `span`]."),
-        step: float = typer.Option(None, "--step", help="Points between table rows [default: about span/6]."),
+                                                        "(default: the pack's `span`)."),
+        step: float = typer.Option(None, "--step", help="Points between table rows (default: about span/6)."),
         draw: bool = typer.Option(False, "--plot", help="Also draw the curve."),
         as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
     ) -> None:

@@ -288,8 +288,8 @@ def register(app: typer.Typer) -> None:
     def record_command(
         utilization: str = typer.Option(..., "--utilization", "-u", help="The percentage used, e.g. 42 or 42%."),
         resets_at: str = typer.Option(None, "--resets-at", help="When the window resets: ISO 8601, HH:MM (local), "
-                                                                "or +2h30m [default: the window's known reset "
-                                                                "time]."),
+                                                                "or +2h30m (default: the window's known reset "
+                                                                "time)."),
         window: str = typer.Option("5h", "--window", help="5h (five_hour) or 7d (seven_day)."),
         source: str = typer.Option("cli", "--source", help="Where the number comes from."),
         db: str = typer.Option(None, "--db", help=DB_OPTION_HELP),
