@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from policy.facts.usage import Reading
-    from policy.model import RuleSet, SourceSpec
+    from policy.model import RuleSet, Settings, SourceSpec
     from policy.sources import Outcome
     from policy.store import Store
 
@@ -64,14 +64,15 @@ def _pacing(ruleset: RuleSet | None) -> tuple[dict[str, Any], str]:
     return params, note
 
 
-def pacing_delay(reading: Reading, params: dict[str, Any], max_delay: float | None = None) -> float:
-    """The delay the pacing pack's curve gives for this reading (0 when it is unavailable or on pace)."""
+def pacing_delay(reading: Reading, params: dict[str, Any], settings: Settings | None = None) -> float:
+    """The delay the pacing pack's curve gives for this reading (0 when it is unavailable or on pace), capped by
+    the config's max_delay as the engine caps it."""
     from policy.conditions import curve
 
     if not reading.available or reading.excess is None or (reading.stale and not params.get("pace_on_stale")):
         return 0.0
     delay = curve(str(params["curve"]), reading.excess, params["threshold"], params["max_delay"], params["span"])
-    return delay if max_delay is None else min(delay, max_delay)
+    return delay if settings is None else min(delay, settings.max_delay)
 
 
 def render_reading(reading: Reading, *, now: float, utc_offset: int | None, delay: float | None = None,
@@ -132,16 +133,12 @@ def status_data(store: Store, *, now: float, ruleset: RuleSet | None) -> dict[st
 
     settings = ruleset.settings if ruleset is not None else None
     params, note = _pacing(ruleset)
-    windows = {}
-    for window in WINDOWS:
-        reading = read_usage(store, window, now=now, settings=settings)
-        windows[window] = asdict(reading)
-    five_hour = read_usage(store, now=now, settings=settings)
+    readings = {window: read_usage(store, window, now=now, settings=settings) for window in WINDOWS}
     sources = _usage_sources(ruleset)
     states = load_states(store, [spec.name for spec in sources])
     return {
-        "windows": windows,
-        "pacing": {"delay": pacing_delay(five_hour, params, settings.max_delay if settings else None),
+        "windows": {window: asdict(reading) for window, reading in readings.items()},
+        "pacing": {"delay": pacing_delay(readings["five_hour"], params, settings),
                    "params": params, "note": note or None},
         "sources": [{"name": spec.name, "kind": spec.kind, "ttl": spec.ttl, "timeout": spec.timeout,
                      **({key: value for key, value in asdict(states[spec.name]).items() if key != "source"}
@@ -160,7 +157,7 @@ def status_text(store: Store, *, now: float, utc_offset: int | None, ruleset: Ru
         reading = read_usage(store, window, now=now, settings=settings)
         if window != "five_hour" and reading.observed_at is None:
             continue
-        delay = pacing_delay(reading, params, settings.max_delay if settings else None) \
+        delay = pacing_delay(reading, params, settings) \
             if window == "five_hour" else None
         lines += render_reading(reading, now=now, utc_offset=utc_offset, delay=delay,
                                 params=params if window == "five_hour" else None, note=note)
@@ -182,14 +179,13 @@ def status_section(store: Store, now: float, utc_offset: int | None) -> str:
     reading = read_usage(store, now=now, settings=settings)
     return "\n".join(["usage"] + ["  " + line for line in render_reading(
         reading, now=now, utc_offset=utc_offset, params=params, note=note,
-        delay=pacing_delay(reading, params, settings.max_delay if settings else None))])
+        delay=pacing_delay(reading, params, settings))])
 
 
 def record(*, utilization: str, resets_at: str | None, window: str, source: str, db: str | None, as_json: bool,
            now: float) -> int:
-    from policy.commands._shared import emit_json, open_store
+    from policy.commands._shared import open_store
     from policy.facts.usage import check_resets_at, parse_utilization, record_sample, window_name
-    from policy.lean import asdict
     from policy.times import parse_time
 
     name = window_name(window)
@@ -205,29 +201,31 @@ def record(*, utilization: str, resets_at: str | None, window: str, source: str,
     try:
         with store.transaction():
             record_sample(store, utilization=percent, resets_at=reset, window=name, source=source, now=now)
-        ruleset = _ruleset()
-        if as_json:
-            emit_json(status_data(store, now=now, ruleset=ruleset))
-        else:
-            typer.echo(status_text(store, now=now, utc_offset=None, ruleset=ruleset))
+        _print_status(store, now=now, as_json=as_json)
     finally:
         store.close()
     return 0
 
 
 def status(*, db: str | None, as_json: bool, now: float) -> int:
-    from policy.commands._shared import emit_json, open_store
+    from policy.commands._shared import open_store
 
-    ruleset = _ruleset()
     store = open_store(db)
     try:
-        if as_json:
-            emit_json(status_data(store, now=now, ruleset=ruleset))
-        else:
-            typer.echo(status_text(store, now=now, utc_offset=None, ruleset=ruleset))
+        _print_status(store, now=now, as_json=as_json)
     finally:
         store.close()
     return 0
+
+
+def _print_status(store: Store, *, now: float, as_json: bool) -> None:
+    from policy.commands._shared import emit_json
+
+    ruleset = _ruleset()
+    if as_json:
+        emit_json(status_data(store, now=now, ruleset=ruleset))
+    else:
+        typer.echo(status_text(store, now=now, utc_offset=None, ruleset=ruleset))
 
 
 def render_outcome(outcome: Outcome, spec: SourceSpec, *, utc_offset: int | None = None) -> str:

@@ -223,7 +223,8 @@ def _record(store: Store, spec: SourceSpec, result: Job, now: float, signature: 
         feed(store, spec, result.value, now=now)
         return Outcome(spec.name, "ok", describe_value(spec, result.value), seconds=result.seconds)
     failures = int(store.execute("SELECT failures FROM source_cache WHERE source = ?", (spec.name,)).fetchone()[0]) + 1
-    open_until = now + spec.breaker_cooldown if failures >= spec.breaker_failures else None
+    # A file is retried only when it changes, so it needs no breaker.
+    open_until = now + spec.breaker_cooldown if failures >= spec.breaker_failures and spec.kind != "file" else None
     store.execute("UPDATE source_cache SET failures = ?, last_error = ?, open_until = ?, etag = ? WHERE source = ?",
                   (failures, result.error, open_until, signature, spec.name))
     mark_stale(store, spec, now=now)
@@ -285,6 +286,7 @@ def fetch_all(specs: list[SourceSpec]) -> dict[str, Job]:
         thread.join(max(0.0, job.deadline - time.monotonic()))
         if thread.is_alive():
             job.cancel()
+            # A new record: the abandoned thread may still write to `job` while the outcome is recorded.
             abandoned = Job(job.spec)
             abandoned.error = f"timed out after {job.spec.timeout:g}s"
             abandoned.seconds = time.monotonic() - job.started
