@@ -195,8 +195,33 @@ class _PackCompiler:
             context=self.template(data.get("context"), (*path, "context")),
             message=self.template(data.get("message"), (*path, "message")),
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
-            final=bool(data.get("final", False)), block_cap=int(data.get("block_cap", 1)),
+            final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
         )
+
+    def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:
+        """An integer, or an expression over params evaluated now (the cap is part of the compiled rule)."""
+        if value is None:
+            return 1
+        if isinstance(value, int):
+            return value
+        expr = self.expression(value, path)
+        if expr is None:
+            return 1
+        problem = None
+        if set(expr.names) - {"params"}:
+            problem = "block_cap can only use params: it is fixed when the rules are compiled"
+        else:
+            try:
+                result = conditions.evaluate(expr, conditions.make_scope({"params": self.params}))
+            except conditions.ExpressionError as error:
+                result, problem = None, f"block_cap `{expr.source}` failed: {error}"
+            if problem is None and (isinstance(result, bool) or not isinstance(result, int) or result < 1):
+                problem = f"block_cap must be a whole number of at least 1, not {result!r}"
+        if problem is None:
+            return result  # type: ignore[no-any-return]
+        self.diagnostics.append(Diagnostic(self.at(*path), "bad-block-cap", problem,
+                                           "e.g. block_cap: 3, or block_cap: params.max_blocks"))
+        return 1
 
     def effect(self, item: Any, path: tuple[Any, ...], pack_name: str) -> Effect | None:
         from policy.effects import check_effect

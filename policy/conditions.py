@@ -387,6 +387,7 @@ class Function:
     glob_args: tuple[int, ...] = ()
     selector_args: tuple[int, ...] = ()
     command_map_args: tuple[int, ...] = ()  # command maps (policy.labels): checked and precompiled when constant
+    choice_args: dict[int, tuple[str, ...]] = field(default_factory=dict)  # arguments with a fixed set of values
 
 
 def _text(value: Any) -> str:
@@ -481,24 +482,33 @@ def _upper(value: Any) -> str:
     return _text(value).upper()
 
 
+CURVES = ("log", "linear", "exp")
+
+
 def curve(kind: str, excess: Any, threshold: Any, max_delay: Any, span: Any = 30.0) -> float:
-    """The pacing delay in seconds for usage `excess` percentage points ahead of the expected pace."""
+    """The pacing delay in seconds for usage `excess` percentage points ahead of the expected pace.
+
+    With x = (excess - threshold) / span: 0 while x <= 0; then max_delay * f(x) for x in (0, 1], and max_delay
+    beyond, where f is `linear`: x; `log`: ln(1 + span*x) / ln(1 + span); `exp`: (e^(4x) - 1) / (e^4 - 1).
+    None counts as 0 (as does NaN). A span of 0 or less jumps straight to max_delay above the threshold.
+    Rounded to milliseconds. The names are checked first, so a misspelt curve fails even at or below threshold.
+    """
+    if kind not in CURVES:
+        raise ExpressionError(f"unknown curve {kind!r} (expected log, linear or exp)")
     over = float(excess or 0) - float(threshold or 0)
     cap = float(max_delay or 0)
     width = 30.0 if span is None else float(span)
-    if over <= 0 or cap <= 0:
+    if not over > 0 or not cap > 0:  # `not >` also catches NaN
         return 0.0
-    if width <= 0:
-        return cap
+    if not width > 0 or over >= width:
+        return round(cap, 3)
     if kind == "linear":
-        delay = cap * over / width
+        fraction = over / width
     elif kind == "log":
-        delay = cap * math.log1p(over) / math.log1p(width)
-    elif kind == "exp":
-        delay = cap * math.expm1(4.0 * min(over / width, 1.0)) / math.expm1(4.0)
+        fraction = math.log1p(over) / math.log1p(width)
     else:
-        raise ExpressionError(f"unknown curve {kind!r} (expected log, linear or exp)")
-    return round(min(cap, delay), 3)
+        fraction = math.expm1(4.0 * over / width) / math.expm1(4.0)
+    return round(cap * fraction, 3)
 
 
 def _function(name: str, call: Callable[..., Any], signature: str, doc: str, **kwargs: Any) -> Function:
@@ -545,10 +555,13 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
               "directory's basename). An empty list when no entry matches (read-only commands). "
               "docs/packs/presence.md has the details.", command_map_args=(2, 3)),
     _function("curve", curve, "curve(kind, excess, threshold, max_delay, span=30)",
-              "The pacing delay in seconds: 0 while `excess` is at or below `threshold`, then rising along the "
-              "named curve to `max_delay` at `threshold + span`, and capped there. `log` rises fast then "
-              "flattens (the seed's curve), `linear` is straight, `exp` starts gently and steepens. "
-              "`policy curve` prints and plots it."),
+              "The pacing delay in seconds: 0 while `excess` is at or below `threshold`; above it, with "
+              "x = (excess - threshold) / span, `max_delay` times f(x), where f is `linear`: x, `log`: "
+              "ln(1 + span*x) / ln(1 + span) (rises fast, then flattens: the Pace Maker's curve), `exp`: "
+              "(e^(4x) - 1) / (e^4 - 1) (starts gently, then steepens); `max_delay` from x = 1 on "
+              "(excess = threshold + span). None counts as 0; a span of 0 jumps to `max_delay`; rounded to "
+              "milliseconds. A constant curve name is checked when the rules are compiled. `policy curve` "
+              "prints and plots it.", choice_args={0: CURVES}),
 )}
 
 # YAML and JSON spellings of the constants, for rule authors who write `== false`.
@@ -783,6 +796,11 @@ class _Checker:
                 if not isinstance(value, str):
                     continue
                 problem = None
+                if index in function.choice_args and value not in function.choice_args[index]:
+                    self.error("bad-value", f"{node.func.id}() does not know {value!r}",
+                               _suggest(value, set(function.choice_args[index])) or
+                               "expected one of: " + ", ".join(function.choice_args[index]))
+                    continue
                 if index in function.regex_args:
                     problem = add_regex(self.env, value)
                 elif index in function.glob_args:

@@ -334,6 +334,10 @@ class _Layers:
     def setting(self, ref: ConfigRef, document: Document, key: str, value: Any, trusted: bool, refuse: Any) -> None:
         if key == "db":
             value = config_path_value(value, ref.path, self.request.environ)
+        if key == "sources":  # a file source's path is relative to the config file, like every path
+            value = {name: ({**spec, "path": config_path_value(spec["path"], ref.path, self.request.environ)}
+                            if spec.get("kind") == "file" and isinstance(spec.get("path"), str) else spec)
+                     for name, spec in value.items()}
         if key == "fail":
             value = {"*": value} if isinstance(value, str) else dict(value)
         if ref.scope == "project" and not trusted:
@@ -346,11 +350,30 @@ class _Layers:
             value = {**self.values.get(key, {}), **value}
         self.values[key] = value
 
+    def project_sources(self, value: dict[str, Any], refuse: Any) -> dict[str, Any] | None:
+        """An untrusted project may read its own task checklist (the pacing pack's Stop gate): a `file` source in
+        the checklist format, which can only write its own `<prefix>.open`, `.done`, ... keys. Commands and
+        requests (which would run programs or send the user's tokens), other formats (which could write any key a
+        user-level rule reads), and replacing a user-level source are refused."""
+        from policy.sources import format_for
+
+        user_sources = self.user_values.get("sources", {})
+        allowed = {}
+        for name, spec in value.items():
+            if name in user_sources:
+                refuse(("sources", name), f"replace the user-level source {name!r}", "the user config defines it")
+            elif spec.get("kind") != "file" or format_for("file", spec) != "checklist":
+                refuse(("sources", name), f"define the {spec.get('kind')} source {name!r}",
+                       "only a file source in the checklist format is allowed from an untrusted project: others "
+                       "run programs, send requests with your tokens, or write facts other rules read")
+            else:
+                allowed[name] = spec
+        return allowed or None
+
     def project_setting(self, key: str, value: Any, refuse: Any) -> Any:
         """What an untrusted project config may set of `key`: the value, a tightened part of it, or None."""
         if key == "sources":
-            refuse(("sources",), "define fact sources", "they run commands and feed facts that rules rely on")
-            return None
+            return self.project_sources(value, refuse)
         if key == "fail":
             return self.project_fail(value, refuse)
         protected, user = self.user_level(key)

@@ -72,9 +72,11 @@ def _001_initial(db: Database) -> None:
                     pk="key", not_null={"value", "updated_at"})
     db.table("kv").create_index(["expires_at"])
 
+    # One row per fact source: the last good value (JSON), the circuit breaker, and `etag`, what the value was
+    # read from (a file source's path, size and mtime: unchanged means there is nothing new to read).
     db.table("source_cache").create({
         "source": str, "value": str, "fetched_at": float, "failures": int, "last_error": str,
-        "open_until": float, "attempted_at": float,
+        "open_until": float, "attempted_at": float, "etag": str,
     }, pk="source", not_null={"failures"}, defaults={"failures": 0})
 
 

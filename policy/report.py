@@ -129,3 +129,35 @@ def test_junit(report: Report) -> str:
             elif result.status == "skipped":
                 ElementTree.SubElement(case, "skipped", message=result.error or "skipped")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+def plot(xs: Sequence[float], series: Sequence[tuple[str, str, Sequence[float]]], *, y_max: float,
+         height: int = 12, x_label: str = "", y_label: str = "", x_ticks: int = 10) -> str:
+    """A text plot of one or more series over the same xs (one column per x): `series` holds (name, glyph,
+    ys). The y axis runs from 0 to `y_max` (labelled at the bottom, middle and top); the x axis has a labelled
+    tick every `x_ticks` columns. Later series are drawn over earlier ones; a legend follows when there are two
+    or more."""
+    width = len(xs)
+    grid = [[" "] * width for _ in range(height)]
+    for _, glyph, ys in series:
+        for column, y in enumerate(ys):
+            level = 0 if y_max <= 0 else min(height - 1, max(0, round(y / y_max * (height - 1))))
+            grid[height - 1 - level][column] = glyph
+    labels = {0: f"{y_max:g}", (height - 1) // 2: f"{y_max / 2:g}", height - 1: "0"}
+    margin = max(len(label) for label in labels.values()) + 1
+    lines = [" " * margin + y_label] if y_label else []
+    for row in range(height):
+        label = labels.get(row)
+        axis = "┤" if label is not None else "│"
+        lines.append(f"{(label or ''):>{margin - 1}} {axis}{''.join(grid[row])}".rstrip())
+    ticks = "".join("┬" if column % x_ticks == 0 else "─" for column in range(width))
+    lines.append(" " * margin + "└" + ticks)
+    under = [" "] * (width + 12)
+    for column in range(0, width, x_ticks):
+        text = f"{xs[column]:g}"
+        start = column + 1 - len(text) // 2
+        under[max(0, start):max(0, start) + len(text)] = list(text)
+    lines.append(" " * margin + "".join(under).rstrip() + (f"   {x_label}" if x_label else ""))
+    if len(series) > 1:
+        lines.append(" " * margin + "  ".join(f"{glyph} {name}" for name, glyph, _ in series))
+    return "\n".join(lines)

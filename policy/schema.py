@@ -260,9 +260,11 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                    "description": "Effects, run after the final decision."},
             "enabled": {"type": "boolean", "description": "Default true."},
             "final": {"type": "boolean", "description": "When this rule matches, skip the later rules of this pack."},
-            "block_cap": {"type": "integer", "minimum": 1,
-                          "description": "Stop/SubagentStop deny rules: how many consecutive blocks this rule may "
-                                         "make (default 1: never block again while stop_hook_active)."},
+            "block_cap": {"description": "Stop/SubagentStop deny rules: how many consecutive blocks this rule may "
+                                         "make (default 1: never block again while stop_hook_active). An "
+                                         "integer, or an expression over params (e.g. params.max_blocks), "
+                                         "fixed when the rules are compiled.",
+                          "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
         },
     }
     effect = {
@@ -446,24 +448,31 @@ def _config_schema() -> dict[str, Any]:
         "type": "object", "required": ["kind", "feeds"], "additionalProperties": False,
         "properties": {
             "kind": {"enum": ["command", "http", "file"]},
-            "feeds": {"type": "string", "description": "What the source refreshes: `usage`, or `kv:<prefix>`."},
+            "feeds": {"type": "string", "pattern": "^(usage|kv:[A-Za-z0-9_][A-Za-z0-9_.-]*)$",
+                      "description": "Where the value goes: `usage` (usage samples, read as facts.usage), or "
+                                     "`kv:<prefix>` (each key of the value as kv `<prefix>.<key>`, read as "
+                                     "facts.kv['<prefix>.<key>'], plus `<prefix>.stale`)."},
             "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                      "description": "command: the program and its arguments (no shell)."},
             "url": {"type": "string", "description": "http: the URL to GET."},
             "headers": {"type": "object", "additionalProperties": {"type": "string"},
                         "description": "http: request headers; `{file:PATH}` inside a value is replaced by the "
                                        "file's contents (e.g. a bearer token)."},
-            "path": {"type": "string", "description": "file: a JSON, YAML or Markdown checklist file."},
+            "path": {"type": "string", "description": "file: a JSON, YAML or Markdown checklist file (relative "
+                                                      "to this config file)."},
             "format": {"enum": ["json", "yaml", "checklist", "claude-usage"],
-                       "description": "How to read the value (default json; claude-usage reads "
-                                      "{five_hour: {utilization, resets_at}, ...})."},
+                       "description": "How to read the value (default json; a file's by its extension: .md "
+                                      "checklist, .yaml yaml; claude-usage: JSON of the shape {five_hour: "
+                                      "{utilization, resets_at}, seven_day: {...}})."},
             "ttl": {"type": "number", "minimum": 0, "description": "Seconds a fetched value is fresh (default 60)."},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds to wait at most "
                                                                                   "(default 2)."},
             "breaker_failures": {"type": "integer", "minimum": 1,
                                  "description": "Failures in a row that open the circuit breaker (default 3)."},
             "breaker_cooldown": {"type": "number", "minimum": 0,
-                                 "description": "Seconds the breaker stays open (default 300)."}}}
+                                 "description": "Seconds the breaker stays open (default 300)."}},
+        "allOf": [{"if": {"properties": {"kind": {"const": kind}}}, "then": {"required": [option]}}
+                  for kind, option in (("command", "argv"), ("http", "url"), ("file", "path"))]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:policy:schema:config:1",
@@ -502,7 +511,9 @@ def _config_schema() -> dict[str, Any]:
                                  "description": "Keep the whole event payload with each decision (default false)."}}},
             "sources": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
                         "additionalProperties": source,
-                        "description": "Fact sources by name: where facts are refreshed from (docs/config.md)."},
+                        "description": "Fact sources by name: where facts are refreshed from (a command, an HTTP "
+                                       "GET, a file), with a timeout, a cache and a circuit breaker. "
+                                       "docs/sources.md."},
             "trusted_projects": {"type": "array", "items": {"type": "string", "minLength": 1},
                                  "description": "User config only: project directories (absolute or ~/..., a "
                                                 "trailing /* for every project below) whose configs may change "

@@ -228,7 +228,7 @@ WEAKENINGS = [
      "1:7", "keep decisions for less than 30 days (rules may count past decisions)",
      {"log_retention_days": 30.0, "log_keep_payload": True}),
     ("sources: {usage: {kind: command, feeds: usage, argv: [echo, '{}']}}",
-     "1:1", "define fact sources (they run commands and feed facts that rules rely on)", {"sources": ()}),
+     "1:11", "define the command source 'usage' (only a file source in the checklist format is allowed from an untrusted project: others run programs, send requests with your tokens, or write facts other rules read)", {"sources": ()}),
     ("trusted_projects: ['/']",
      "1:1", "trust projects (only the user config can)", {"trusted_paths": ()}),
 ]
@@ -276,9 +276,18 @@ def test_sources_are_refused_from_an_untrusted_project_even_without_a_user_confi
     write(project / "policy.yaml", "sources: {usage: {kind: http, feeds: usage, url: 'http://127.0.0.1:9/u'}}\n")
     resolved = run_resolve(project, home)
     assert rendered(resolved) == [
-        f"{project}/policy.yaml:1:1: warning: not-trusted: the project config cannot define fact sources (they run "
-        "commands and feed facts that rules rely on): ignored\n" + hint(project, home)]
+        f"{project}/policy.yaml:1:11: warning: not-trusted: the project config cannot define the http source 'usage' "
+        "(only a file source in the checklist format is allowed from an untrusted project: others run programs, send requests with your tokens, or write facts other rules read)"
+        ": ignored\n" + hint(project, home)]
     assert resolved.settings.sources == ()
+
+
+def test_an_untrusted_project_may_read_its_task_checklist(project, home):
+    write(project / "policy.yaml", "sources: {tasks: {kind: file, path: TASKS.md, feeds: 'kv:tasks'}}\n")
+    resolved = run_resolve(project, home)
+    assert rendered(resolved) == []
+    assert [(spec.name, spec.kind, spec.options) for spec in resolved.settings.sources] == [
+        ("tasks", "file", {"path": str(project / "TASKS.md")})]
 
 
 # ---- trust -----------------------------------------------------------------------------------------------------------

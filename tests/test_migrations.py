@@ -32,7 +32,8 @@ TABLES = {
     "decisions": ("id", "at", "host", "event", "agent_session", "tool", "verdict", "rule_ids", "reason", "delay",
                   "packs", "ruleset", "latency_ms", "effects", "payload", "error"),
     "kv": ("key", "value", "updated_at", "expires_at"),
-    "source_cache": ("source", "value", "fetched_at", "failures", "last_error", "open_until", "attempted_at"),
+    "source_cache": ("source", "value", "fetched_at", "failures", "last_error", "open_until", "attempted_at",
+                     "etag"),
 }
 
 

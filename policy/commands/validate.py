@@ -90,10 +90,14 @@ def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...],
 
 
 def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
-    """The effective configuration: the config files that apply and every pack they load."""
+    """The effective configuration: the config files that apply and every pack they load, and whether the
+    installed Claude Code hooks give its delays enough time."""
+    from policy.adapters.claude_settings import installed_hooks, timeout_diagnostics
+
     refs, resolved, compiled = effective(cwd, environ)
+    hooks = timeout_diagnostics(compiled.packs, resolved.settings, installed_hooks(cwd=cwd, environ=environ))
     return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
-            list(resolved.diagnostics) + list(compiled.diagnostics))
+            list(resolved.diagnostics) + list(compiled.diagnostics) + hooks)
 
 
 def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:

@@ -1,0 +1,174 @@
+"""Claude Code's settings files, read back: which hooks run `policy`, on which events, with which timeouts.
+
+`policy install` writes the hooks; this module reads what is installed (whoever wrote it), so that `policy validate`
+can warn when a hook's timeout is too short for the delays the rules can cause: Claude Code kills a hook at its
+timeout and drops its answer (hook-protocols.md §3.2, §4.3). Not an adapter (adapters/__init__.ADAPTERS lists
+those) and not on the `policy eval` path.
+
+    installed_hooks(cwd=..., environ=...)   -> [InstalledHook(file, scope, event, matcher, command, timeout, ...)]
+    timeout_diagnostics(packs, settings, hooks) -> warnings for hooks whose timeout is below what a delay needs
+"""
+
+from __future__ import annotations
+
+import os
+
+from policy.errors import Diagnostic, Location
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from dataclasses import dataclass
+    from typing import Any
+
+    from policy.model import Pack, Rule, Settings
+else:
+    from policy.lean import dataclass
+
+# A command hook's timeout when settings.json gives none, in seconds: 600 since Claude Code 2.1.3 (60 before),
+# lower for a few events (hook-protocols.md §3.2).
+DEFAULT_TIMEOUT = 600.0
+EVENT_TIMEOUTS = {"UserPromptSubmit": 30.0, "MessageDisplay": 10.0}
+# What a delay needs on top of itself: starting the process and deciding (a warm run takes milliseconds).
+START_MARGIN = 1.0
+POLICY_PROGRAMS = ("policy", "policy.exe")
+HOOK_PROGRAMS = ("policy-hook", "policy-hook.exe")
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledHook:
+    """One command hook that runs `policy eval` (or the `policy-hook` launcher)."""
+
+    file: str
+    scope: str  # managed | user | project | local
+    event: str
+    matcher: str
+    command: str
+    timeout: float  # seconds, the default when the file gives none
+    explicit: bool  # whether the file sets `timeout`
+
+
+def settings_files(*, cwd: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(scope, path) of the settings files Claude Code reads for a session started in `cwd`, lowest first."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    config = environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
+    project = environ.get("CLAUDE_PROJECT_DIR") or cwd
+    return [("user", os.path.join(config, "settings.json")),
+            ("project", os.path.join(project, ".claude", "settings.json")),
+            ("local", os.path.join(project, ".claude", "settings.local.json")),
+            ("managed", "/etc/claude-code/managed-settings.json")]
+
+
+def runs_policy(command: str, args: list[str] | None = None) -> bool:
+    """Whether a hook command runs `policy eval`: the `policy-hook` launcher, or `policy ... eval` (also as
+    `python -m policy eval`), in shell form (`command` alone) or exec form (`command` + `args`)."""
+    import shlex
+
+    try:
+        words = shlex.split(command) + list(args or [])
+    except ValueError:
+        words = command.split() + list(args or [])
+    for index, word in enumerate(words):
+        name = os.path.basename(word.replace("\\", "/"))
+        if name in HOOK_PROGRAMS:
+            return True
+        if name in POLICY_PROGRAMS and "eval" in words[index + 1:]:
+            return True
+    return False
+
+
+def read_hooks(path: str, scope: str) -> list[InstalledHook]:
+    """The policy hooks of one settings file (none when it is missing or not valid JSON)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return []
+    hooks: list[InstalledHook] = []
+    events = data.get("hooks") if isinstance(data, dict) else None
+    for event, groups in (events.items() if isinstance(events, dict) else ()):
+        for group in groups if isinstance(groups, list) else ():
+            if not isinstance(group, dict):
+                continue
+            for handler in group.get("hooks") or ():
+                if not isinstance(handler, dict) or handler.get("type", "command") != "command":
+                    continue
+                command, args = handler.get("command"), handler.get("args")
+                if not isinstance(command, str) or not runs_policy(command, args if isinstance(args, list) else None):
+                    continue
+                timeout = handler.get("timeout")
+                explicit = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                seconds = float(timeout) if isinstance(timeout, (int, float)) and explicit else \
+                    EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT)
+                hooks.append(InstalledHook(path, scope, str(event), str(group.get("matcher") or ""), command, seconds,
+                                           explicit))
+    return hooks
+
+
+def installed_hooks(*, cwd: str, environ: Mapping[str, str]) -> list[InstalledHook]:
+    """Every policy hook in the settings files that apply to a session started in `cwd`."""
+    return [hook for scope, path in settings_files(cwd=cwd, environ=environ) for hook in read_hooks(path, scope)]
+
+
+def delay_bound(rule: Rule, pack: Pack, settings: Settings) -> float:
+    """The longest delay `rule` can cause: the engine's cap (`max_delay` of the config), or less when the delay is
+    a constant or a curve() whose max_delay argument is a number or a param."""
+    import ast
+
+    cap = settings.max_delay
+    if rule.delay is None:
+        return 0.0
+    try:
+        node = ast.parse(rule.delay.source.strip(), mode="eval").body
+    except SyntaxError:
+        return cap
+
+    def constant(value: ast.AST) -> Any:
+        if isinstance(value, ast.Constant):
+            return value.value
+        if (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "params"):
+            return pack.params.get(value.attr)
+        return None
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "curve" \
+            and len(node.args) >= 4:
+        node = node.args[3]
+    value = constant(node)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return max(0.0, min(cap, float(value)))
+    return cap
+
+
+def timeout_diagnostics(packs: tuple[Pack, ...] | list[Pack], settings: Settings,
+                        hooks: list[InstalledHook]) -> list[Diagnostic]:
+    """A warning for each installed policy hook whose timeout is not above the longest delay its event's rules
+    can cause, plus the slowest source's timeout and a second to start (Claude Code would kill it mid-delay)."""
+    longest: dict[str, tuple[float, str]] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.delay is None or not rule.enabled:
+                continue
+            bound = delay_bound(rule, pack, settings)
+            for event in rule.events:
+                if bound > longest.get(event, (0.0, ""))[0]:
+                    longest[event] = (bound, f"{pack.name}/{rule.id}")
+    sources = max((spec.timeout for spec in settings.sources), default=0.0)
+    diagnostics = []
+    for hook in hooks:
+        if hook.event not in longest:
+            continue
+        bound, rule_id = longest[hook.event]
+        needed = bound + sources + START_MARGIN
+        if hook.timeout >= needed:
+            continue
+        given = f"a {hook.timeout:g}s timeout" if hook.explicit else f"the default {hook.timeout:g}s timeout"
+        extra = f" + {sources:g}s for sources" if sources else ""
+        diagnostics.append(Diagnostic(
+            Location(hook.file, path=f"hooks.{hook.event}"), "hook-timeout",
+            f"the policy hook for {hook.event} ({hook.scope} settings) has {given}, but {rule_id} can delay "
+            f"{bound:g}s{extra}: Claude Code would kill it mid-delay",
+            f"set its timeout to at least {needed:g} (policy install does), or lower the pack's max_delay",
+            "warning"))
+    return diagnostics
