@@ -8,6 +8,9 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["eval"]:
+        import gc
+
+        gc.disable()  # a hook process is short-lived: see scripts/policy-hook
         from policy.hook import run as run_hook
 
         run_hook(sys.argv[2:])

@@ -7,7 +7,7 @@ pack names, and the index of rules by event. Everything `policy eval` could trip
 
 from __future__ import annotations
 
-from policy import conditions, lean
+from policy import conditions, expressions, lean
 from policy.errors import Diagnostic, Location, ValidationFailed
 from policy.loader import Document, load_yaml, render_path
 from policy.model import (STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings,
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from dataclasses import dataclass, field
     from typing import Any
 
-    from policy.conditions import CompileEnv, FactCatalog
+    from policy.expressions import CompileEnv, FactCatalog
     from policy.model import Expr, Selector
 else:
     from policy.lean import dataclass, field
@@ -59,7 +59,7 @@ class CompiledFiles:
 
 
 def fact_catalog(pack_facts: frozenset[str] = frozenset()) -> FactCatalog:
-    from policy.conditions import FactCatalog
+    from policy.expressions import FactCatalog
     from policy.facts import family_fields
 
     return FactCatalog(family_fields(), pack_facts)
@@ -103,19 +103,19 @@ class _PackCompiler:
         self.diagnostics.extend(diagnostics)
 
     def expression(self, value: Any, path: tuple[Any, ...], env: CompileEnv | None = None) -> Expr | None:
-        expr, errors = conditions.compile_expression(value, self.at(*path), env or self.env)
+        expr, errors = expressions.compile_expression(value, self.at(*path), env or self.env)
         self.add(errors)
         return expr
 
     def template(self, value: Any, path: tuple[Any, ...], env: CompileEnv | None = None) -> Template | None:
         if value is None:
             return None
-        template, errors = conditions.compile_template(str(value), self.at(*path), env or self.env)
+        template, errors = expressions.compile_template(str(value), self.at(*path), env or self.env)
         self.add(errors)
         return template
 
     def regex(self, pattern: str, path: tuple[Any, ...]) -> bool:
-        problem = conditions.add_regex(self.env, pattern)
+        problem = expressions.add_regex(self.env, pattern)
         if problem:
             self.diagnostics.append(Diagnostic(self.at(*path), "bad-regex", problem,
                                                "regexes use Python syntax (docs/rules.md#match)"))
@@ -148,7 +148,7 @@ class _PackCompiler:
         conditions_: list[Condition] = []
         for key, spec in (data.get("match") or {}).items():
             key_path = (*path, "match", key)
-            selector, problem = conditions.add_selector(self.env, key)
+            selector, problem = expressions.add_selector(self.env, key)
             if problem:
                 self.diagnostics.append(Diagnostic(self.at(*key_path, key=True), "bad-jmespath", problem,
                                                    "match keys are JMESPath paths into the event, e.g. tool_input.command"))
@@ -159,10 +159,10 @@ class _PackCompiler:
                 kind, value = next(iter(spec.items()))
                 pattern = value if kind == "regex" else conditions.glob_to_regex(str(value)) if kind == "glob" else None
             if kind == "glob":
-                problem = conditions.add_glob(self.env, str(value))
+                problem = expressions.add_glob(self.env, str(value))
                 if problem:
                     self.diagnostics.append(Diagnostic(self.at(*key_path, "glob"), "bad-glob", problem,
-                                                       conditions.GLOB_HINT))
+                                                       expressions.GLOB_HINT))
                     continue
             elif pattern is not None and not self.regex(str(pattern), key_path if kind == "regex" and not
                                                         isinstance(spec, dict) else (*key_path, "regex")):
@@ -279,7 +279,7 @@ def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any
         if key not in defaults:
             diagnostics.append(Diagnostic(where, "unknown-param",
                                           f"pack {document.data.get('pack')!r} has no param {key!r}",
-                                          conditions._suggest(key, set(defaults)) or "see the pack's params"))
+                                          expressions._suggest(key, set(defaults)) or "see the pack's params"))
             continue
         default = defaults[key]
         numeric = (int, float)
@@ -299,7 +299,7 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
                      selectors: dict[str, Selector] | None = None) -> tuple[Pack | None, list[Diagnostic]]:
     """Compile one parsed rule file into a Pack. Returns (None, diagnostics) when it cannot be used at all."""
     from policy import schema
-    from policy.conditions import CompileEnv
+    from policy.expressions import CompileEnv
 
     diagnostics = list(document.diagnostics)
     if document.data is None and diagnostics:  # unreadable or empty; a plain `null` document is a bad-type below

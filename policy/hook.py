@@ -21,13 +21,13 @@ from policy.model import HookOutput
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from dataclasses import dataclass, field
+    from dataclasses import dataclass
     from typing import Any, BinaryIO
 
     from policy.model import Decision, Event, RuleSet, Settings
     from policy.store import Store
 else:
-    from policy.lean import dataclass, field
+    from policy.lean import dataclass
 
 # stdin is read up to this hard ceiling before the config is known; the configured `max_event_bytes` (default
 # 8 MiB, at most this) is applied once it is.
@@ -308,7 +308,7 @@ def _failure_settings(request: Any, environ: Mapping[str, str]) -> Settings:
     except Exception:
         pass
     try:
-        from policy.config import resolve
+        from policy.layering import resolve
 
         return resolve(request).settings
     except Exception:

@@ -129,6 +129,17 @@ def dataclass(cls: type[T] | None = None, /, *, frozen: bool = True, slots: bool
     return wrap if cls is None else wrap(cls)
 
 
+def restore(cls: type[T], values: list[Any]) -> T:
+    """An instance of record class `cls` from its field values, in declaration order, without running `__init__`
+    (for data that was a valid record when it was stored: the compiled-rules cache)."""
+    names = getattr(cls, "__policy_fields__", None)
+    if names is None:  # a real dataclass (another Python implementation's type checking run)
+        return cls(*values)
+    record = object.__new__(cls)
+    record.__dict__.update(zip(names, values))
+    return record
+
+
 def fields_of(record: object) -> tuple[str, ...]:
     """The field names of a record, in declaration order (works for real dataclasses too)."""
     return fields_of_class(type(record))
@@ -321,7 +332,7 @@ except ImportError:  # pragma: no cover
     import sqlite3 as sqlite  # type: ignore[no-redef]
 
 __all__ = ["FrozenInstanceError", "asdict", "dataclass", "digest", "field", "fields_of", "interpreter_tag",
-           "json_dumps", "json_loads", "regex", "regex_spec", "register_regex_specs", "replace", "sqlite"]
+           "json_dumps", "json_loads", "regex", "regex_spec", "register_regex_specs", "replace", "restore", "sqlite"]
 
 
 # --------------------------------------------------------------------------------------------------------------

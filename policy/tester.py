@@ -18,7 +18,7 @@ from policy.errors import Diagnostic, Location, PolicyError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dataclasses import dataclass, field
+    from dataclasses import dataclass
     from typing import Any
 
     from policy.compiler import PackSource
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from policy.model import RuleSet
     from policy.store import Store
 else:
-    from policy.lean import dataclass, field
+    from policy.lean import dataclass
 
 DEFAULT_NOW = "2026-01-05T10:00:00+00:00"
 DEFAULT_SESSION = "test-session"

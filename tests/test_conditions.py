@@ -1,5 +1,6 @@
-"""policy.conditions: the expression language. simpleeval's language, compiled to guarded code: the sandbox
-holds, every function gives its documented result, and plain-data results equal simpleeval's own."""
+"""policy.conditions and policy.expressions: the expression language. simpleeval's language, compiled to guarded
+code: the sandbox holds, every function gives its documented result, and plain-data results equal simpleeval's
+own."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import math
 import pytest
 import simpleeval
 
-from policy import conditions
-from policy.conditions import (
-    FUNCTIONS, CompileEnv, ExpressionError, FactCatalog, compile_expression, compile_template, evaluate, make_scope,
-    render,
-)
+from policy import conditions, expressions
+from policy.conditions import FUNCTIONS, ExpressionError, evaluate, make_scope, render
+from policy.expressions import CompileEnv, FactCatalog, compile_expression, compile_template
 from policy.errors import Location
 
 HERE = Location("t.yaml", 1, 1)
@@ -246,7 +245,7 @@ def test_templates(source, expected):
 def test_template_parts():
     template, _ = compile_template("a {{ tool }} b", HERE, ENV)
     assert [part if isinstance(part, str) else part.source for part in template.parts] == ["a ", "tool", " b"]
-    assert conditions.template_names(template) == {"tool"}
+    assert expressions.template_names(template) == {"tool"}
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -350,7 +349,7 @@ def test_function_docs_are_complete():
     for function in FUNCTIONS.values():
         assert function.signature.startswith(function.name + "(")
         assert function.doc.endswith(".") and len(function.doc) > 10
-    assert conditions.function_table()[0] == ("len(x)", "The number of items in a list, mapping or string.")
+    assert expressions.function_table()[0] == ("len(x)", "The number of items in a list, mapping or string.")
 
 
 def test_datetime_fields():

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import event_bytes, write
 
-from policy.config import Request, discover, resolve, shipped_pack_path
+from policy.config import Request, discover, shipped_pack_path
+from policy.layering import resolve
 from policy.errors import Diagnostic
 from policy.model import Settings
 

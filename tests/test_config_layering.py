@@ -8,7 +8,8 @@ import os
 import pytest
 from conftest import write
 
-from policy.config import ConfigRef, Request, discover, find_project_config, resolve, user_config_path
+from policy.config import ConfigRef, Request, discover, find_project_config, user_config_path
+from policy.layering import resolve
 
 RULES = "version: 1\npack: {name}\nrules: []\n"
 

@@ -87,8 +87,8 @@ LAYERS = [
     ("__main__",),
     ("cli", "commands"),
     ("adapters", "tester", "report", "hook"),
-    ("engine", "effects", "compiler", "cache", "config"),
-    ("conditions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),
+    ("engine", "effects", "compiler", "cache", "config", "layering"),
+    ("conditions", "expressions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),
     ("model", "errors", "lean", "times", ""),  # "" is the package itself (policy/__init__.py: __version__)
 ]
 LAYER = {name: len(LAYERS) - index for index, names in enumerate(LAYERS) for name in names}

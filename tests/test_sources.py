@@ -340,7 +340,8 @@ def test_parallel_hooks_fetch_a_source_once(server, tmp_path):
 # ---- the configuration --------------------------------------------------------------------------------------------
 
 def test_sources_merge_across_configs_and_an_untrusted_project_cannot_run_commands(tmp_path):
-    from policy.config import Request, resolve
+    from policy.config import Request
+    from policy.layering import resolve
 
     home = tmp_path / "home"
     user = write(home / ".config" / "policy" / "config.yaml", """
@@ -370,7 +371,8 @@ def test_sources_merge_across_configs_and_an_untrusted_project_cannot_run_comman
 
 
 def test_config_schema_checks_sources(tmp_path):
-    from policy.config import ConfigRef, load_config
+    from policy.config import ConfigRef
+    from policy.layering import load_config
     from policy.errors import Diagnostic
 
     path = write(tmp_path / "config.yaml", """

@@ -11,14 +11,15 @@ import os
 
 import typer
 
-from policy.errors import Diagnostic, Location
+from policy.errors import Diagnostic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
     from policy.compiler import CompiledFiles
-    from policy.config import ConfigRef, Resolved
+    from policy.config import ConfigRef
+    from policy.layering import Resolved
 
 CONFIG_NAMES = ("policy.yaml", "config.yaml")
 
@@ -49,7 +50,8 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
     """All diagnostics for the given files. A config file is checked with everything it loads (its packs, the
     params it sets, its paths), as if it were the only config."""
     from policy.compiler import PackSource, compile_files
-    from policy.config import ConfigRef, Request, resolve
+    from policy.config import ConfigRef, Request
+    from policy.layering import resolve
 
     diagnostics: list[Diagnostic] = []
     rule_files = [path for path in files if classify(path) == "rules"]
@@ -81,7 +83,8 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
 def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...], Resolved, CompiledFiles]:
     """The config files that apply here, what they resolve to, and the packs they load, compiled."""
     from policy.compiler import compile_files
-    from policy.config import Request, discover, resolve
+    from policy.config import Request, discover
+    from policy.layering import resolve
 
     request = Request(cwd=cwd, environ=environ)
     refs = discover(request)
