@@ -352,44 +352,6 @@ def _record_crash(environ: Mapping[str, str]) -> str | None:
     return path
 
 
-def report(outcome: Outcome, options: Options) -> dict[str, Any]:
-    """The `--format json` report: the event, the decision, the host output, effects and trace."""
-    from policy.effects import describe
-    from policy.lean import asdict
-
-    decision = outcome.decision
-    return {
-        "event": outcome.event.name if outcome.event else None,
-        "verdict": decision.verdict if decision else None,
-        "reason": decision.reason if decision else None,
-        "context": decision.context if decision else None,
-        "message": decision.message if decision else None,
-        "delay": decision.delay if decision else 0.0,
-        "rules": list(decision.rule_ids) if decision else [],
-        "output": {"stdout": outcome.output.stdout, "stderr": outcome.output.stderr,
-                   "exit_code": outcome.output.exit_code},
-        "effects": [describe(effect) for effect in decision.effects] if decision else [],
-        "applied": list(outcome.effects),
-        "dry_run": options.dry_run,
-        "error": {"code": outcome.error.code, "message": outcome.error.message, "hint": outcome.error.hint}
-        if outcome.error else None,
-        "trace": [asdict(step) for step in decision.trace] if decision and options.explain else [],
-    }
-
-
-def explain_text(outcome: Outcome) -> str:
-    """The `--explain` trace, one rule per line, for stderr."""
-    decision = outcome.decision
-    if decision is None:
-        return ""
-    lines = [f"explain: {decision.event_name}: verdict {decision.verdict or 'none'}"
-             + (f", delay {decision.delay:g}s" if decision.delay else "")]
-    for step in decision.trace:
-        values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
-        lines.append(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}" + (f" [{values}]" if values else ""))
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryIO | None = None,
          stdout: BinaryIO | None = None, stderr: BinaryIO | None = None, environ: Mapping[str, str] | None = None,
          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> int:
@@ -420,21 +382,22 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     if options.format == "json":
         from policy.lean import json_dumps
 
-        stdout.write((json_dumps(report(outcome, options), spaced=True) + "\n").encode())
+        from policy.report import eval_json
+
+        stdout.write((json_dumps(eval_json(outcome, dry_run=options.dry_run, explain=options.explain),
+                                 spaced=True) + "\n").encode())
     elif outcome.output.stdout:
         stdout.write(outcome.output.stdout.encode())
     if outcome.output.stderr:
         stderr.write(outcome.output.stderr.encode())
     if options.explain and options.format != "json":
-        stderr.write(explain_text(outcome).encode())
-    if options.dry_run and outcome.decision is not None and options.format != "json":
-        from policy.effects import describe
+        from policy.report import explain_text
 
-        decision = outcome.decision
-        lines = [f"dry run: verdict {decision.verdict or 'none'}; would sleep {decision.delay:g}s; "
-                 f"{len(decision.effects)} effect(s) not applied"]
-        lines += [f"  would {describe(effect)}" for effect in decision.effects]
-        stderr.write(("\n".join(lines) + "\n").encode())
+        stderr.write(explain_text(outcome.decision).encode())
+    if options.dry_run and outcome.decision is not None and options.format != "json":
+        from policy.report import dry_run_text
+
+        stderr.write(dry_run_text(outcome.decision).encode())
     stdout.flush()
     stderr.flush()
     final = outcome.decision

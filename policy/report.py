@@ -8,6 +8,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from policy.hook import Outcome
+    from policy.model import Decision
     from policy.tester import Report, Result
 
 _MARKS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s"}
@@ -37,6 +39,56 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str =
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+# ---- policy eval: --format json, --explain, --dry-run --------------------------------------------------------------
+
+def eval_json(outcome: Outcome, *, dry_run: bool, explain: bool) -> dict[str, Any]:
+    """The `policy eval --format json` report: the event, the decision, the host output, effects and trace."""
+    from policy.effects import describe
+    from policy.lean import asdict
+
+    decision = outcome.decision
+    return {
+        "event": outcome.event.name if outcome.event else None,
+        "verdict": decision.verdict if decision else None,
+        "reason": decision.reason if decision else None,
+        "context": decision.context if decision else None,
+        "message": decision.message if decision else None,
+        "delay": decision.delay if decision else 0.0,
+        "rules": list(decision.rule_ids) if decision else [],
+        "output": {"stdout": outcome.output.stdout, "stderr": outcome.output.stderr,
+                   "exit_code": outcome.output.exit_code},
+        "effects": [describe(effect) for effect in decision.effects] if decision else [],
+        "applied": list(outcome.effects),
+        "dry_run": dry_run,
+        "error": {"code": outcome.error.code, "message": outcome.error.message, "hint": outcome.error.hint}
+        if outcome.error else None,
+        "trace": [asdict(step) for step in decision.trace] if decision and explain else [],
+    }
+
+
+def explain_text(decision: Decision | None) -> str:
+    """The `policy eval --explain` trace, one rule per line, for stderr."""
+    if decision is None:
+        return ""
+    lines = [f"explain: {decision.event_name}: verdict {decision.verdict or 'none'}"
+             + (f", delay {decision.delay:g}s" if decision.delay else "")]
+    for step in decision.trace:
+        values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
+        lines.append(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}"
+                     + (f" [{values}]" if values else ""))
+    return "\n".join(lines) + "\n"
+
+
+def dry_run_text(decision: Decision) -> str:
+    """What `policy eval --dry-run` did not do, for stderr."""
+    from policy.effects import describe
+
+    lines = [f"dry run: verdict {decision.verdict or 'none'}; would sleep {decision.delay:g}s; "
+             f"{len(decision.effects)} effect(s) not applied"]
+    lines += [f"  would {describe(effect)}" for effect in decision.effects]
+    return "\n".join(lines) + "\n"
 
 
 # ---- test reports -------------------------------------------------------------------------------------------------
