@@ -16,6 +16,7 @@ import math
 import posixpath
 
 from policy import lean
+from policy.errors import PolicyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ else:
 MAX_STRING_LENGTH = 100_000
 MAX_COMPREHENSION_LENGTH = 10_000
 MAX_POWER = 4_000_000
+MAX_POWER_BITS = 1_000_000  # ours, not simpleeval's: see _pow
 MAX_SHIFT = 10_000
 MAX_SHIFT_BASE = 1.7976931348623157e308
 MAX_EXPRESSION_LENGTH = 4_000
@@ -179,6 +181,11 @@ def _slice(lower: Any, upper: Any, step: Any) -> slice:
 
 def _pow(base: Any, exponent: Any) -> Any:
     if abs(base) > MAX_POWER or abs(exponent) > MAX_POWER:
+        raise ExpressionError(f"{base} ** {exponent} is too large")
+    # simpleeval's bound still lets 4000000 ** 4000000 through, a number of 88 million bits that takes minutes:
+    # integer results are kept under MAX_POWER_BITS.
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and \
+            abs(base).bit_length() * exponent > MAX_POWER_BITS:
         raise ExpressionError(f"{base} ** {exponent} is too large")
     return base**exponent
 
@@ -584,7 +591,7 @@ def make_scope(names: dict[str, Any]) -> dict[str, Any]:
 def evaluate(expr: Expr, scope: dict[str, Any]) -> Any:
     try:
         return eval(expr.code, scope)  # noqa: S307 - compiled from a checked AST, guarded, no builtins
-    except ExpressionError:
+    except (ExpressionError, PolicyError):  # a fact that could not be read says so itself (e.g. fact-timeout)
         raise
     except Exception as error:  # TypeError, ZeroDivisionError, ... from the expression itself
         raise ExpressionError(f"{type(error).__name__}: {error}") from None

@@ -176,6 +176,11 @@ class _Checker:
         ast = self.ast
         if isinstance(node, ast.Constant):
             return node.value
+        if isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.Set)):  # a literal display of literals
+            try:
+                return ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return _NOT_CONSTANT
         parts = self.chain(node)
         if parts and parts[0] == "params" and len(parts) >= 2:
             value: Any = self.env.params
@@ -203,6 +208,15 @@ class _Checker:
             for index, arg in enumerate(node.args):
                 value = self.constant(arg)
                 if value is _NOT_CONSTANT:
+                    if index in function.regex_args or index in function.glob_args or index in \
+                            function.command_map_args:
+                        # A pattern the event could supply is a pattern an agent could write to stall the hook
+                        # (catastrophic backtracking) until its timeout lets the tool through.
+                        what = "command map" if index in function.command_map_args else \
+                            "regex" if index in function.regex_args else "glob"
+                        self.error("not-constant", f"the {what} of {function.name}() must be a literal or a param",
+                                   "constant patterns are checked when the rules load; a pattern taken from the "
+                                   "event could be made to run for minutes")
                     continue
                 if index in function.command_map_args:
                     if value is not None:

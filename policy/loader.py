@@ -66,6 +66,13 @@ def _loader_class() -> type:
     return loader
 
 
+MAX_NODES = 200_000  # far beyond any real file; stops alias bombs ("billion laughs") before they eat the memory
+
+
+class _TooLarge(Exception):
+    pass
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         import yaml
@@ -77,6 +84,7 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.constructor = yaml.constructor.SafeConstructor()
         self.active: set[int] = set()  # the collection nodes being built, to catch recursive aliases
+        self.built = 0  # nodes built so far, counting every expansion of an alias
 
     def at(self, node: yaml.Node, path: Path) -> Location:
         mark = node.start_mark
@@ -84,6 +92,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         yaml = self.yaml
+        self.built += 1
+        if self.built > MAX_NODES:
+            raise _TooLarge
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             if id(node) in self.active:
@@ -181,6 +192,10 @@ def parse_yaml(text: str, file: str) -> Document:
         data = builder.build(root, ())
     except RecursionError:
         return _too_deep(file)
+    except _TooLarge:
+        return Document(file, None, diagnostics=(Diagnostic(
+            Location(file, 1, 1), "too-large", f"the document expands to more than {MAX_NODES:,} values",
+            "aliases that repeat aliases multiply: write the values out"),))
     return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics))
 
 

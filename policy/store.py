@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 BUSY_TIMEOUT_SECONDS = 10.0
+SQL_FACT_TIME_LIMIT = 0.5  # seconds a pack's SQL fact may run
 
 
 def default_path(environ: Mapping[str, str]) -> str:
@@ -174,13 +175,30 @@ class Store:
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
-    def read_only(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a pack's SQL fact with writes switched off at the SQLite level (`PRAGMA query_only`)."""
+    def read_only(self, sql: str, params: Mapping[str, Any], *,
+                  time_limit: float = SQL_FACT_TIME_LIMIT) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a pack's SQL fact with writes switched off at the SQLite level (`PRAGMA query_only`), for at most
+        `time_limit` seconds: it runs while the evaluation holds the write lock, and a runaway query (a recursive
+        CTE without end) must not stall every other hook."""
+        import time
+
+        deadline = time.monotonic() + time_limit
+
+        def over_time() -> int:
+            return 1 if time.monotonic() > deadline else 0
+
         self.connection.execute("PRAGMA query_only=ON")
+        self.connection.set_progress_handler(over_time, 10_000)
         try:
-            cursor = self.execute(sql, params)
+            cursor = self.connection.execute(sql, params)
             return [column[0] for column in cursor.description or ()], cursor.fetchall()
+        except sqlite.OperationalError as error:
+            if "interrupted" in str(error):
+                raise StoreError(f"a SQL fact ran longer than {time_limit:g}s and was stopped", code="fact-timeout",
+                                 hint="facts run on every event: make the query use an index and end") from None
+            raise translate_error(error, self.path) from None
         finally:
+            self.connection.set_progress_handler(None, 0)
             self.connection.execute("PRAGMA query_only=OFF")
 
     # ---- the meta table -----------------------------------------------------------------------------------------

@@ -108,16 +108,18 @@ class Facts:
         return scope
 
     def stop_blocks(self) -> int:
-        """How many times in a row this agent session's Stop/SubagentStop was blocked, since its last prompt."""
+        """How many times in a row this agent session's Stop (or SubagentStop: each is counted on its own) was
+        blocked, since its last prompt."""
         store = self.context.store
         session = self.context.event.agent_session
+        current = self.context.event.name
         if store is None or session is None:
             return 0
         count = 0
         for event, verdict in store.execute(
                 "SELECT event, verdict FROM decisions WHERE agent_session = ? ORDER BY at DESC, id DESC LIMIT 64",
                 (session,)):
-            if event in ("Stop", "SubagentStop"):
+            if event == current:
                 if verdict != "deny":
                     break
                 count += 1
