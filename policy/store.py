@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_SECONDS = 10.0
 SQL_FACT_TIME_LIMIT = 0.5  # seconds a pack's SQL fact may run
+# `leave()` truncates the write-ahead log past this size (about 25 hook events); docs/performance.md has the
+# measurements behind the number.
+WAL_TRUNCATE_BYTES = 1024 * 1024
+WAL_TRUNCATE_WAIT_MS = 20
 
 
 def default_path(environ: Mapping[str, str]) -> str:
@@ -117,6 +121,26 @@ class Store:
 
     def close(self) -> None:
         self.connection.close()
+
+    def leave(self) -> None:
+        """End a process's use of the store without closing it (the process exits next), keeping the WAL small.
+
+        Closing the last connection checkpoints the whole WAL into the database (~3 ms). A hook process skips
+        that, but then nothing ever resets the WAL: each new process recovers it (re-reads every frame, ~0.3 ms
+        per MB) and forgets what was already checkpointed, so it would grow by every event's pages for good.
+        Here, once it passes WAL_TRUNCATE_BYTES, it is checkpointed and truncated; when another process is
+        using the store the checkpoint gives up at once and a later process does it."""
+        try:
+            size = os.stat(self.path + "-wal").st_size
+        except OSError:
+            return
+        if size < WAL_TRUNCATE_BYTES:
+            return
+        try:
+            self.connection.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+            self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite.Error:
+            pass  # best effort: what was committed is in the WAL, as safe as in the database
 
     def __enter__(self) -> Store:
         return self

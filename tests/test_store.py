@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -10,7 +11,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import IS_ROOT, POLICY, event_bytes, write
+from conftest import IS_ROOT, POLICY, event_bytes, event_payload, write
 
 from policy.errors import StoreError
 from policy.facts import FactContext, Facts
@@ -18,7 +19,7 @@ from policy.facts.kv import KvFacts, set_value
 from policy.hook import Options, evaluate_event, log_decision
 from policy.migrations import LATEST
 from policy.model import Decision, Event, RuleSet, Settings
-from policy.store import Store, check_query, default_path, translate_error
+from policy.store import WAL_TRUNCATE_BYTES, Store, check_query, default_path, translate_error
 
 RULES = """
 version: 1
@@ -73,6 +74,69 @@ def test_wal_and_busy_timeout(tmp_path):
         assert store.value("PRAGMA busy_timeout") == 10_000
         assert store.value("PRAGMA synchronous") == 1  # NORMAL
         assert store.value("PRAGMA user_version") == LATEST
+
+
+# ---- the write-ahead log stays bounded when processes exit without closing -------------------------------------------
+
+def wal_size(path) -> int:
+    return os.path.getsize(f"{path}-wal")
+
+
+def grow_wal(store: Store, past: int) -> int:
+    """Commit rows until the WAL is larger than `past` bytes; returns how many."""
+    count = 0
+    while wal_size(store.path) <= past:
+        with store.transaction():
+            store.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, 0)", (f"k{count}", "x" * 3000))
+        count += 1
+    return count
+
+
+def test_leave_keeps_a_small_wal(tmp_path):
+    path = tmp_path / "facts.db"
+    store = Store.open(str(path))
+    grow_wal(store, 64 * 1024)
+    size = wal_size(path)
+    store.leave()  # below the bound: nothing to do
+    assert wal_size(path) == size
+    count = grow_wal(store, WAL_TRUNCATE_BYTES)
+    store.leave()
+    assert wal_size(path) == 0
+    with Store.open(str(path)) as reopened:
+        assert reopened.value("SELECT count(*) FROM kv") == count
+
+
+def test_leave_gives_way_to_a_reader(tmp_path):
+    path = tmp_path / "facts.db"
+    store = Store.open(str(path))
+    count = grow_wal(store, WAL_TRUNCATE_BYTES)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM kv").fetchone() == (count,)
+    store.leave()  # cannot truncate under an open read transaction: gives up at once, loses nothing
+    assert wal_size(path) > WAL_TRUNCATE_BYTES
+    reader.execute("COMMIT")
+    store.leave()
+    assert wal_size(path) == 0
+    reader.close()
+    with Store.open(str(path)) as reopened:
+        assert reopened.value("SELECT count(*) FROM kv") == count
+
+
+def test_hook_processes_keep_the_wal_bounded(env):
+    """Every hook process exits without closing the store. SQLite's own automatic checkpoints never reset the WAL
+    then (each new process recovers the WAL and forgets what was checkpointed), so it grew by every event's pages:
+    ~40 KB per event with the shipped packs, and each hook re-read all of it on start."""
+    write(env.root / "rules.yaml", RULES)
+    payload = event_payload("PreToolUse-Bash")
+    payload["tool_input"]["command"] = "echo " + "x" * 60_000  # ~16 pages written per event
+    events = 40
+    for _ in range(events):
+        result = env.run("--rules", "rules.yaml", stdin=json.dumps(payload).encode(), hook=True)
+        assert result.returncode == 0, result.stderr
+        assert wal_size(env.db) < WAL_TRUNCATE_BYTES + 128 * 1024
+    assert env.rows("SELECT count(*) AS n FROM audit") == [{"n": events}]
+    assert env.rows("SELECT count(*) AS n FROM decisions") == [{"n": events}]
 
 
 # ---- transactions -----------------------------------------------------------------------------------------------------
