@@ -129,13 +129,17 @@ def decode(value: Any, classes: dict[str, type]) -> Any:
         if value and value[0] is ...:
             if value[1] is None:
                 return value[2]
-            return lean.restore(classes[value[1]], [decode(item, classes) for item in value[2:]])
-        return tuple([decode(item, classes) for item in value])
+            return lean.restore(classes[value[1]], [decode(item, classes) if type(item) in _CONTAINERS else item
+                                                    for item in value[2:]])
+        return tuple([decode(item, classes) if type(item) in _CONTAINERS else item for item in value])
     if kind is list:
-        return [decode(item, classes) for item in value]
+        return [decode(item, classes) if type(item) in _CONTAINERS else item for item in value]
     if kind is dict:
-        return {key: decode(item, classes) for key, item in value.items()}
+        return {key: decode(item, classes) if type(item) in _CONTAINERS else item for key, item in value.items()}
     return value
+
+
+_CONTAINERS = frozenset((tuple, list, dict))  # what decode looks into; everything else is taken as it is
 
 
 # ---- the cache ----------------------------------------------------------------------------------------------------

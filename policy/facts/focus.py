@@ -10,7 +10,6 @@ decide whether a new session may start, cost a third.
 
 from __future__ import annotations
 
-import math
 
 from policy.conditions import ExpressionError, duration, mmss
 from policy.errors import PolicyError
@@ -55,7 +54,7 @@ class FocusRefused(PolicyError):
 def countdown(until: float, now: float) -> int:
     """Whole seconds left until `until`, rounded up, so a countdown never shows 0:00 while it still runs (first
     rounded to the millisecond: times that went through ISO text are off by float noise)."""
-    return max(0, math.ceil(round(until - now, 3)))
+    return max(0, -int(-round(until - now, 3) // 1))  # ceil, without importing math for it
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
