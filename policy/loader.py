@@ -204,6 +204,23 @@ def _too_deep(file: str) -> Document:
         Location(file, 1, 1), "too-deep", "the document is nested too deeply to read", "flatten it"),))
 
 
+def yaml_files(paths: list[str], suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[str]:
+    """The files named, and the files ending in one of `suffixes` under the directories named: recursively, in a
+    stable order, skipping hidden directories (.git, .venv, …) except .policy, where `policy init` puts rules."""
+    import os
+
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, directories, names in os.walk(path):
+                directories[:] = sorted(d for d in directories if not d.startswith(".") or d == ".policy")
+                files += [os.path.normpath(os.path.join(root, name)) for name in sorted(names)
+                          if name.endswith(suffixes)]
+        else:
+            files.append(path)
+    return files
+
+
 def read_text(path: str) -> str:
     """A file's text as UTF-8; raises OSError or UnicodeDecodeError."""
     with open(path, "rb") as handle:

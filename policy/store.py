@@ -288,6 +288,21 @@ def bind_names(sql: str) -> list[str]:
     return names
 
 
+def where(*terms: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """` WHERE …` (or `""`) and its values, from `(condition, value)` terms: a term whose value is None is left
+    out; a condition binds its value at its `?` (a list or tuple: one value per `?`, as in `label IN (?, ?)`); a
+    condition without `?` (`verdict IS NULL`) binds nothing."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    for condition, value in terms:
+        if value is None:
+            continue
+        conditions.append(condition)
+        if "?" in condition:
+            values += value if isinstance(value, (list, tuple)) else [value]
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), values
+
+
 def check_query(sql: str, allowed_binds: set[str]) -> tuple[str | None, list[str]]:
     """Is `sql` a single read-only SELECT over the store's schema, binding only allowed names?
 

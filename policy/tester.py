@@ -132,17 +132,10 @@ class TestFile:
 
 
 def find_test_files(paths: list[str]) -> list[str]:
-    files: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, directories, names in os.walk(path):
-                # hidden directories are skipped (.git, .venv, …), except .policy, where `policy init` puts rules
-                directories[:] = sorted(d for d in directories if not d.startswith(".") or d == ".policy")
-                files += [os.path.normpath(os.path.join(root, name)) for name in sorted(names)
-                          if name.endswith((".test.yaml", ".test.yml"))]
-        else:
-            files.append(path)
-    return files
+    """The test files named, and the `*.test.yaml` files under the directories named."""
+    from policy.loader import yaml_files
+
+    return yaml_files(paths, (".test.yaml", ".test.yml"))
 
 
 def _pack_path(name: str, directory: str) -> str:
@@ -361,17 +354,13 @@ def _seed(store: Store, given: dict[str, Any], clock: _Clock, session: str) -> N
 
 
 def _where(table: str, where: dict[str, Any], clock: _Clock, session: str) -> tuple[str, list[Any]]:
-    if not where:
-        return "", []
-    parts, values = [], []
+    from policy.store import where as sql_where
+
+    terms = []
     for column, value in where.items():
         converted = _db_value(table, column, value, clock, session)
-        if converted is None:
-            parts.append(f'"{column}" IS NULL')
-        else:
-            parts.append(f'"{column}" = ?')
-            values.append(converted)
-    return " WHERE " + " AND ".join(parts), values
+        terms.append((f'"{column}" IS NULL', True) if converted is None else (f'"{column}" = ?', converted))
+    return sql_where(*terms)
 
 
 def _text_check(expected: Any, actual: str | None) -> str | None:

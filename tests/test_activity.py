@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import EVENTS, POLICY, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "examples" / "events"
 PACK = ROOT / "rules" / "activity.yaml"
-POLICY = Path(sys.executable).parent / "policy"
 
 SESSION_1 = "8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
 SESSION_2 = "3b9e7f10-2c4d-4e6f-8a1b-5c7d9e0f1a2b"

@@ -3,7 +3,6 @@ test_config.py)."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from conftest import write

@@ -8,11 +8,11 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from conftest import EVENTS, POLICY, ROOT
 
 from policy.commands import session as session_cli
 from policy.commands import status as status_cli
@@ -24,9 +24,6 @@ from policy.facts import focus
 from policy.model import Event, PlannedEffect, Settings
 from policy.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "examples" / "events"
-POLICY = Path(sys.executable).parent / "policy"
 FOCUS_RULES = ROOT / "rules" / "focus.yaml"
 
 # 2026-11-20 10:00:00 at UTC+01:00 (09:00 UTC); local midnight is 23:00 UTC the day before.
@@ -687,3 +684,24 @@ def test_the_shipped_pack_passes_its_scenario_tests_at_full_coverage(tmp_path: P
     result = run_policy(tmp_path, "test", str(ROOT / "rules" / "focus.test.yaml"), "--min-coverage", "100")
     assert result.returncode == 0, result.stdout.decode()
     assert "focus        100.0%" in result.stdout.decode()
+
+
+def test_cli_says_when_a_broken_config_leaves_it_the_shipped_params(tmp_path: Path) -> None:
+    def start(root: Path, config: str) -> subprocess.CompletedProcess[bytes]:
+        path = root / "config" / "policy" / "config.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(config, encoding="utf-8")
+        return run_policy(root, "session", "start", "--type", "personal", "--intention", "write the docs")
+
+    configured = start(tmp_path / "a", "version: 1\npacks:\n  - name: focus\n    params: {session_minutes: 50}\n")
+    assert (configured.returncode, configured.stderr) == (0, b"")
+    assert db_rows(tmp_path / "a", "SELECT planned_minutes FROM focus_sessions") == [{"planned_minutes": 50.0}]
+
+    broken = start(tmp_path / "b", "version: 1\npacks:\n  - name: focus\n    params: {session_minutes: 50}\n"
+                                   "  - focsu\n")
+    assert broken.returncode == 0
+    assert broken.stderr.decode() == (
+        f"policy: warning: {tmp_path / 'b' / 'config' / 'policy' / 'config.yaml'}:5:5: unknown-pack: there is no "
+        "shipped pack 'focsu' (did you mean 'focus'?)\n"
+        "    using the focus pack's shipped params; `policy validate` shows what to fix\n")
+    assert db_rows(tmp_path / "b", "SELECT planned_minutes FROM focus_sessions") == [{"planned_minutes": 25.0}]

@@ -362,7 +362,7 @@ def test_nothing_to_install_and_a_broken_config_are_clear_errors(env):
     write(env.root / "policy.yaml", "packs: [focsu]\n")
     broken = env.run("install")
     assert (broken.returncode, broken.stderr.decode()) == (1, (
-        f"policy: invalid-config: the configuration has errors: unknown-pack: there is no shipped pack 'focsu'\n"
+        "policy: invalid-config: the configuration has errors: unknown-pack: there is no shipped pack 'focsu'\n"
         "    hint: run `policy validate`, fix what it reports, then install again\n"))
     assert not (env.root / ".claude").exists()
 

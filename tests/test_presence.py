@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import EVENTS, POLICY, ROOT
 
 from policy.facts import claims as board
 from policy.labels import check_command_map, command_labels, label_problem, render_label, simple_commands, tokens
 from policy.store import Store
 from policy.times import parse_iso
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "examples" / "events"
 RULES = ROOT / "rules" / "presence.yaml"
-POLICY = Path(sys.executable).parent / "policy"
 S1 = "8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
 S2 = "3b9e7f10-2c4d-4e6f-8a1b-5c7d9e0f1a2b"
 T0 = "2026-01-05T10:05:00+01:00"

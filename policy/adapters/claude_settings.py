@@ -17,7 +17,7 @@ from policy.errors import Diagnostic, Location
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from dataclasses import dataclass
     from typing import Any
 
@@ -48,15 +48,37 @@ class InstalledHook:
     explicit: bool  # whether the file sets `timeout`
 
 
+SCOPES = ("user", "project", "local", "managed")  # lowest first
+MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
+
+
+def settings_path(scope: str, *, project: str, environ: Mapping[str, str]) -> str:
+    """The settings file of a scope: user, ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR/settings.json);
+    project, .claude/settings.json; local, .claude/settings.local.json; managed, the system-wide file."""
+    if scope == "user":
+        home = environ.get("HOME") or os.path.expanduser("~")
+        return os.path.join(environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude"), "settings.json")
+    if scope == "managed":
+        return MANAGED_SETTINGS
+    return os.path.join(project, ".claude", "settings.json" if scope == "project" else "settings.local.json")
+
+
 def settings_files(*, cwd: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """(scope, path) of the settings files Claude Code reads for a session started in `cwd`, lowest first."""
-    home = environ.get("HOME") or os.path.expanduser("~")
-    config = environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
     project = environ.get("CLAUDE_PROJECT_DIR") or cwd
-    return [("user", os.path.join(config, "settings.json")),
-            ("project", os.path.join(project, ".claude", "settings.json")),
-            ("local", os.path.join(project, ".claude", "settings.local.json")),
-            ("managed", "/etc/claude-code/managed-settings.json")]
+    return [(scope, settings_path(scope, project=project, environ=environ)) for scope in SCOPES]
+
+
+def handlers(data: Any) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(event, group, handler) for every hook handler in a parsed settings file, passing over whatever is not
+    shaped like one (Claude Code ignores it too)."""
+    events = data.get("hooks") if isinstance(data, dict) else None
+    for event, groups in (events.items() if isinstance(events, dict) else ()):
+        for group in groups if isinstance(groups, list) else ():
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            for handler in entries if isinstance(entries, list) else ():
+                if isinstance(handler, dict):
+                    yield str(event), group, handler
 
 
 def runs_policy(command: str, args: list[str] | None = None) -> bool:
@@ -87,23 +109,17 @@ def read_hooks(path: str, scope: str) -> list[InstalledHook]:
     except (OSError, ValueError):
         return []
     hooks: list[InstalledHook] = []
-    events = data.get("hooks") if isinstance(data, dict) else None
-    for event, groups in (events.items() if isinstance(events, dict) else ()):
-        for group in groups if isinstance(groups, list) else ():
-            if not isinstance(group, dict):
-                continue
-            for handler in group.get("hooks") or ():
-                if not isinstance(handler, dict) or handler.get("type", "command") != "command":
-                    continue
-                command, args = handler.get("command"), handler.get("args")
-                if not isinstance(command, str) or not runs_policy(command, args if isinstance(args, list) else None):
-                    continue
-                timeout = handler.get("timeout")
-                explicit = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                seconds = float(timeout) if isinstance(timeout, (int, float)) and explicit else \
-                    EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT)
-                hooks.append(InstalledHook(path, scope, str(event), str(group.get("matcher") or ""), command, seconds,
-                                           explicit))
+    for event, group, handler in handlers(data):
+        if handler.get("type", "command") != "command":
+            continue
+        command, args = handler.get("command"), handler.get("args")
+        if not isinstance(command, str) or not runs_policy(command, args if isinstance(args, list) else None):
+            continue
+        timeout = handler.get("timeout")
+        explicit = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+        seconds = float(timeout) if isinstance(timeout, (int, float)) and explicit else \
+            EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT)
+        hooks.append(InstalledHook(path, scope, event, str(group.get("matcher") or ""), command, seconds, explicit))
     return hooks
 
 

@@ -37,14 +37,18 @@ def effective_ruleset(*, cwd: str | None = None) -> RuleSet:
 
 
 def pack_params(name: str) -> dict[str, Any]:
-    """The params of pack `name` as configured here, or the shipped pack's defaults when it isn't loaded."""
+    """The params of pack `name` as configured here, or the shipped pack's defaults when it isn't loaded (said on
+    stderr when that is because the configuration is broken: the hook would not run with these params either)."""
     from policy.errors import ValidationFailed
 
     try:
         ruleset = effective_ruleset()
         return dict(ruleset.pack(name).params)
-    except (KeyError, ValidationFailed):
+    except KeyError:
         pass
+    except ValidationFailed as error:
+        typer.echo(f"policy: warning: {error.one_line()}", err=True)
+        typer.echo(f"    using the {name} pack's shipped params; `policy validate` shows what to fix", err=True)
     from policy.compiler import PackSource, build_ruleset, compile_files
     from policy.config import shipped_pack_path
     from policy.model import Settings

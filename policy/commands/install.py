@@ -167,12 +167,10 @@ def project_dir(environ: Mapping[str, str], cwd: str) -> str:
 
 
 def settings_path(scope: str, environ: Mapping[str, str], project: str) -> str:
-    """user: ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR/settings.json); project: .claude/settings.json;
-    local: .claude/settings.local.json."""
-    if scope == "user":
-        home = environ.get("HOME") or os.path.expanduser("~")
-        return os.path.join(environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude"), "settings.json")
-    return os.path.join(project, ".claude", "settings.json" if scope == "project" else "settings.local.json")
+    """The settings file `policy install --scope` writes (user, project or local)."""
+    from policy.adapters.claude_settings import settings_path as path_of
+
+    return path_of(scope, project=project, environ=environ)
 
 
 # ---- reading and editing settings.json ------------------------------------------------------------------------
@@ -279,15 +277,12 @@ def edited(text: str | None, path: str, groups: dict[str, dict[str, Any]]) -> st
 
 def installed_handlers(text: str | None) -> dict[str, list[dict[str, Any]]]:
     """Event → [{"matcher": …, **handler}] of our handlers in a settings text."""
+    from policy.adapters.claude_settings import handlers
+
     found: dict[str, list[dict[str, Any]]] = {}
-    data = json.loads(text) if text and text.strip() else {}
-    hooks = data.get("hooks") if isinstance(data, dict) else None
-    for event, groups in (hooks.items() if isinstance(hooks, dict) else ()):
-        for group in groups if isinstance(groups, list) else ():
-            handlers = group.get("hooks") if isinstance(group, dict) else None
-            for handler in handlers if isinstance(handlers, list) else ():
-                if is_ours(handler):
-                    found.setdefault(event, []).append({"matcher": group.get("matcher"), **handler})
+    for event, group, handler in handlers(json.loads(text) if text and text.strip() else {}):
+        if is_ours(handler):
+            found.setdefault(event, []).append({"matcher": group.get("matcher"), **handler})
     return found
 
 

@@ -20,26 +20,14 @@ def query_log(store: Any, *, since: float | None = None, verdict: str | None = N
 
     from policy.lean import json_loads
 
-    clauses: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        clauses.append("at >= ?")
-        params.append(since)
-    if verdict == "none":
-        clauses.append("verdict IS NULL")
-    elif verdict is not None:
-        clauses.append("verdict = ?")
-        params.append(verdict)
-    if session is not None:
-        clauses.append("agent_session = ?")
-        params.append(session)
-    if event is not None:
-        clauses.append("event = ?")
-        params.append(event)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    from policy.store import where
+
+    clause, params = where(("at >= ?", since), ("verdict IS NULL", True if verdict == "none" else None),
+                           ("verdict = ?", None if verdict == "none" else verdict), ("agent_session = ?", session),
+                           ("event = ?", event))
     rows = list(Database(store.connection, execute_plugins=False).query(
         f"SELECT id, at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, ruleset, "
-        f"latency_ms, effects, error FROM decisions{where} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]))
+        f"latency_ms, effects, error FROM decisions{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]))
     for row in rows:
         row["verdict"] = row["verdict"] or "none"
         for key in ("rule_ids", "packs", "effects"):

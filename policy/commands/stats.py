@@ -45,15 +45,9 @@ def _is_duration(text: str) -> bool:
 
 
 def _where(since: float | None, agent_session: str | None, prefix: str = "") -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    values: list[Any] = []
-    if since is not None:
-        clauses.append(f"{prefix}at >= ?")
-        values.append(since)
-    if agent_session is not None:
-        clauses.append(f"{prefix}agent_session = ?")
-        values.append(agent_session)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), values
+    from policy.store import where
+
+    return where((f"{prefix}at >= ?", since), (f"{prefix}agent_session = ?", agent_session))
 
 
 def _counts() -> dict[str, int]:

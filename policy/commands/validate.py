@@ -33,19 +33,6 @@ def classify(path: str) -> str:
     return "rules"
 
 
-def collect(paths: list[str]) -> list[str]:
-    """Files named, and YAML files under directories named, in a stable order."""
-    files: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, directories, names in os.walk(path):
-                directories[:] = sorted(d for d in directories if not d.startswith(".") or d == ".policy")
-                files += [os.path.join(root, name) for name in sorted(names) if name.endswith((".yaml", ".yml"))]
-        else:
-            files.append(path)
-    return files
-
-
 def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | None = None) -> list[Diagnostic]:
     """All diagnostics for the given files. A config file is checked with everything it loads (its packs, the
     params it sets, its paths), as if it were the only config."""
@@ -128,8 +115,10 @@ def validate(paths: list[str], *, output_format: str = "text", cwd: str | None =
     """Validate and print the result; exit code 1 when there is any error."""
     cwd = cwd or os.getcwd()
     if paths:
+        from policy.loader import yaml_files
+
         missing = [path for path in paths if not os.path.exists(path)]
-        files = collect([path for path in paths if os.path.exists(path)]) + missing
+        files = yaml_files([path for path in paths if os.path.exists(path)]) + missing
         diagnostics = check_files(files, cwd=cwd, environ=dict(environ if environ is not None else os.environ))
     else:
         files, diagnostics = check_effective(cwd, dict(environ if environ is not None else os.environ))

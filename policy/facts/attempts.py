@@ -10,6 +10,7 @@ from __future__ import annotations
 from policy.conditions import ExpressionError
 from policy.facts import Family
 from policy.lean import json_dumps
+from policy.store import where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -85,18 +86,9 @@ def count_attempts(store: Store, *, since: float, agent_session: str | None = No
                    verdict: str | None = None) -> int:
     """Attempts at or after `since`; each filter is optional. Uses the (agent_session, at), (tool, at) or (at)
     index, whichever the filters allow."""
-    clauses = ["at >= ?"]
-    values: list[Any] = [since]
-    if agent_session is not None:
-        clauses.append("agent_session = ?")
-        values.append(agent_session)
-    if tool is not None:
-        clauses.append("tool = ?")
-        values.append(tool)
-    if verdict is not None:
-        clauses.append("verdict = ?")
-        values.append(verdict)
-    return int(store.value("SELECT count(*) FROM tool_attempts WHERE " + " AND ".join(clauses), values) or 0)
+    clause, values = where(("at >= ?", since), ("agent_session = ?", agent_session), ("tool = ?", tool),
+                           ("verdict = ?", verdict))
+    return int(store.value("SELECT count(*) FROM tool_attempts" + clause, values) or 0)
 
 
 def record_attempt(store: Store, *, at: float, agent_session: str | None, tool: str | None, verdict: str | None,

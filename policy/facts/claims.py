@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from policy.facts import Family
 from policy.labels import LABEL_EXAMPLES, label_problem
+from policy.store import where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,21 +43,12 @@ def active(store: Store, *, now: float, session: str | None = None, labels: Any 
            others_of: str | None = None, viewer: str | None = None) -> list[dict[str, Any]]:
     """Active claims, oldest first: of one session, on some labels, and/or of every session but `others_of`.
     Each row's `mine` says whether it is `viewer`'s claim (default: `session`)."""
-    clauses: list[str] = ["expires_at > ?"]
-    params: list[Any] = [now]
-    if session is not None:
-        clauses.insert(0, "agent_session = ?")
-        params.insert(0, session)
-    if labels is not None:
-        wanted = _labels(labels)
-        if not wanted:
-            return []
-        clauses.insert(0, "label IN (" + ", ".join("?" for _ in wanted) + ")")
-        params[:0] = wanted
-    if others_of is not None:
-        clauses.append("agent_session != ?")
-        params.append(others_of)
-    cursor = store.execute(_SELECT + " WHERE " + " AND ".join(clauses) + _ORDER, params)
+    wanted = None if labels is None else _labels(labels)
+    if wanted is not None and not wanted:
+        return []
+    clause, params = where(("label IN (" + ", ".join("?" for _ in wanted or ()) + ")", wanted),
+                           ("agent_session = ?", session), ("expires_at > ?", now), ("agent_session != ?", others_of))
+    cursor = store.execute(_SELECT + clause + _ORDER, params)
     return [_row(values, now, viewer if viewer is not None else session) for values in cursor.fetchall()]
 
 
