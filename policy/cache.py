@@ -39,6 +39,18 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+def _read_private(path: str) -> bytes | None:
+    """A cache entry's bytes, if the entry is this user's and no one else can write it: it holds code that runs."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            return handle.read()
+    except OSError:
+        return None
+
+
 def _record_shapes() -> bytes:
     """The names and fields of the records an entry is made of. Entries are decoded positionally, so an entry
     written by code whose records had other fields (a new commit under the same version number, e.g. in an
@@ -151,7 +163,7 @@ def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
     key = _key(request, refs)
     entry_path = os.path.join(directory, key)
     if use_cache:
-        raw = _read(entry_path)
+        raw = _read_private(entry_path)
         if raw is not None:
             ruleset = _load_entry(raw)
             if ruleset is not None:

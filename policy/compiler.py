@@ -35,6 +35,9 @@ class PackSource:
     display: str = ""
     trusted: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    # False when an untrusted project set the params of a trusted (shipped) pack: a param may become a command,
+    # so the pack's `run` effects are refused; its other effects are its own, shipped logic.
+    params_trusted: bool = True
     params_location: Location | None = None
     origin: str = "cli"  # "shipped" | "user" | "project" | "cli"
 
@@ -79,7 +82,7 @@ def check_version(document: Document, kind: str = "rule file") -> list[Diagnosti
     if version != FORMAT_VERSION or isinstance(version, bool):
         return [Diagnostic(document.location(("version",)), "unknown-version",
                            f"unknown format version {version!r}; this policy reads version {FORMAT_VERSION}",
-                           "upgrade policy (pip install -U policy) or write the file in version 1")]
+                           "upgrade policy, or write the file in version 1")]
     return []
 
 
@@ -224,7 +227,7 @@ class _PackCompiler:
         return 1
 
     def effect(self, item: Any, path: tuple[Any, ...], pack_name: str) -> Effect | None:
-        from policy.effects import check_effect
+        from policy.effects import UNTRUSTED_HINT, check_effect
 
         if isinstance(item, str):
             kind, args, condition_source = item, None, None
@@ -232,7 +235,15 @@ class _PackCompiler:
             condition_source = item.get("if")
             kind, args = next((key, value) for key, value in item.items() if key != "if")
         location = self.at(*path)
-        module, problems = check_effect(kind, args, location, trusted=self.source.trusted)
+        module, problems = check_effect(kind, args, location, trusted=self.source.trusted, pack=pack_name)
+        trusted = self.source.trusted
+        if kind == "run" and trusted and not self.source.params_trusted:
+            trusted = False
+            problems.append(Diagnostic(
+                self.source.params_location or location, "untrusted-effect",
+                f"an untrusted project sets the params of the {pack_name} pack, and a param may choose the command "
+                f"of its `run` effect at {location}: it will be refused (recorded in the decision log, "
+                "nothing runs)", UNTRUSTED_HINT, "warning"))
         self.add(problems)
         if module is None or any(problem.severity == "error" for problem in problems):
             return None
@@ -240,7 +251,7 @@ class _PackCompiler:
         if condition_source is not None:
             condition = self.expression(condition_source, (*path, "if"), self.effect_env)
         compiled_args = self.effect_args(args, (*path, kind))
-        return Effect(kind, module, compiled_args, location, condition)
+        return Effect(kind, module, compiled_args, location, condition, trusted)
 
     def effect_args(self, value: Any, path: tuple[Any, ...]) -> Any:
         """Strings inside effect arguments are templates (with `verdict` in scope)."""
@@ -358,8 +369,7 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
             rules.append(rule)
     diagnostics += compiler.diagnostics
     pack = Pack(name=pack_name, revision=str(data.get("revision", "")), source=source.name, params=params,
-                rules=tuple(rules), facts=tuple(sql_facts), description=str(data.get("description", "")).strip(),
-                trusted=source.trusted)
+                rules=tuple(rules), facts=tuple(sql_facts), description=str(data.get("description", "")).strip())
     return pack, diagnostics
 
 
@@ -374,7 +384,7 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
     for source in sources:
         document = load_yaml(source.path, display=source.name)
         texts.append(source.path.encode() + b"\0" + lean.json_dumps(
-            [document.data, source.trusted, source.params], spaced=False).encode())
+            [document.data, source.trusted, source.params_trusted, source.params], spaced=False).encode())
         pack, problems = compile_document(document, source, regexes=regexes, selectors=selectors)
         diagnostics += problems
         if pack is None:

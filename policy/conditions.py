@@ -137,13 +137,13 @@ def _method(bound: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _attr(value: Any, name: str) -> Any:
-    """`value.name`: mapping keys (missing → None), View fields, whitelisted methods; nothing else."""
+    """`value.name`: mapping keys (missing → None), View fields, whitelisted methods; nothing else. A mapping's
+    methods come first, as in simpleeval: an event whose tool_input has a key `get` must not turn
+    `input.get('x')` into an error (the key is still `input['get']`)."""
     if isinstance(value, dict):
-        if name in value:
-            return value[name]
         if name in SAFE_METHODS[dict]:
             return _method(getattr(value, name))
-        return None
+        return value.get(name)
     if isinstance(value, View):
         return value.expose(name)
     if value is None:

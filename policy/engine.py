@@ -248,7 +248,7 @@ class _Evaluation:
                 except ExpressionError as error:
                     raise self.fail(rule, f"effect {effect.kind}", None, error, effect.location) from None
                 planned.append(PlannedEffect(rule.pack, rule.id, effect.kind, effect.module,
-                                             args if isinstance(args, dict) else {}, effect.location, pack.trusted))
+                                             args if isinstance(args, dict) else {}, effect.location, effect.trusted))
         return tuple(planned)
 
 

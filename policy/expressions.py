@@ -209,11 +209,12 @@ class _Checker:
                 value = self.constant(arg)
                 if value is _NOT_CONSTANT:
                     if index in function.regex_args or index in function.glob_args or index in \
-                            function.command_map_args:
+                            function.command_map_args or index in function.selector_args:
                         # A pattern the event could supply is a pattern an agent could write to stall the hook
-                        # (catastrophic backtracking) until its timeout lets the tool through.
+                        # (catastrophic backtracking, a costly query) until its timeout lets the tool through.
                         what = "command map" if index in function.command_map_args else \
-                            "regex" if index in function.regex_args else "glob"
+                            "regex" if index in function.regex_args else \
+                            "glob" if index in function.glob_args else "JMESPath"
                         self.error("not-constant", f"the {what} of {function.name}() must be a literal or a param",
                                    "constant patterns are checked when the rules load; a pattern taken from the "
                                    "event could be made to run for minutes")

@@ -379,25 +379,26 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
         return 2
     outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(), started=started,
                              close_store=not exiting)
+    # (text from rule files can hold lone surrogates too, e.g. a YAML "\\ud800" escape: "?" rather than no answer)
     if options.format == "json":
         from policy.lean import json_dumps
 
         from policy.report import eval_json
 
         stdout.write((json_dumps(eval_json(outcome, dry_run=options.dry_run, explain=options.explain),
-                                 spaced=True) + "\n").encode())
+                                 spaced=True) + "\n").encode(errors="replace"))
     elif outcome.output.stdout:
-        stdout.write(outcome.output.stdout.encode())
+        stdout.write(outcome.output.stdout.encode(errors="replace"))
     if outcome.output.stderr:
-        stderr.write(outcome.output.stderr.encode())
+        stderr.write(outcome.output.stderr.encode(errors="replace"))
     if options.explain and options.format != "json":
         from policy.report import explain_text
 
-        stderr.write(explain_text(outcome.decision).encode())
+        stderr.write(explain_text(outcome.decision).encode(errors="replace"))
     if options.dry_run and outcome.decision is not None and options.format != "json":
         from policy.report import dry_run_text
 
-        stderr.write(dry_run_text(outcome.decision).encode())
+        stderr.write(dry_run_text(outcome.decision).encode(errors="replace"))
     stdout.flush()
     stderr.flush()
     final = outcome.decision

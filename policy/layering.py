@@ -31,6 +31,9 @@ else:
 SETTING_KEYS = ("db", "fail", "max_delay", "defer_as", "ask_in_bypass", "log", "max_event_bytes", "sources")
 # How strict each value of an enumerated setting is: an untrusted project may only move up.
 _STRICTNESS = {"defer_as": ("defer", "ask", "deny"), "ask_in_bypass": ("ask", "deny")}
+# Limits an untrusted project may only raise, and why lowering them would weaken the user level.
+_RAISE_ONLY = {"max_delay": ("s", "it caps the user-level delays"),
+               "max_event_bytes": (" bytes", "a larger event would get the fail mode instead of the user-level rules")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,8 @@ class _Layers:
         if not self.user_has_rules:
             return False, None
         defaults = Settings()
-        return True, {"max_delay": defaults.max_delay, "defer_as": defaults.defer_as,
-                      "ask_in_bypass": defaults.ask_in_bypass, "db": None,
+        return True, {"max_delay": defaults.max_delay, "max_event_bytes": defaults.max_event_bytes,
+                      "defer_as": defaults.defer_as, "ask_in_bypass": defaults.ask_in_bypass, "db": None,
                       "log": {"retention_days": defaults.log_retention_days}}.get(key)
 
     def user_fail_mode(self, event: str) -> str | None:
@@ -185,7 +188,9 @@ class _Layers:
         params = dict(existing.params) if existing is not None else {}
         params.update(entry.get("params") or {})
         self.packs[key] = PackSource(
-            path=path, display=_display(path, self.request.cwd), trusted=shipped or trusted, params=params,
+            path=path, display=_display(path, self.request.cwd), trusted=shipped or trusted,
+            # the rules of a shipped pack are ours, its params an untrusted project's: see PackSource
+            params_trusted=trusted or not entry.get("params"), params=params,
             params_location=document.location(("packs", index, "params")), origin=ref.scope)
         self.pack_scope.setdefault(key, ref.scope)
         if key not in self.order:
@@ -220,7 +225,7 @@ class _Layers:
         if key == "fail":
             value = {"*": value} if isinstance(value, str) else dict(value)
         if ref.scope == "project" and not trusted:
-            value = self.project_setting(key, value, refuse)
+            value = self.project_setting(key, value, refuse, project_dir_of(ref.path))
             if value is None:
                 return
         if ref.scope == "user":
@@ -249,22 +254,29 @@ class _Layers:
                 allowed[name] = spec
         return allowed or None
 
-    def project_setting(self, key: str, value: Any, refuse: Any) -> Any:
+    def project_setting(self, key: str, value: Any, refuse: Any, project_dir: str) -> Any:
         """What an untrusted project config may set of `key`: the value, a tightened part of it, or None."""
         if key == "sources":
             return self.project_sources(value, refuse)
         if key == "fail":
             return self.project_fail(value, refuse)
         protected, user = self.user_level(key)
+        if key == "db" and not protected:
+            inside = os.path.join(os.path.realpath(project_dir), "")
+            if not os.path.realpath(value).startswith(inside):
+                refuse(("db",), f"keep the fact store outside the project ({value})",
+                       "an untrusted project's own store must be inside its directory")
+                return None
         if not protected:
             return value
         if key == "db":
             if value != user:
                 refuse(("db",), "move the fact store", "the user-level rules keep their facts in it")
                 return None
-        elif key == "max_delay":
+        elif key in _RAISE_ONLY:
             if value < user:
-                refuse(("max_delay",), f"lower max_delay below {user:g}s", "it caps the user-level delays")
+                unit, why = _RAISE_ONLY[key]
+                refuse((key,), f"lower {key} below {user:.15g}{unit}", why)
                 return None
         elif key in _STRICTNESS:
             ranks = _STRICTNESS[key]

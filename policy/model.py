@@ -103,6 +103,9 @@ class Effect:
     args: Any
     location: Location
     condition: Expr | None = None
+    # Whether the rule file and its params come from someone the user trusts: an untrusted one may only write
+    # tables of its own and kv keys under its pack's name (effects.untrusted_refusal).
+    trusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,6 @@ class Pack:
     rules: tuple[Rule, ...]
     facts: tuple[SqlFact, ...] = ()
     description: str = ""
-    trusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

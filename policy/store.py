@@ -64,8 +64,12 @@ def translate_error(error: BaseException, path: str) -> StoreError:
                       hint="check that it is a policy fact store, or point POLICY_DB / --db at another file")
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _prepare_file(path: str) -> None:
-    """Create the directory (0700) and the file (0600) before SQLite does, so it is private from the start."""
+    """Create the directory (0700) and the file (0600) before SQLite does, so it is private from the start. An
+    existing store readable by others is narrowed to 0600; anything else at the path is left as it is."""
     if path == ":memory:":
         return
     directory = os.path.dirname(path)
@@ -74,11 +78,24 @@ def _prepare_file(path: str) -> None:
     try:
         descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
+        import stat
+
         info = os.stat(path)
-        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"the fact store {path} is not a file", code="db-unavailable",
+                             hint="point --db, the config's `db` or POLICY_DB at a file (it is created if missing)")
+        if info.st_mode & 0o077 and info.st_uid == os.getuid() and _is_sqlite(path, info.st_size):
             os.chmod(path, 0o600)
     else:
         os.close(descriptor)
+
+
+def _is_sqlite(path: str, size: int) -> bool:
+    """Empty, or a SQLite database: a file policy may have made. (A user's other files keep their modes.)"""
+    if size == 0:
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
 class Store:

@@ -566,12 +566,12 @@ def test_run_is_refused_in_an_untrusted_project_and_runs_once_trusted(env: Env) 
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
     assert not marker.exists()
     assert logged_effects(env) == [[{"rule": "edits/after-edit", "effect": "run", "result":
-                                     "refused: `run` is only allowed in trusted rule files; edits is not trusted"}]]
+                                     "refused: the rules or params of edits are not trusted, and running a command needs trust"}]]
     validate = env.run("validate", cwd=project)
     assert validate.returncode == 0
     assert validate.stdout.decode().splitlines() == [
-        "edits.yaml:8:9: warning: run-untrusted: this rule file is not trusted: its `run` effects will be refused "
-        "(recorded in the decision log, nothing runs)",
+        "edits.yaml:8:9: warning: untrusted-effect: this rule file is not trusted, and running a command needs "
+        "trust: this `run` will be refused (recorded in the decision log, nothing is written or run)",
         "    hint: load the file from your user config or with --rules, or list its project under "
         "`trusted_projects` in ~/.config/policy/config.yaml",
         "0 errors, 1 warning in 2 files"]
@@ -581,6 +581,44 @@ def test_run_is_refused_in_an_untrusted_project_and_runs_once_trusted(env: Env) 
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
     assert marker.exists()
     assert re.fullmatch(r"exit 0 in \d+\.\d\ds: touch " + re.escape(str(marker)), logged_effects(env)[1][0]["result"])
+
+
+def test_an_untrusted_project_cannot_choose_the_command_of_a_shipped_pack(env: Env) -> None:
+    """The activity pack's `run` effect takes its argv from params: set by an untrusted project's config, they
+    would run any command on the user's machine from a cloned repository."""
+    project = env.root / "project"
+    marker = project / "pwned"
+    write(project / "policy.yaml", f"""
+        version: 1
+        packs:
+          - name: activity
+            params: {{run_after_edit: true, after_edit_argv: [touch, {marker}]}}
+    """)
+    event = payload("PostToolUse-Edit", cwd=str(project))
+    result = env.eval(event, cwd=project)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert not marker.exists()
+    assert logged_effects(env) == [[  # the pack's own writes stay: only what a param can choose is refused
+        {"rule": "activity/agent-working", "effect": "agent_status",
+         "result": "agent session 8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f: working"},
+        {"rule": "activity/run-after-edit", "effect": "run",
+         "result": "refused: the rules or params of activity are not trusted, and running a command needs trust"}]]
+    validate = env.run("validate", cwd=project)
+    assert validate.returncode == 0
+    from policy.config import shipped_pack_path
+
+    run_at = next(index for index, line in enumerate(PACK.read_text().splitlines()) if line.strip() == "- run:")
+    assert validate.stdout.decode().splitlines()[:2] == [
+        f"{project}/policy.yaml:4:13: warning: untrusted-effect: an untrusted project sets the params of the "
+        f"activity pack, and a param may choose the command of its `run` effect at "
+        f"{shipped_pack_path('activity')}:{run_at + 1}:9: it will be refused (recorded in the decision log, nothing "
+        "runs)",
+        "    hint: load the file from your user config or with --rules, or list its project under "
+        "`trusted_projects` in ~/.config/policy/config.yaml"]
+
+    write(env.root / "config" / "policy" / "config.yaml", f"version: 1\ntrusted_projects: [{project}]\n")
+    env.eval(event, cwd=project)
+    assert marker.exists()
 
 
 def test_a_running_command_does_not_hold_the_write_lock(env: Env) -> None:

@@ -17,8 +17,9 @@ HEADER = "version: 1\npack: demo\n"
 
 
 def compile_text(tmp_path, text, *, name="rules.yaml", **source):
+    """Compile `text` as a trusted file (as the user's own; tests of trust say trusted=False)."""
     path = write(tmp_path / name, text)
-    return compile_files([PackSource(path=str(path), display=name, **source)])
+    return compile_files([PackSource(path=str(path), display=name, **{"trusted": True, **source})])
 
 
 def rendered(compiled):
@@ -169,7 +170,8 @@ def test_duplicate_rule_id_is_reported_even_when_the_rule_has_other_errors(tmp_p
 def test_duplicate_pack_names_across_files(tmp_path):
     first = write(tmp_path / "one.yaml", HEADER + "rules: []\n")
     second = write(tmp_path / "two.yaml", "# the same pack again\n" + HEADER + "rules: []\n")
-    compiled = compile_files([PackSource(str(first), "one.yaml"), PackSource(str(second), "two.yaml")])
+    compiled = compile_files([PackSource(str(first), "one.yaml", trusted=True),
+                              PackSource(str(second), "two.yaml", trusted=True)])
     assert rendered(compiled) == [
         "two.yaml:3:7: duplicate-pack: pack 'demo' is already loaded from one.yaml\n"
         "    hint: pack names must be unique among loaded files"]
@@ -186,7 +188,7 @@ def test_unknown_format_version(tmp_path, version):
     shown = {"2": "2", "'1'": "'1'", "true": "True", "1.5": "1.5"}[version]
     assert errors_of(tmp_path, f"version: {version}\npack: demo\nrules: []\n") == [
         f"rules.yaml:1:10: unknown-version: unknown format version {shown}; this policy reads version 1\n"
-        "    hint: upgrade policy (pip install -U policy) or write the file in version 1"]
+        "    hint: upgrade policy, or write the file in version 1"]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -468,7 +470,8 @@ def test_all_errors_of_all_files_at_once_and_sorted(tmp_path):
     first = write(tmp_path / "a.yaml", HEADER + "rules:\n  - id: one\n    events: PreToolUse\n"
                                                 "    when: toool\n    tools: '('\n  - id: two\n    events: Stop\n"
                                                 "    decison: deny\n")
-    compiled = compile_files([PackSource(str(second), "b.yaml"), PackSource(str(first), "a.yaml")])
+    compiled = compile_files([PackSource(str(second), "b.yaml", trusted=True),
+                              PackSource(str(first), "a.yaml", trusted=True)])
     assert rendered(compiled) == [
         "a.yaml:6:11: unknown-name: unknown name 'toool'\n    hint: did you mean 'tool'?",
         "a.yaml:7:12: bad-regex: invalid regex '(': missing ), unterminated subpattern at position 0\n"

@@ -84,7 +84,7 @@ rules:
     do:
 """ + "".join(f"      - record: {{table: parts, values: {{tool_use_id: \"{{{{ event.tool_use_id }}}}\", part: {i}, "
               f"filler: \"{{{{ event.tool_input.command * 16000 }}}}\"}}}}\n" for i in range(PARTS)) + """
-      - set: {key: "last-{{ event.tool_use_id }}", value: "{{ event.tool_use_id }}"}
+      - set: {key: "parts.last-{{ event.tool_use_id }}", value: "{{ event.tool_use_id }}"}
 """
 
 
@@ -146,7 +146,7 @@ def test_killed_processes_leave_whole_effect_sets_or_none(env):
                      "GROUP BY tool_use_id")
     assert {(row["n"], row["distinct_parts"]) for row in parts} == {(PARTS, PARTS)}  # all of a decision's, or none
     with_parts = {row["id"] for row in parts}
-    with_kv = {json.loads(row["value"]) for row in env.rows("SELECT value FROM kv WHERE key LIKE 'last-%'")}
+    with_kv = {json.loads(row["value"]) for row in env.rows("SELECT value FROM kv WHERE key LIKE 'parts.last-%'")}
     logged = {row["id"] for row in env.rows("SELECT json_extract(payload, '$.tool_use_id') AS id FROM decisions")}
     assert with_parts == with_kv == logged
     assert "toolu_0_4" in logged and len(logged) <= runs + 1 - killed_mid_transaction

@@ -219,6 +219,9 @@ WEAKENINGS = [
      "1:8", "open the fail mode of PreToolUse (the user level keeps it closed)", {"fail": {"Stop": "open"}}),
     ("max_delay: 5",
      "1:1", "lower max_delay below 60s (it caps the user-level delays)", {"max_delay": 60.0}),
+    ("max_event_bytes: 1024",
+     "1:1", "lower max_event_bytes below 8388608 bytes (a larger event would get the fail mode instead of the "
+            "user-level rules)", {"max_event_bytes": 8 * 1024 * 1024}),
     ("defer_as: defer",
      "1:1", "change defer_as from 'ask' to 'defer' (it is less strict)", {"defer_as": "ask"}),
     ("ask_in_bypass: ask",
@@ -248,6 +251,21 @@ def test_each_weakening_is_refused_with_a_warning(project, home, text, position,
         [("focus.yaml", {"session_minutes": 50}), ("user.yaml", {})]
     for key, value in (kept or {}).items():
         assert getattr(resolved.settings, key) == value
+
+
+def test_an_untrusted_project_keeps_its_own_fact_store_inside_it(project, home, tmp_path):
+    """Without user-level rules a project may choose its fact store, but only inside its own directory: the
+    store's file is created, narrowed to 0600 and migrated, which must not happen to the user's other files."""
+    write(project / "policy.yaml", "db: ~/notes.txt\n")
+    resolved = run_resolve(project, home)
+    assert rendered(resolved) == [
+        f"{project}/policy.yaml:1:1: warning: not-trusted: the project config cannot keep the fact store outside "
+        f"the project ({home['HOME']}/notes.txt) (an untrusted project's own store must be inside its "
+        "directory): ignored\n" + hint(project, home)]
+    assert resolved.settings.db is None
+    write(project / "policy.yaml", "db: .policy/facts.db\n")
+    resolved = run_resolve(project, home)
+    assert (rendered(resolved), resolved.settings.db) == ([], f"{project}/.policy/facts.db")
 
 
 def test_explicit_user_values_are_protected_even_without_user_rules(project, home):
@@ -388,7 +406,7 @@ def test_mistakes_are_located_errors_with_a_hint(project, home):
     ("defer_as: maybe\n", "1:11: bad-value: 'maybe' is not a valid value for defer_as\n"
                           "    hint: expected one of: ask, defer, deny"),
     ("version: 2\n", "1:10: unknown-version: unknown format version 2; this policy reads version 1\n"
-                     "    hint: upgrade policy (pip install -U policy) or write the file in version 1"),
+                     "    hint: upgrade policy, or write the file in version 1"),
     ("max_delay: -1\n", "1:12: schema: max_delay: -1 is less than the minimum of 0"),
     ("packs: [{name: focus, enable: false}]\n",
      "1:23: unknown-key: unknown key 'enable' in packs[0]\n    hint: did you mean 'enabled'?"),

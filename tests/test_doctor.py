@@ -227,7 +227,7 @@ def test_a_store_from_a_newer_policy(env, project):
     connection.execute("PRAGMA user_version=9")
     connection.close()
     assert problems(doctor(env)[1])[0] == (f"fail  store   {env.db} has schema version 9, newer than this policy "
-                                           "(1); fix: pip install -U policy")
+                                           "(1); fix: upgrade policy")
 
 
 def test_a_corrupt_store(env, project):

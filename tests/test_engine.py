@@ -21,7 +21,7 @@ def ruleset(tmp_path, *packs, settings=None):
     sources = []
     for index, (name, rules) in enumerate(packs):
         path = write(tmp_path / f"{index}-{name}.yaml", f"version: 1\npack: {name}\nrules:\n{rules}")
-        sources.append(PackSource(str(path), f"{name}.yaml"))
+        sources.append(PackSource(str(path), f"{name}.yaml", trusted=True))
     compiled = compile_files(sources)
     assert compiled.diagnostics == (), [d.render() for d in compiled.diagnostics]
     return build_ruleset(compiled, settings or Settings())
@@ -248,9 +248,9 @@ def test_effects_are_planned_with_the_final_verdict_and_now(tmp_path):
     assert decision.effects == (
         PlannedEffect("p", "a", "record", "policy.effects.rows", {"table": "audit", "values": {
             "verdict": "deny", "at": "2027-01-15T09:00:00+01:00", "n": 120000, "text": "v=deny"}},
-            Location("p.yaml", 7, 10, "rules[0].do[0]")),
+            Location("p.yaml", 7, 10, "rules[0].do[0]"), trusted=True),
         PlannedEffect("p", "b", "set", "policy.effects.kv", {"key": "j", "value": [1, "Bash"]},
-                      Location("p.yaml", 11, 61, "rules[1].do[1]")),
+                      Location("p.yaml", 11, 61, "rules[1].do[1]"), trusted=True),
     )
 
 

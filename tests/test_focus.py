@@ -279,7 +279,8 @@ def test_a_manual_break_ends_the_running_session(store: Store) -> None:
 # ---- effects ----------------------------------------------------------------------------------------------------
 
 def apply(store: Store, now: float, kind: str, args: dict) -> list[dict]:
-    effect = PlannedEffect("focus", "r", kind, "policy.effects.focus", args, Location("rules/focus.yaml", 1, 1))
+    effect = PlannedEffect("focus", "r", kind, "policy.effects.focus", args, Location("rules/focus.yaml", 1, 1),
+                           trusted=True)
     event = Event(host="claude-code", name="UserPromptSubmit", agent_session="s1")
     with store.transaction():
         return apply_effects((effect,), EffectContext(store, event, now, Settings()))

@@ -53,6 +53,7 @@ def test_a_runaway_sql_fact_fails_the_hook_closed(env):
     ("matches(input.pattern, input.command)", "regex of matches()"),
     ("glob(input.pattern, input.file_path)", "glob of glob()"),
     ("command_labels(input.command, event.cwd, input.map)", "command map of command_labels()"),
+    ("jp(input.command, event)", "JMESPath of jp()"),
 ])
 def test_patterns_must_not_come_from_the_event(source, what):
     expr, errors = compile_expression(source, HERE, ENV)
@@ -64,7 +65,8 @@ def test_patterns_must_not_come_from_the_event(source, what):
 
 
 def test_patterns_from_params_and_literals_are_fine():
-    for source in ("matches(params.pattern, input.command)", "matches('^git push', input.command)"):
+    for source in ("matches(params.pattern, input.command)", "matches('^git push', input.command)",
+                   "jp('tool_input.command', event)"):
         expr, errors = compile_expression(source, HERE, ENV)
         assert errors == [] and expr is not None
 

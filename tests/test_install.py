@@ -441,10 +441,27 @@ def test_the_matcher_is_star_unless_every_rule_names_its_tools(tmp_path, tools, 
 
 
 def test_the_timeout_is_above_max_delay_in_seconds(tmp_path):
-    assert install.required_timeout(Settings()) == 75
-    assert install.required_timeout(Settings(max_delay=0.5)) == 16
+    plain = "  - {id: a, events: [PreToolUse], decision: deny}\n"
+    assert install.required_timeout(ruleset_of(tmp_path, plain), "PreToolUse") == 75
+    assert install.required_timeout(ruleset_of(tmp_path, plain, Settings(max_delay=0.5)), "PreToolUse") == 16
     sources = (SourceSpec("usage", "http", "usage", {}, timeout=2.5), SourceSpec("hr", "file", "kv:hr", {}))
-    assert install.required_timeout(Settings(max_delay=120, sources=sources)) == 140
+    assert install.required_timeout(ruleset_of(tmp_path, plain, Settings(max_delay=120, sources=sources)),
+                                    "PreToolUse") == 140
+
+
+def test_the_timeout_leaves_time_for_the_commands_a_rule_runs(tmp_path):
+    """Claude Code kills a hook at its timeout and drops its answer: a deny whose rule also runs a slow command
+    would be lost (the tool runs), so the event's timeout covers its commands' timeouts and their grace."""
+    rules = ("  - {id: a, events: [PreToolUse], decision: deny, do: [{run: {argv: [make, lint], timeout: 40}}]}\n"
+             "  - {id: b, events: [PreToolUse, Stop], do: [{run: {argv: [sync]}}]}\n"
+             "  - {id: c, events: [PostToolUse], do: [{run: {argv: [x], timeout: '{{ 5 if tool else 6 }}'}}]}\n")
+    ruleset = ruleset_of(tmp_path, rules)
+    assert {event: install.required_timeout(ruleset, event) for event in ("PreToolUse", "Stop", "PostToolUse",
+                                                                          "SessionStart")} == {
+        "PreToolUse": 75 + 41 + 11, "Stop": 75 + 11, "PostToolUse": 75 + 601, "SessionStart": 75}
+    groups = install.hook_groups(ruleset, "x")
+    assert {event: group["hooks"][0]["timeout"] for event, group in groups.items()} == {
+        "PreToolUse": 127, "Stop": 86, "PostToolUse": 676}
 
 
 # ---- one source of truth -------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from policy.errors import PolicyError
+    from policy.errors import Diagnostic, PolicyError
     from policy.model import Decision, Settings
 
 name = "claude-code"
@@ -28,6 +28,16 @@ _SHOWS_SYSTEM_MESSAGE = frozenset({
     "SubagentStop", "SessionStart",
 })
 _BYPASS_MODES = frozenset({"bypassPermissions", "dontAsk"})
+# Where `ask`/`defer` means asking the user, which no one can answer in the bypass modes.
+_ASKING_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+# The events on which each verdict changes what Claude Code does (`render`, SPEC §5). Anywhere else a rule's
+# decision renders nothing (its context, message and effects still apply), and `policy validate` says so.
+_ASK_EVENTS = frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit"})
+VERDICT_EVENTS = {
+    "deny": frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure",
+                       "Stop", "SubagentStop"}),
+    "ask": _ASK_EVENTS, "defer": _ASK_EVENTS, "allow": frozenset({"PreToolUse", "PermissionRequest"}),
+}
 
 
 def _type_name(value: object) -> str:
@@ -53,6 +63,8 @@ def parse(raw: bytes) -> Event:
     if not isinstance(data, dict):
         raise InputError(f"the hook payload must be a JSON object, not {_type_name(data)}",
                          hint="see examples/events/ for real payloads")
+    if "\\ud" in text or "\\uD" in text:  # a JSON escape can make a lone surrogate, which no UTF-8 can carry
+        data = _without_lone_surrogates(data)
     event_name = data.get("hook_event_name")
     if event_name is not None and not isinstance(event_name, str):
         raise InputError(f"field 'hook_event_name' must be a string, not {_type_name(event_name)}")
@@ -64,6 +76,22 @@ def parse(raw: bytes) -> Event:
     except InputError as error:
         error.event_name = event_name
         raise
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with each unpaired UTF-16 surrogate (from an escape such as `\\ud800`) replaced by U+FFFD, so that
+    the event's text can be logged, templated and answered back as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
+        return value
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 def _event(event_name: str, data: dict[str, Any]) -> Event:
@@ -100,7 +128,8 @@ def effective_verdict(decision: Decision, event: Event, settings: Settings) -> s
     verdict = decision.verdict
     if verdict == "defer" and event.name == "PreToolUse":
         verdict = settings.defer_as
-    if verdict in ("ask", "defer") and event.permission_mode in _BYPASS_MODES and settings.ask_in_bypass == "deny":
+    if verdict in ("ask", "defer") and event.name in _ASKING_EVENTS and event.permission_mode in _BYPASS_MODES \
+            and settings.ask_in_bypass == "deny":
         verdict = "deny"
     return verdict
 
@@ -156,6 +185,23 @@ def render_failure(error: PolicyError, event_name: str | None, mode: str) -> Hoo
         return HookOutput(stdout=json_dumps({"hookSpecificOutput": _specific(
             event_name, decision={"behavior": "deny", "message": line})}) + "\n", stderr=line + "\n")
     return HookOutput(stderr=line + "\n", exit_code=2)
+
+
+def inert_decisions(packs: Any) -> list[Diagnostic]:
+    """A warning for each rule whose decision Claude Code cannot act on for some of its events."""
+    from policy.errors import Diagnostic
+
+    problems = []
+    for pack in packs:
+        for rule in pack.rules:
+            inert = [event for event in rule.events if rule.decision and event not in VERDICT_EVENTS[rule.decision]]
+            if inert:
+                problems.append(Diagnostic(
+                    rule.location, "inert-decision", f"decision {rule.decision} does nothing on {', '.join(inert)} "
+                    "in Claude Code (the rule still matches there: its context, message and effects apply)",
+                    "docs/protocol.md shows what each event can do; drop these events from the rule or the "
+                    "decision", "warning"))
+    return problems
 
 
 def known_event(event_name: str) -> bool:

@@ -128,39 +128,77 @@ def installed_hooks(*, cwd: str, environ: Mapping[str, str]) -> list[InstalledHo
     return [hook for scope, path in settings_files(cwd=cwd, environ=environ) for hook in read_hooks(path, scope)]
 
 
+def _static_number(source: str, pack: Pack, *, curve_cap: bool = False) -> float | None:
+    """The number an expression (or a one-expression template) always gives, when it is a constant or a param;
+    with `curve_cap`, a curve()'s max_delay argument stands for the call. None when it depends on the event."""
+    import ast
+
+    text = source.strip()
+    if text.startswith("{{") and text.endswith("}}") and text.count("{{") == 1:
+        text = text[2:-2].strip()
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if curve_cap and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "curve" \
+            and len(node.args) >= 4:
+        node = node.args[3]
+    value: Any = None
+    if isinstance(node, ast.Constant):
+        value = node.value
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "params":
+        value = pack.params.get(node.attr)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 def delay_bound(rule: Rule, pack: Pack, settings: Settings) -> float:
     """The longest delay `rule` can cause: the engine's cap (`max_delay` of the config), or less when the delay is
     a constant or a curve() whose max_delay argument is a number or a param."""
-    import ast
-
-    cap = settings.max_delay
     if rule.delay is None:
         return 0.0
-    try:
-        node = ast.parse(rule.delay.source.strip(), mode="eval").body
-    except SyntaxError:
-        return cap
+    value = _static_number(rule.delay.source, pack, curve_cap=True)
+    return settings.max_delay if value is None else max(0.0, min(settings.max_delay, value))
 
-    def constant(value: ast.AST) -> Any:
-        if isinstance(value, ast.Constant):
-            return value.value
-        if (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "params"):
-            return pack.params.get(value.attr)
-        return None
 
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "curve" \
-            and len(node.args) >= 4:
-        node = node.args[3]
-    value = constant(node)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(0.0, min(cap, float(value)))
-    return cap
+def run_bound(rule: Rule, pack: Pack) -> float:
+    """The longest `rule`'s `run` effects can keep the hook: each one's timeout (a number or a param, else the
+    most a timeout can be) and the grace before it is killed. The hook answers only after they finish."""
+    from policy.effects.run import DEFAULT_TIMEOUT, MAX_TIMEOUT, TERM_GRACE
+
+    total = 0.0
+    for effect in rule.effects:
+        if effect.kind != "run" or not effect.trusted:  # an untrusted one is refused: it runs nothing
+            continue
+        raw = effect.args.get("timeout") if isinstance(effect.args, dict) else None
+        if raw is None:
+            seconds: float | None = DEFAULT_TIMEOUT
+        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            seconds = float(raw)
+        else:
+            seconds = _static_number(getattr(raw, "source", str(raw)), pack)
+        total += min(MAX_TIMEOUT, MAX_TIMEOUT if seconds is None else seconds) + TERM_GRACE
+    return total
+
+
+def run_bounds(packs: tuple[Pack, ...] | list[Pack]) -> dict[str, float]:
+    """Event -> how long its rules' `run` effects can take together."""
+    bounds: dict[str, float] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.enabled and rule.effects:
+                bound = run_bound(rule, pack)
+                for event in rule.events if bound else ():
+                    bounds[event] = bounds.get(event, 0.0) + bound
+    return bounds
 
 
 def timeout_diagnostics(packs: tuple[Pack, ...] | list[Pack], settings: Settings,
                         hooks: list[InstalledHook]) -> list[Diagnostic]:
     """A warning for each installed policy hook whose timeout is not above the longest delay its event's rules
-    can cause, plus the slowest source's timeout and a second to start (Claude Code would kill it mid-delay)."""
+    can cause, plus what their `run` commands can take, the slowest source's timeout and a second to start (Claude
+    Code would kill it mid-delay and drop its answer)."""
     longest: dict[str, tuple[float, str]] = {}
     for pack in packs:
         for rule in pack.rules:
@@ -170,21 +208,26 @@ def timeout_diagnostics(packs: tuple[Pack, ...] | list[Pack], settings: Settings
             for event in rule.events:
                 if bound > longest.get(event, (0.0, ""))[0]:
                     longest[event] = (bound, f"{pack.name}/{rule.id}")
+    runs = run_bounds(packs)
     sources = max((spec.timeout for spec in settings.sources), default=0.0)
     diagnostics = []
     for hook in hooks:
-        if hook.event not in longest:
+        if hook.event not in longest and hook.event not in runs:
             continue
-        bound, rule_id = longest[hook.event]
-        needed = bound + sources + START_MARGIN
+        bound, rule_id = longest.get(hook.event, (0.0, ""))
+        run = runs.get(hook.event, 0.0)
+        needed = bound + run + sources + START_MARGIN
         if hook.timeout >= needed:
             continue
         given = f"a {hook.timeout:g}s timeout" if hook.explicit else f"the default {hook.timeout:g}s timeout"
-        extra = f" + {sources:g}s for sources" if sources else ""
+        needs = " + ".join(([f"{rule_id} can delay {bound:g}s"] if bound else []) +
+                           ([f"{run:g}s for its rules' commands" if bound else
+                             f"its rules' commands can run {run:g}s"] if run else []) +
+                           ([f"{sources:g}s for sources"] if sources else []))
         diagnostics.append(Diagnostic(
             Location(hook.file, path=f"hooks.{hook.event}"), "hook-timeout",
-            f"the policy hook for {hook.event} ({hook.scope} settings) has {given}, but {rule_id} can delay "
-            f"{bound:g}s{extra}: Claude Code would kill it mid-delay",
-            f"set its timeout to at least {needed:g} (policy install does), or lower the pack's max_delay",
-            "warning"))
+            f"the policy hook for {hook.event} ({hook.scope} settings) has {given}, but {needs}: Claude Code "
+            f"would kill it {'mid-delay' if bound and not run else 'before it answers'}",
+            f"set its timeout to at least {needed:g} (policy install does), or lower the pack's max_delay"
+            + (" or the commands' timeouts" if run else ""), "warning"))
     return diagnostics

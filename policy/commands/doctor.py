@@ -138,12 +138,14 @@ def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: in
 
 
 def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
+    from policy.adapters.claude_settings import run_bounds
+
     checks, found = _handlers(environ, project)
     if not found:
         return checks + [Check("hooks", "fail", "policy's hook is not installed in any Claude Code settings file",
                                "policy install --agent claude-code")]
-    required = install.required_timeout(ruleset.settings) if ruleset is not None else None
     max_delay = ruleset.settings.max_delay if ruleset is not None else 0.0
+    runs = run_bounds(ruleset.packs) if ruleset is not None else {}
     scope_of: dict[str, list[str]] = {}
     for scope, events in found.items():
         path = install.shown(install.settings_path(scope, environ, project))
@@ -152,17 +154,19 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
         checks.append(Check("hooks", "ok", f"{path} ({scope}): {summary}"))
         for event, handlers in events.items():
             scope_of.setdefault(event, []).append(scope)
+            required = install.required_timeout(ruleset, event) if ruleset is not None else None
             for handler in handlers:
                 timeout = handler.get("timeout", DEFAULT_TIMEOUTS.get(event, DEFAULT_TIMEOUT))
                 if required is not None and isinstance(timeout, (int, float)) and timeout < required:
                     checks.append(Check("hooks", "fail", f"{path}: the {event} hook times out after {timeout:g} s, "
-                                        f"before a rule's delay can end (max_delay "
-                                        f"{max_delay:g} s needs {required} s)",
-                                        f"policy install --scope {scope}"))
+                                        f"before a rule's delay can end (max_delay {max_delay:g} s"
+                                        f"{' and its commands' if event in runs else ''} need{'s' * (event not in runs)} "
+                                        f"{required} s)", f"policy install --scope {scope}"))
     commands = {handler["command"]: scope for scope, events in found.items() for handlers in events.values()
                 for handler in handlers}
     for command, scope in commands.items():
-        problem = _executable_problem(command, project) or _smoke_test(command, project, environ, required or 75)
+        smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
+        problem = _executable_problem(command, project) or _smoke_test(command, project, environ, smoke_timeout)
         if problem:
             checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}",
                                 f"policy install --scope {scope}"))
@@ -252,7 +256,7 @@ def check_store(db: str) -> list[Check]:
         connection.close()
     if version > LATEST:
         checks.append(Check("store", "fail", f"{shown} has schema version {version}, newer than this policy "
-                                             f"({LATEST})", "pip install -U policy"))
+                                             f"({LATEST})", "upgrade policy"))
     elif version < LATEST:
         checks.append(Check("store", "ok", f"{shown}: writable; schema version {version}, migrated to {LATEST} on "
                                            "next use"))

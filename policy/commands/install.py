@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from policy.model import Rule, RuleSet, Settings
+    from policy.model import Rule, RuleSet
 
 AGENTS = ("claude-code",)
 SCOPES = ("user", "project", "local")
@@ -94,13 +94,16 @@ def command_path(command: str, project_dir: str) -> str | None:
     return argv[0].replace("${CLAUDE_PROJECT_DIR}", project_dir).replace("$CLAUDE_PROJECT_DIR", project_dir)
 
 
-def required_timeout(settings: Settings) -> int:
-    """The hook timeout, in whole seconds: the longest delay, plus the fact store's busy timeout, every fact
-    source's timeout and start-up. Claude Code kills a hook at its timeout and then decides without it."""
+def required_timeout(ruleset: RuleSet, event: str) -> int:
+    """The hook timeout for `event`, in whole seconds: the longest delay, what the event's `run` commands can
+    take, the fact store's busy timeout, every fact source's timeout and start-up. Claude Code kills a hook at its
+    timeout and then decides without it."""
+    from policy.adapters.claude_settings import run_bounds
     from policy.store import BUSY_TIMEOUT_SECONDS
 
+    settings = ruleset.settings
     margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
-    return math.ceil(settings.max_delay + margin)
+    return math.ceil(settings.max_delay + run_bounds(ruleset.packs).get(event, 0.0) + margin)
 
 
 def _tool_names(rule: Rule) -> list[str] | None:
@@ -137,10 +140,9 @@ def hook_groups(ruleset: RuleSet, command: str) -> dict[str, dict[str, Any]]:
     """Event → the matcher group to install for it."""
     from policy.model import TOOL_EVENTS
 
-    timeout = required_timeout(ruleset.settings)
     groups = {}
     for event, rules in used_events(ruleset).items():
-        handler = {"type": "command", "command": command, "timeout": timeout}
+        handler = {"type": "command", "command": command, "timeout": required_timeout(ruleset, event)}
         # tool events match on the tool name; the others' matchers test other fields, and we want every value
         group: dict[str, Any] = {"matcher": matcher_for(rules)} if event in TOOL_EVENTS else {}
         group["hooks"] = [handler]
@@ -406,13 +408,16 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
         typer.echo(f"policy's hooks are already installed in {shown(path)}: nothing changed")
         return 0
     backup = write_settings(path, before, after, scope=scope, environ=environ)
-    timeout = required_timeout(ruleset.settings)
+    timeout = required_timeout(ruleset, "")  # an event without `run` commands
+    longer = {event: group["hooks"][0]["timeout"] for event, group in groups.items()
+              if group["hooks"][0]["timeout"] > timeout}
     typer.echo(f"installed policy's hooks in {shown(path)} ({scope} scope)")
     typer.echo("  events:  " + ", ".join(f"{event} ({group['matcher']})" if "matcher" in group else event
                                          for event, group in groups.items()))
     typer.echo(f"  command: {command}")
     typer.echo(f"  timeout: {timeout} s (max_delay {ruleset.settings.max_delay:g} s + "
-               f"{timeout - ruleset.settings.max_delay:g} s for the fact store, sources and start-up)")
+               f"{timeout - ruleset.settings.max_delay:g} s for the fact store, sources and start-up)"
+               + "".join(f"; {event} {seconds} s (its rules run commands)" for event, seconds in longer.items()))
     if backup:
         typer.echo(f"  backup:  {backup}")
     if scope == "local" and before is None and _tracked_by_git(path):

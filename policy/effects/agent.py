@@ -34,7 +34,7 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def check_agent_status(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_agent_status(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     status = args.get("status")
     if isinstance(status, str) and "{{" not in status and status not in AGENT_STATUSES:
         from policy.schema import suggest

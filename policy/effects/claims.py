@@ -44,7 +44,7 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def check_claim(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_claim(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     """Literal labels (not templates) must be labels."""
     from policy.errors import Diagnostic
     from policy.labels import LABEL_EXAMPLES, label_problem

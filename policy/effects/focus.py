@@ -53,7 +53,7 @@ def _literal(value: Any) -> bool:
     return isinstance(value, str) and "{{" not in value
 
 
-def check_session_start(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_session_start(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     from policy.facts.focus import SESSION_TYPES
 
     kind = args.get("type")
@@ -65,7 +65,7 @@ def check_session_start(args: dict[str, Any], location: Location, *, trusted: bo
     return []
 
 
-def check_session_end(args: dict[str, Any] | None, location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_session_end(args: dict[str, Any] | None, location: Location) -> list[Diagnostic]:
     from policy.facts.focus import DISTRACTIONS
 
     value = (args or {}).get("distractions")

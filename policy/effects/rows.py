@@ -62,11 +62,11 @@ def _check_table(table: str, columns: list[str], location: Location) -> list[Dia
             for column in columns if column not in known]
 
 
-def check_record(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_record(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     return _check_table(args["table"], list(args["values"]), location)
 
 
-def check_upsert(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_upsert(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     keys = [args["key"]] if isinstance(args["key"], str) else list(args["key"])
     problems = _check_table(args["table"], list(args["values"]), location)
     missing = [key for key in keys if key not in args["values"]]
@@ -90,7 +90,7 @@ def check_upsert(args: dict[str, Any], location: Location, *, trusted: bool) -> 
     return problems
 
 
-def check_delete(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
+def check_delete(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     return _check_table(args["table"], list(args["where"]), location)
 
 

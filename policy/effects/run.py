@@ -1,9 +1,10 @@
 """`run`: run a command (argv, no shell) with a timeout, its output captured into the decision log (SPEC §4).
 
 Two rules keep it safe:
-- Only rule files the user trusts may run commands (shipped packs, files in the user config or given with --rules,
-  projects listed in `trusted_projects`). An untrusted file that asks for it gets a warning from `policy validate`
-  and a refusal at run time, recorded in the decision log; the rest of its rules keep working.
+- Only rule files the user trusts may run commands (shipped packs with params the user set, files in the user
+  config or given with --rules, projects listed in `trusted_projects`): see policy.effects.untrusted_refusal. An
+  untrusted file that asks for it gets a warning from `policy validate` and a refusal at run time, recorded in the
+  decision log; the rest of its rules keep working.
 - The command runs after the decision is committed, outside the store's write lock: a slow command delays this
   hook, never the other sessions' hooks. In the eval transaction `apply_run` only queues it; `finish_run` runs it.
 """
@@ -24,8 +25,6 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 600.0
 OUTPUT_LIMIT = 2000  # characters of output kept in the decision log (the end of it, where errors are)
 TERM_GRACE = 1.0  # seconds between SIGTERM and SIGKILL on a timeout
-TRUST_HINT = ("load the file from your user config or with --rules, or list its project under `trusted_projects` "
-              "in ~/.config/policy/config.yaml")
 
 KINDS: dict[str, dict[str, Any]] = {
     "run": {
@@ -47,21 +46,12 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def check_run(args: dict[str, Any], location: Location, *, trusted: bool) -> list[Diagnostic]:
-    problems = []
+def check_run(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     argv = args.get("argv")
     if isinstance(argv, str) and "{{" not in argv:
-        problems.append(Diagnostic(location, "bad-effect", f"argv {argv!r} is one string, and there is no shell to "
-                                                           "split it", f"write it as a list: {argv.split()!r}"))
-    if not trusted:
-        problems.append(Diagnostic(location, "run-untrusted", "this rule file is not trusted: its `run` effects "
-                                                              "will be refused (recorded in the decision log, "
-                                                              "nothing runs)", TRUST_HINT, "warning"))
-    return problems
-
-
-def refusal(effect: PlannedEffect) -> str:
-    return f"refused: `run` is only allowed in trusted rule files; {effect.pack} is not trusted"
+        return [Diagnostic(location, "bad-effect", f"argv {argv!r} is one string, and there is no shell to split it",
+                           f"write it as a list: {argv.split()!r}")]
+    return []
 
 
 def command_line(argv: list[str]) -> str:
@@ -97,17 +87,13 @@ def _timeout(args: dict[str, Any], effect: PlannedEffect) -> float:
 
 def apply_run(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
     """In the eval transaction: check the command, and queue it for `finish_run`."""
-    if not effect.trusted:
-        return refusal(effect)
     argv = _argv(args, effect)
     _timeout(args, effect)
     return f"queued: {command_line(argv)}"
 
 
 def finish_run(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str | None:
-    """After the commit: run the command and say how it went (None: nothing was queued)."""
-    if not effect.trusted:
-        return None
+    """After the commit: run the command and say how it went."""
     import os
 
     argv = _argv(args, effect)

@@ -47,7 +47,7 @@ class AttemptFacts(Family):
     fields = {
         "count": "`count(seconds, tool=None, verdict=None)`: this agent session's tool attempts in the last "
                  "`seconds`, optionally of one tool and/or one verdict (`allowed`, `blocked`, `asked`, or "
-                 "`deny`, `ask`, `allow`).",
+                 "`deny`, `defer`, `ask`, `allow`).",
         "count_all": "`count_all(seconds, tool=None, verdict=None)`: the same over every agent session.",
     }
 

@@ -118,8 +118,9 @@ class ClaimsFacts(Family):
         "on": "`on(label_or_labels)`: every session's active claims on a label, or on any of a list of labels.",
         "others_on": "`others_on(label_or_labels)`: other sessions' active claims on a label or any of a list.",
         "unheld": "`unheld(label_or_labels)`: the labels this session holds no active claim on.",
-        "describe": "`describe(claims)`: claims as `- label: session 8f2c1d3e (user@host), \"purpose\", since 10:05 "
-                    "(2m 00s ago)` lines, for reasons and context.",
+        "describe": "`describe(claims)`: claims as `- label: session 8f2c1d3e, \"purpose\", since 10:05 (2m 00s ago)` "
+                    "lines, for reasons and context (with `(user@host)` after the session when the claim is "
+                    "another user's or machine's).",
     }
 
     def __init__(self, context: FactContext) -> None:
@@ -160,7 +161,7 @@ class ClaimsFacts(Family):
         return [label for label in _labels(labels) if label not in held]
 
     def describe(self, claims: Any) -> str:
-        """Claims as `- label: session 8f2c1d3e (user@host), "purpose", since 10:05 (2m 00s ago)` lines."""
+        """Claims as `- label: session 8f2c1d3e, "purpose", since 10:05 (2m 00s ago)` lines (see `describe_claim`)."""
         return describe(claims, self.context.now, self.context.utc_offset)
 
 

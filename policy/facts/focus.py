@@ -10,7 +10,6 @@ decide whether a new session may start, cost a third.
 
 from __future__ import annotations
 
-
 from policy.conditions import ExpressionError, duration, mmss
 from policy.errors import PolicyError
 from policy.facts import Family
