@@ -212,25 +212,31 @@ def _walk(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:
     return found
 
 
+def _param_rows(command: Any) -> list[list[str]]:
+    rows = []
+    for param in command.params:
+        if param.name in ("help",):
+            continue
+        default = "" if param.default in (None, False, ()) or getattr(param, "is_flag", False) and \
+            param.default is False else f" (default: `{param.default}`)"
+        if param.param_type_name == "option":
+            names = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
+            rows.append([names, (param.help or "") + default])
+        else:
+            rows.append([f"`{param.name.upper()}`", (getattr(param, "help", "") or "") + default])
+    return rows
+
+
 def block_cli() -> str:
     root = _click_command()
-    parts = []
+    parts = ["### `policy`\n\n```\npolicy [--version] [--help] COMMAND ...\n```", _table(
+        ["option", "meaning"], [*_param_rows(root), ["`--help`", "Show the help of policy or of a command."]])]
     for path, command in _walk(root, ["policy"])[1:]:
         context = command.context_class(command, info_name=" ".join(path))
         usage = " ".join(command.collect_usage_pieces(context))
         help_text = (command.help or "").strip()
         parts.append(f"### `{' '.join(path)}`\n\n```\n{' '.join(path)} {usage}\n```\n\n{help_text}")
-        rows = []
-        for param in command.params:
-            if param.name in ("help",):
-                continue
-            if param.param_type_name == "option":
-                names = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
-                default = "" if param.default in (None, False, ()) or param.is_flag and param.default is False \
-                    else f" (default: `{param.default}`)"
-                rows.append([names, (param.help or "") + default])
-            else:
-                rows.append([f"`{param.name.upper()}`", getattr(param, "help", "") or ""])
+        rows = _param_rows(command)
         if rows:
             parts.append(_table(["argument / option", "meaning"], rows))
     return "\n\n".join(parts)

@@ -76,3 +76,40 @@ def test_index_links_resolve():
     index = (ROOT / "docs" / "index.md").read_text()
     for target in re.findall(r"\]\(([^)#]+)\)", index):
         assert (ROOT / "docs" / target).exists(), target
+
+
+def error_codes_in_the_code() -> dict[str, str]:
+    """Every code a Diagnostic or a PolicyError can carry, read from the source: the second argument of
+    `Diagnostic(...)`, the first of a checker's `error(...)`, any `code=` argument, and class-level `code = "..."`."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "policy").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            candidates: list[ast.AST] = []
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name == "Diagnostic" and len(node.args) >= 2:
+                    candidates.append(node.args[1])
+                elif name == "error" and node.args:
+                    candidates.append(node.args[0])
+                candidates += [keyword.value for keyword in node.keywords if keyword.arg == "code"]
+            elif isinstance(node, ast.ClassDef):
+                candidates += [statement.value for statement in node.body if isinstance(statement, ast.Assign)
+                               and [getattr(target, "id", None) for target in statement.targets] == ["code"]]
+            for candidate in candidates:
+                if isinstance(candidate, ast.Constant) and isinstance(candidate.value, str):
+                    found.setdefault(candidate.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_every_error_code_is_documented():
+    in_code = error_codes_in_the_code()
+    assert len(in_code) > 60  # the scan sees the codes (or it proves nothing)
+    documented = set()
+    for line in (ROOT / "docs" / "errors.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| ") and not line.startswith("| code"):
+            documented |= set(re.findall(r"`([a-z][a-z0-9-]*)`", line.split(" | ")[0]))
+    assert {code: where for code, where in in_code.items() if code not in documented} == {}
+    assert documented - set(in_code) == set()  # and nothing is documented that no longer exists

@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
         label: str = typer.Argument(..., help="The resource: <type>:<name>, e.g. stack:billing, node:k8s-node1."),
         purpose: str = typer.Option(..., "--purpose", help="What you are doing and why; other sessions see it."),
         ttl: str = typer.Option(None, "--ttl", help="Seconds (or 15m, 1h) the claim lives after each heartbeat "
-                                                   "[default: 15m]."),
+                                                   "(default: 15m)."),
         session: str = session_option, db: str = db_option, as_json: bool = json_option, now: str = now_option,
     ) -> None:
         """Claim a shared resource you are about to mutate; says who else holds it (then defer to the user).

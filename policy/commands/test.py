@@ -36,7 +36,8 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
 def register(app: typer.Typer) -> None:
     @app.command("test")
     def test_command(
-        paths: list[str] = typer.Argument(None, help="Test files (*.test.yaml) or directories [default: .]."),
+        paths: list[str] = typer.Argument(None, help="Test files (*.test.yaml) or directories (default: the "
+                                                     "current directory)."),
         coverage: bool = typer.Option(False, "--coverage", help="Report the rules no test matched, per pack."),
         min_coverage: float = typer.Option(None, "--min-coverage", help="Fail if any pack's rule coverage is "
                                                                         "below N percent."),
