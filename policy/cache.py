@@ -69,22 +69,20 @@ def _key(request: Request, refs: tuple[ConfigRef, ...]) -> str:
     return lean.digest(*parts)
 
 
+def _dependency_digest(path: str) -> str:
+    """What compiled rules depend on at `path`: a file's contents, or (a path ending in the separator) the rule
+    files a directory lists."""
+    if path.endswith(os.sep):
+        return lean.digest("\0".join(expand_rule_paths(path[:-1])).encode())
+    return lean.digest(_read(path) or b"\0missing")
+
+
 def _dependencies(paths: list[str], directories: list[str]) -> list[tuple[str, str]]:
-    deps = [(path, lean.digest(_read(path) or b"\0missing")) for path in paths]
-    deps += [(directory + os.sep, lean.digest("\0".join(expand_rule_paths(directory)).encode()))
-             for directory in directories]
-    return deps
+    return [(path, _dependency_digest(path)) for path in [*paths, *(directory + os.sep for directory in directories)]]
 
 
 def _fresh(deps: list[tuple[str, str]]) -> bool:
-    for path, expected in deps:
-        if path.endswith(os.sep):
-            actual = lean.digest("\0".join(expand_rule_paths(path[:-1])).encode())
-        else:
-            actual = lean.digest(_read(path) or b"\0missing")
-        if actual != expected:
-            return False
-    return True
+    return all(_dependency_digest(path) == expected for path, expected in deps)
 
 
 # ---- encoding records as marshal-able data ------------------------------------------------------------------------
@@ -92,18 +90,16 @@ def _fresh(deps: list[tuple[str, str]]) -> bool:
 def _record_classes() -> dict[str, type]:
     from policy import errors, model
 
-    classes: dict[str, type] = {}
-    for module in (model, errors):
-        for value in vars(module).values():
-            if isinstance(value, type) and hasattr(value, "__policy_fields__") or (
-                    isinstance(value, type) and hasattr(value, "__dataclass_fields__")):
-                classes[value.__name__] = value
-    return classes
+    return {value.__name__: value for module in (model, errors) for value in vars(module).values()
+            if isinstance(value, type) and _is_record_class(value)}
+
+
+def _is_record_class(kind: type) -> bool:
+    return hasattr(kind, "__policy_fields__") or hasattr(kind, "__dataclass_fields__")
 
 
 def _is_record(value: Any) -> bool:
-    kind = type(value)
-    return hasattr(kind, "__policy_fields__") or hasattr(kind, "__dataclass_fields__")
+    return _is_record_class(type(value))
 
 
 def _holds_records(value: Any) -> bool:
@@ -120,8 +116,7 @@ def encode(value: Any) -> Any:
     """Records become `(..., "ClassName", field, ...)`; containers that hold no record (params, event names, JSON
     values) become `(..., None, value)`, taken as they are when decoding. Ellipsis never occurs in YAML or JSON."""
     if _is_record(value):
-        fields = getattr(type(value), "__policy_fields__", None) or getattr(type(value), "__dataclass_fields__")
-        return (..., type(value).__name__, *(encode(getattr(value, name)) for name in fields))
+        return (..., type(value).__name__, *(encode(getattr(value, name)) for name in lean.fields_of(value)))
     if isinstance(value, (tuple, list, dict)) and not _holds_records(value):
         return (..., None, value)
     if isinstance(value, tuple):

@@ -8,7 +8,7 @@ pack names, and the index of rules by event. Everything `policy eval` could trip
 from __future__ import annotations
 
 from policy import conditions, expressions, lean
-from policy.errors import Diagnostic, Location, ValidationFailed
+from policy.errors import Diagnostic, Location, ValidationFailed, did_you_mean
 from policy.loader import Document, load_yaml, render_path
 from policy.model import (STOP_EVENTS, TOOL_EVENTS, Condition, Effect, Pack, Rule, RuleSet, Settings,
                           SqlFact, Template)
@@ -290,7 +290,7 @@ def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any
         if key not in defaults:
             diagnostics.append(Diagnostic(where, "unknown-param",
                                           f"pack {document.data.get('pack')!r} has no param {key!r}",
-                                          expressions._suggest(key, set(defaults)) or "see the pack's params"))
+                                          did_you_mean(key, defaults) or "see the pack's params"))
             continue
         default = defaults[key]
         numeric = (int, float)
@@ -399,35 +399,12 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
     return CompiledFiles(tuple(packs), tuple(diagnostics), regexes, selectors, tuple(texts))
 
 
-def rule_expressions(rule: Rule) -> list[Expr]:
-    """Every compiled expression of a rule: `when`, `delay`, the templates, and its effects' `if:` and arguments."""
-    found: list[Expr] = [expr for expr in (rule.when, rule.delay) if expr is not None]
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Template):
-            found.extend(part for part in value.parts if not isinstance(part, str))
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    for template in (rule.reason, rule.context, rule.message):
-        walk(template)
-    for effect in rule.effects:
-        if effect.condition is not None:
-            found.append(effect.condition)
-        walk(effect.args)
-    return found
-
-
 def build_ruleset(compiled: CompiledFiles, settings: Settings, *, settings_key: bytes = b"") -> RuleSet:
     """Index compiled packs by event. Raises ValidationFailed when there are errors."""
     if compiled.errors:
         raise ValidationFailed(compiled.errors)
     uses_now = any("now" in expr.names for pack in compiled.packs for rule in pack.rules
-                   for expr in rule_expressions(rule))
+                   for expr in rule.expressions())
     digest = lean.digest(*compiled.sources, settings_key)
     lean.register_regex_specs(compiled.regexes)
     conditions.register_selectors(compiled.selectors.values())

@@ -134,7 +134,8 @@ def is_trusted(project_dir: str, trusted_projects: list[str] | tuple[str, ...]) 
     return False
 
 
-def _display(path: str, cwd: str) -> str:
+def display_path(path: str, cwd: str) -> str:
+    """`path` as messages show it: relative to `cwd` when it is below it or next to it, else as it is."""
     try:
         relative = os.path.relpath(path, cwd)
     except ValueError:

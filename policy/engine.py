@@ -69,6 +69,7 @@ class _Evaluation:
         self.now = now
         self.utc_offset = utc_offset
         self.explain = explain
+        self.packs = {pack.name: pack for pack in ruleset.packs}
         self.scopes: dict[str, dict[str, Any]] = {}
         self.trace: list[RuleTrace] = []
         self._now_value: Any = None
@@ -169,7 +170,7 @@ class _Evaluation:
         event = self.event
         tool = event.tool
         explain = self.explain
-        packs = {pack.name: pack for pack in self.ruleset.packs}
+        packs = self.packs
         finished: set[str] = set()
         hits: list[tuple[RuleHit, Rule]] = []
         stop_blocks: int | None = None
@@ -229,14 +230,13 @@ class _Evaluation:
     def plan_effects(self, hits: list[tuple[RuleHit, Rule]], verdict: str | None,
                      reason: str | None) -> tuple[PlannedEffect, ...]:
         planned = []
-        packs = {pack.name: pack for pack in self.ruleset.packs}
         summary: dict[str, Any] | None = None
         for _, rule in hits:
             if not rule.effects:
                 continue
             if summary is None:
                 summary = decision_summary([hit for hit, _ in hits], verdict, reason)
-            pack = packs[rule.pack]
+            pack = self.packs[rule.pack]
             scope = self.scope(pack)
             scope["verdict"] = verdict
             scope["decision"] = summary

@@ -123,3 +123,11 @@ class UsageError(PolicyError):
     """A command was called the wrong way."""
 
     code = "usage"
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """`did you mean 'x'?` for the closest of `choices`, or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""

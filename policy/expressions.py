@@ -10,7 +10,7 @@ from __future__ import annotations
 from policy import lean
 from policy.conditions import (CONSTANTS, EFFECT_SCOPE_NAMES, FUNCTIONS, MAX_EXPRESSION_LENGTH, MAX_STRING_LENGTH,
                                SCOPE_NAMES, compile_selector, glob_to_regex)
-from policy.errors import Diagnostic, Location
+from policy.errors import Diagnostic, Location, did_you_mean
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -158,17 +158,17 @@ class _Checker:
                 self.facts.add(name)
                 if len(parts) > 2 and parts[2] not in catalog.families[name]:
                     self.error("unknown-fact", f"facts.{name} has no field {parts[2]!r}",
-                               _suggest(parts[2], catalog.families[name])
+                               did_you_mean(parts[2], catalog.families[name])
                                or f"facts.{name} has: " + ", ".join(sorted(catalog.families[name])))
             elif name in catalog.pack_facts:
                 self.facts.add(name)
             else:
                 known = set(catalog.families) | set(catalog.pack_facts)
                 self.error("unknown-fact", f"unknown fact {'facts.' + name!r}",
-                           _suggest(name, known) or "facts are: " + ", ".join(sorted(known)))
+                           did_you_mean(name, known) or "facts are: " + ", ".join(sorted(known)))
         elif root == "params" and len(parts) > 1 and parts[1] not in self.env.params:
             self.error("unknown-param", f"the pack has no param {parts[1]!r}",
-                       (_suggest(parts[1], set(self.env.params)) or "params are: " + ", ".join(sorted(self.env.params)))
+                       (did_you_mean(parts[1], set(self.env.params)) or "params are: " + ", ".join(sorted(self.env.params)))
                        if self.env.params else "declare it under `params:`")
 
     # -- constants, for checking regex/glob/jmespath arguments at compile time --------------------------------
@@ -202,7 +202,7 @@ class _Checker:
                     self.error("not-callable", f"{node.func.id!r} is not a function")
                 else:
                     self.error("unknown-function", f"unknown function {node.func.id!r}",
-                               _suggest(node.func.id, set(FUNCTIONS))
+                               did_you_mean(node.func.id, set(FUNCTIONS))
                                or "the functions are listed in docs/expressions.md")
                 return
             for index, arg in enumerate(node.args):
@@ -231,7 +231,7 @@ class _Checker:
                 problem = None
                 if index in function.choice_args and value not in function.choice_args[index]:
                     self.error("bad-value", f"{node.func.id}() does not know {value!r}",
-                               _suggest(value, set(function.choice_args[index])) or
+                               did_you_mean(value, set(function.choice_args[index])) or
                                "expected one of: " + ", ".join(function.choice_args[index]))
                     continue
                 if index in function.regex_args:
@@ -295,7 +295,7 @@ class _Checker:
                 elif name == "break":
                     hint = "`break` is a Python keyword: use facts.focus.on_break"
                 else:
-                    hint = _suggest(name, set(self.env.scope_names) | set(FUNCTIONS)) or (
+                    hint = did_you_mean(name, set(self.env.scope_names) | set(FUNCTIONS)) or (
                         "names in scope: " + ", ".join(self.env.scope_names))
                 self.error("unknown-name", f"unknown name {name!r}", hint)
             return
@@ -356,13 +356,6 @@ class _Checker:
             return
         for child in ast.iter_child_nodes(node):
             self.visit(child)
-
-
-def _suggest(word: str, choices: set[str] | frozenset[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
 
 
 def _rewrite(tree: ast.Expression) -> ast.Expression:
@@ -485,12 +478,3 @@ def compile_template(source: str, location: Location, env: CompileEnv,
     if diagnostics:
         return None, diagnostics
     return Template(text, tuple(parts)), []
-
-
-def template_names(template: Template) -> set[str]:
-    return {name for part in template.parts if not isinstance(part, str) for name in part.names}
-
-
-def function_table() -> list[tuple[str, str]]:
-    """(signature, description) for every function, for the generated docs."""
-    return [(function.signature, function.doc) for function in FUNCTIONS.values()]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 
 from policy import lean
+from policy.errors import did_you_mean
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -471,11 +472,8 @@ def check_command_map(value: Any, name: str) -> tuple[list[str], list[str]]:
             continue
         unknown = sorted(set(entry) - _ENTRY_KEYS)
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], sorted(_ENTRY_KEYS), n=1)
             problems.append(f"{where} has unknown key {unknown[0]!r} ("
-                            + (f"did you mean {close[0]!r}?" if close else "expected match, label, description") + ")")
+                            + (did_you_mean(unknown[0], _ENTRY_KEYS) or "expected match, label, description") + ")")
         pattern, label = entry.get("match"), entry.get("label")
         if not isinstance(pattern, str) or not pattern:
             problems.append(f"{where} needs `match`, a regex")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from policy.config import (PROJECT_CONFIG_NAMES, SHIPPED_PACKS, ConfigRef, Request, _display,
-                           config_path_value, discover, expand_home, expand_rule_paths, is_trusted, project_dir_of,
-                           shipped_pack_path, user_config_path)
+from policy.config import (PROJECT_CONFIG_NAMES, SHIPPED_PACKS, ConfigRef, Request,
+                           config_path_value, discover, display_path, expand_home, expand_rule_paths, is_trusted,
+                           project_dir_of, shipped_pack_path, user_config_path)
 from policy.errors import Diagnostic
 
 TYPE_CHECKING = False
@@ -188,7 +188,7 @@ class _Layers:
         params = dict(existing.params) if existing is not None else {}
         params.update(entry.get("params") or {})
         self.packs[key] = PackSource(
-            path=path, display=_display(path, self.request.cwd), trusted=shipped or trusted,
+            path=path, display=display_path(path, self.request.cwd), trusted=shipped or trusted,
             # the rules of a shipped pack are ours, its params an untrusted project's: see PackSource
             params_trusted=trusted or not entry.get("params"), params=params,
             params_location=document.location(("packs", index, "params")), origin=ref.scope)
@@ -210,7 +210,8 @@ class _Layers:
                 "warning"))
         for path in paths:
             if path not in self.packs:
-                self.packs[path] = PackSource(path=path, display=_display(path, self.request.cwd), trusted=trusted,
+                self.packs[path] = PackSource(path=path, display=display_path(path, self.request.cwd),
+                                              trusted=trusted,
                                               origin=ref.scope)
                 self.pack_scope[path] = ref.scope
                 self.order.append(path)
@@ -336,7 +337,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
                 from policy.errors import Location
 
                 layers.diagnostics.append(Diagnostic(
-                    Location(_display(other, request.cwd)), "shadowed-config",
+                    Location(display_path(other, request.cwd)), "shadowed-config",
                     f"{PROJECT_CONFIG_NAMES[0]} is used and this file is ignored", "merge them into one file",
                     "warning"))
 
@@ -346,18 +347,17 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         packs = {}
         for item in request.rules:
             for path in expand_rule_paths(os.path.abspath(os.path.join(request.cwd, item))):
-                packs[path] = PackSource(path=path, display=_display(path, request.cwd), trusted=True, origin="cli")
+                packs[path] = PackSource(path=path, display=display_path(path, request.cwd), trusted=True, origin="cli")
                 order.append(path)
 
     values = layers.values
     log = values.get("log") or {}
+    # a source's tuning, with SourceSpec's defaults where the config says nothing
+    tuning = {"ttl": float, "timeout": float, "breaker_failures": int, "breaker_cooldown": float}
     sources = tuple(SourceSpec(
         name=name, kind=spec["kind"], feeds=spec["feeds"],
-        options={key: value for key, value in spec.items()
-                 if key not in ("kind", "feeds", "ttl", "timeout", "breaker_failures", "breaker_cooldown")},
-        ttl=float(spec.get("ttl", 60)), timeout=float(spec.get("timeout", 2)),
-        breaker_failures=int(spec.get("breaker_failures", 3)),
-        breaker_cooldown=float(spec.get("breaker_cooldown", 300)),
+        options={key: value for key, value in spec.items() if key not in ("kind", "feeds", *tuning)},
+        **{key: cast(spec[key]) for key, cast in tuning.items() if key in spec},
     ) for name, spec in (values.get("sources") or {}).items())
     defaults = Settings()
     settings = Settings(

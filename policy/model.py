@@ -128,6 +128,29 @@ class Rule:
     final: bool = False
     block_cap: int = 1
 
+    def expressions(self) -> list[Expr]:
+        """Every compiled expression of the rule: `when`, `delay`, the templates, and its effects' `if:` and
+        arguments."""
+        found: list[Expr] = [expr for expr in (self.when, self.delay) if expr is not None]
+
+        def walk(value: Any) -> None:
+            if isinstance(value, Template):
+                found.extend(part for part in value.parts if not isinstance(part, str))
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    walk(item)
+
+        for template in (self.reason, self.context, self.message):
+            walk(template)
+        for effect in self.effects:
+            if effect.condition is not None:
+                found.append(effect.condition)
+            walk(effect.args)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class SqlFact:

@@ -8,9 +8,7 @@ turned into located diagnostics with a hint ("did you mean ...").
 
 from __future__ import annotations
 
-import difflib
-
-from policy.errors import Diagnostic
+from policy.errors import Diagnostic, did_you_mean
 from policy.loader import Document, render_path
 
 TYPE_CHECKING = False
@@ -46,10 +44,7 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 def suggest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """A "did you mean" hint, or a list of the valid choices."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "expected one of: " + ", ".join(sorted(choices))
+    return did_you_mean(word, choices) or "expected one of: " + ", ".join(sorted(choices))
 
 
 _TYPE_NAMES = {
@@ -425,6 +420,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
         "description": "A shipped pack's name (focus, presence, pacing, activity) or a path to a rule file (relative "
@@ -447,7 +443,7 @@ def _config_schema() -> dict[str, Any]:
     source = {
         "type": "object", "required": ["kind", "feeds"], "additionalProperties": False,
         "properties": {
-            "kind": {"enum": ["command", "http", "file"]},
+            "kind": {"enum": list(SOURCE_KINDS)},
             "feeds": {"type": "string", "pattern": "^(usage|kv:[A-Za-z0-9_][A-Za-z0-9_.-]*)$",
                       "description": "Where the value goes: `usage` (usage samples, read as facts.usage), or "
                                      "`kv:<prefix>` (each key of the value as kv `<prefix>.<key>`, read as "

@@ -15,6 +15,7 @@ import os
 import time
 
 from policy.errors import Diagnostic, Location, PolicyError, UsageError
+from policy.model import STOP_EVENTS, TOOL_EVENTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def load_test_file(path: str) -> TestFile:
     """Parse and check a test file; `diagnostics` holds schema and reference errors."""
     from policy import schema
     from policy.compiler import PackSource, check_version
-    from policy.config import expand_rule_paths
+    from policy.config import display_path, expand_rule_paths
     from policy.loader import load_yaml
 
     document = load_yaml(path)
@@ -166,32 +167,27 @@ def load_test_file(path: str) -> TestFile:
     params = data.get("params") or {}
     if isinstance(data.get("pack"), str):
         pack_path = _pack_path(data["pack"], directory)
-        sources.append(PackSource(pack_path, display=os.path.relpath(pack_path) if pack_path.startswith(
-            os.getcwd()) else pack_path, trusted=True, params=dict(params) if isinstance(params, dict) else {},
-            params_location=document.location(("params",))))
+        sources.append(PackSource(pack_path, display=display_path(pack_path, os.getcwd()), trusted=True,
+                                  params=dict(params) if isinstance(params, dict) else {},
+                                  params_location=document.location(("params",))))
     elif isinstance(data.get("packs"), list):
         for name in data["packs"]:
             pack_path = _pack_path(str(name), directory)
             overrides = params.get(name, {}) if isinstance(params, dict) else {}
-            sources.append(PackSource(pack_path, display=_display(pack_path), trusted=True,
+            sources.append(PackSource(pack_path, display=display_path(pack_path, os.getcwd()), trusted=True,
                                       params=dict(overrides) if isinstance(overrides, dict) else {},
                                       params_location=document.location(("params", name))))
     elif data.get("rules") is not None:
         items = [data["rules"]] if isinstance(data["rules"], str) else list(data["rules"])
         for item in items:
             for rule_path in expand_rule_paths(os.path.normpath(os.path.join(directory, str(item)))):
-                sources.append(PackSource(rule_path, display=_display(rule_path), trusted=True))
+                sources.append(PackSource(rule_path, display=display_path(rule_path, os.getcwd()), trusted=True))
     for source in sources:
         if not os.path.isfile(source.path):
             where = document.location(("pack",) if "pack" in data else ("packs",) if "packs" in data else ("rules",))
             diagnostics.append(Diagnostic(where, "unknown-pack", f"no rule file {source.name}",
                                           "name a pack next to this file, a shipped pack, or a rules: path"))
     return TestFile(path, document, tuple(sources), tuple(diagnostics))
-
-
-def _display(path: str) -> str:
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
 
 
 def _settings(data: dict[str, Any]) -> Any:
@@ -307,9 +303,9 @@ def _complete_event(event: dict[str, Any], session: str, counter: int) -> dict[s
         full["permission_mode"] = "default"
     if name in TOOL_USE_ID_EVENTS:
         full["tool_use_id"] = f"toolu_test_{counter:04d}"
-    if name in ("PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure", "PermissionDenied"):
+    if name in TOOL_EVENTS:
         full["tool_input"] = {}
-    if name in ("Stop", "SubagentStop"):
+    if name in STOP_EVENTS:
         full["stop_hook_active"] = False
     if name == "UserPromptSubmit":
         full["prompt"] = ""

@@ -150,18 +150,6 @@ def block_families() -> str:
     return "\n\n".join(parts)
 
 
-def block_config_keys() -> str:
-    return _properties(_schema("config"))
-
-
-def block_config_pack_entry() -> str:
-    return _properties(_schema("config")["properties"]["packs"]["items"]["anyOf"][1])
-
-
-def block_config_source() -> str:
-    return _properties(_schema("config")["properties"]["sources"]["additionalProperties"])
-
-
 def block_test_file() -> str:
     return _properties(_schema("tests"))
 
@@ -269,8 +257,11 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if any generated block is out of date")
     options = parser.parse_args()
     stale = []
-    for path in sorted(DOCS.rglob("*.md")):
-        text = path.read_text(encoding="utf-8")
+    texts = {path: path.read_text(encoding="utf-8") for path in sorted(DOCS.rglob("*.md"))}
+    unused = [name for name in BLOCKS if not any(f"<!-- BEGIN GENERATED: {name} -->" in text for text in texts.values())]
+    if unused:  # a generator nothing shows is code no check runs
+        raise SystemExit(f"generated blocks that no page uses: {', '.join(unused)}")
+    for path, text in texts.items():
         new = render(text)
         if new != text:
             stale.append(path)

@@ -20,11 +20,10 @@ from __future__ import annotations
 import time
 
 from policy.errors import PolicyError
-from policy.model import Expr, Template
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from dataclasses import dataclass
     from typing import Any
 
@@ -80,30 +79,9 @@ def fed_family(feeds: str) -> str:
     return "kv" if feeds.startswith("kv:") else feeds
 
 
-def _exprs(value: Any) -> Iterator[Expr]:
-    if isinstance(value, Expr):
-        yield value
-    elif isinstance(value, Template):
-        for part in value.parts:
-            if isinstance(part, Expr):
-                yield part
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _exprs(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _exprs(item)
-
-
 def rule_facts(rule: Rule) -> set[str]:
     """The facts (`usage`, `kv`, a pack's SQL fact, ...) any expression of `rule` reaches."""
-    reached: set[str] = set()
-    parts: list[Any] = [rule.when, rule.delay, rule.reason, rule.context, rule.message]
-    for effect in rule.effects:
-        parts += [effect.condition, effect.args]
-    for expr in _exprs(parts):
-        reached.update(expr.facts)
-    return reached
+    return {fact for expr in rule.expressions() for fact in expr.facts}
 
 
 def needed_sources(ruleset: RuleSet, event_name: str, disabled: frozenset[str] = frozenset()) -> tuple[SourceSpec, ...]:
