@@ -85,14 +85,15 @@ def parse_options(argv: list[str]) -> Options:
     return Options(**values)
 
 
+def pack_switched_off(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether pack `name`'s kill switch is on: `POLICY_<PACK>=off` (e.g. POLICY_PACING=off)."""
+    value = environ.get("POLICY_" + name.upper().replace("-", "_"), "")
+    return value.lower() in ("off", "0", "false", "no", "disabled")
+
+
 def disabled_packs(ruleset: RuleSet, environ: Mapping[str, str]) -> frozenset[str]:
-    """Packs switched off by their own kill switch: `POLICY_<PACK>=off` (e.g. POLICY_PACING=off)."""
-    off = set()
-    for pack in ruleset.packs:
-        value = environ.get("POLICY_" + pack.name.upper().replace("-", "_"), "")
-        if value.lower() in ("off", "0", "false", "no", "disabled"):
-            off.add(pack.name)
-    return frozenset(off)
+    """Packs switched off by their own kill switch."""
+    return frozenset(pack.name for pack in ruleset.packs if pack_switched_off(pack.name, environ))
 
 
 def read_event(stdin: BinaryIO, limit: int) -> bytes:
@@ -340,8 +341,9 @@ def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store |
 def _record_crash(environ: Mapping[str, str]) -> str | None:
     import traceback
 
-    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    path = os.path.join(state, "policy", "crash.log")
+    from policy.store import state_dir
+
+    path = os.path.join(state_dir(environ), "crash.log")
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -27,13 +27,15 @@ WAL_TRUNCATE_BYTES = 1024 * 1024
 WAL_TRUNCATE_WAIT_MS = 20
 
 
+def state_dir(environ: Mapping[str, str]) -> str:
+    """Where policy keeps its state: `$XDG_STATE_HOME/policy` (`~/.local/state/policy`)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "policy")
+
+
 def default_path(environ: Mapping[str, str]) -> str:
     """`$POLICY_DB`, else `$XDG_STATE_HOME/policy/facts.db` (`~/.local/state/policy/facts.db`)."""
-    if environ.get("POLICY_DB"):
-        return environ["POLICY_DB"]
-    home = environ.get("HOME") or os.path.expanduser("~")
-    state = environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
-    return os.path.join(state, "policy", "facts.db")
+    return environ.get("POLICY_DB") or os.path.join(state_dir(environ), "facts.db")
 
 
 def translate_error(error: BaseException, path: str) -> StoreError:

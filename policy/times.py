@@ -68,9 +68,7 @@ def parse_time(value: object, *, now: float, utc_offset: int | None = None, what
         hours, minutes, seconds = (parts + [0])[:3]
         if hours > 23 or minutes > 59 or seconds > 59:
             raise UsageError(f"{what} {text!r} is not a time of day")
-        offset = local_offset(now, utc_offset)
-        midnight = now - ((now + offset) % 86400)
-        return midnight + hours * 3600 + minutes * 60 + seconds
+        return local_midnight(now, utc_offset) + hours * 3600 + minutes * 60 + seconds
     moment, _ = parse_iso(text)
     return moment
 
@@ -82,6 +80,11 @@ def local_offset(at: float, utc_offset: int | None = None) -> int:
     import time
 
     return time.localtime(at).tm_gmtoff
+
+
+def local_midnight(now: float, utc_offset: int | None = None) -> float:
+    """The start of the local day (or of the day at the given offset) that contains `now`."""
+    return now - ((now + local_offset(now, utc_offset)) % 86400)
 
 
 def format_local(at: float | None, *, utc_offset: int | None = None, seconds: bool = False) -> str:

@@ -23,6 +23,7 @@ from policy.facts import FactContext, Facts
 from policy.facts import focus
 from policy.model import Event, PlannedEffect, Settings
 from policy.store import Store
+from policy.times import format_duration
 
 FOCUS_RULES = ROOT / "rules" / "focus.yaml"
 
@@ -592,7 +593,7 @@ def test_end_to_end_a_new_user_locks_the_agent_to_focus_sessions(tmp_path: Path)
     end_at = session["ended_at"]
     focused = end_at - start_at
     assert (ended.returncode, ended.stdout.decode(), ended.stderr.decode()) == (0, (
-        f"Focus session ended: fix the login bug — {session_cli.span(focused)} focused.\n"
+        f"Focus session ended: fix the login bug — {format_duration(focused)} focused.\n"
         f"Break until {clock(end_at + 300)} (5:00 left): the agent is locked until then.\n"), "")
     assert {key: session[key] for key in ("type", "intention", "planned_minutes", "break_minutes", "end_reason",
                                           "distractions", "did_the_thing", "rabbit_hole", "agent_used")} == {

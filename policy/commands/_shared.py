@@ -36,6 +36,9 @@ def effective_ruleset(*, cwd: str | None = None) -> RuleSet:
     return load_ruleset(Request(cwd=cwd or os.getcwd(), environ=environ()))
 
 
+_warned: set[str] = set()  # a command says once that it falls back, however many of its parts ask
+
+
 def pack_params(name: str) -> dict[str, Any]:
     """The params of pack `name` as configured here, or the shipped pack's defaults when it isn't loaded (said on
     stderr when that is because the configuration is broken: the hook would not run with these params either)."""
@@ -47,8 +50,11 @@ def pack_params(name: str) -> dict[str, Any]:
     except KeyError:
         pass
     except ValidationFailed as error:
-        typer.echo(f"policy: warning: {error.one_line()}", err=True)
-        typer.echo(f"    using the {name} pack's shipped params; `policy validate` shows what to fix", err=True)
+        warning = f"policy: warning: {error.one_line()}\n    using the {name} pack's shipped params; " \
+                  "`policy validate` shows what to fix"
+        if warning not in _warned:
+            _warned.add(warning)
+            typer.echo(warning, err=True)
     from policy.compiler import PackSource, build_ruleset, compile_files
     from policy.config import shipped_pack_path
     from policy.model import Settings

@@ -8,6 +8,7 @@ import typer
 from policy.commands import _shared
 from policy.errors import UsageError
 from policy.facts import claims as board
+from policy.facts.agent import short_session
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def claims_table(rows: list[dict[str, Any]], now: float, utc_offset: int | None)
     from policy.report import table
 
     return table(("LABEL", "SESSION", "USER@HOST", "SINCE", "AGE", "EXPIRES IN", "PURPOSE"), [
-        (row["label"], board.short_session(row["agent_session"]) + (" (you)" if row["mine"] else ""),
+        (row["label"], short_session(row["agent_session"]) + (" (you)" if row["mine"] else ""),
          board.who(row) or "-", board.since(row["claimed_at"], now, utc_offset), _duration(row["age"]),
          _duration(row["expires_in"]), row["purpose"] or "-")
         for row in rows])
@@ -101,7 +102,7 @@ def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now
         _shared.emit_json({"session": agent_session, "extended": [row for row in rows if row["label"] in extended]})
         return 0
     if not extended:
-        typer.echo(f"session {board.short_session(agent_session)} holds no active claims")
+        typer.echo(f"session {short_session(agent_session)} holds no active claims")
         return 0
     typer.echo("\n".join(f"extended {row['label']} until {board.since(row['expires_at'], moment, offset)}"
                          for row in rows if row["label"] in extended))
@@ -126,7 +127,7 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
     elif released:
         typer.echo("released " + ", ".join(released))
     else:
-        short = board.short_session(agent_session)
+        short = short_session(agent_session)
         typer.echo(f"session {short} holds no active claim on {label}" if label else
                    f"session {short} holds no active claims")
     return 0
@@ -145,7 +146,7 @@ def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str
     elif rows:
         typer.echo(claims_table(rows, moment, offset))
     else:
-        typer.echo(f"session {board.short_session(viewer)} holds no active claims" if mine else "no active claims")
+        typer.echo(f"session {short_session(viewer)} holds no active claims" if mine else "no active claims")
     return 0
 
 

@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 else:
     from policy.lean import dataclass
 
-# Claude Code's default timeouts (seconds) for a handler that sets none (hook-protocols.md §3.2).
-DEFAULT_TIMEOUT = 600
-DEFAULT_TIMEOUTS = {"UserPromptSubmit": 30, "MessageDisplay": 10}
-
-
 @dataclass(frozen=True, slots=True)
 class Check:
     area: str  # "config" | "hooks" | "store" | "schemas"
@@ -138,7 +133,7 @@ def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: in
 
 
 def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
-    from policy.adapters.claude_settings import run_bounds
+    from policy.adapters.claude_settings import DEFAULT_TIMEOUT, EVENT_TIMEOUTS, run_bounds
 
     checks, found = _handlers(environ, project)
     if not found:
@@ -156,7 +151,7 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
             scope_of.setdefault(event, []).append(scope)
             required = install.required_timeout(ruleset, event) if ruleset is not None else None
             for handler in handlers:
-                timeout = handler.get("timeout", DEFAULT_TIMEOUTS.get(event, DEFAULT_TIMEOUT))
+                timeout = handler.get("timeout", EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT))
                 if required is not None and isinstance(timeout, (int, float)) and timeout < required:
                     checks.append(Check("hooks", "fail", f"{path}: the {event} hook times out after {timeout:g} s, "
                                         f"before a rule's delay can end (max_delay {max_delay:g} s"
@@ -290,11 +285,12 @@ def check_schemas(project: str) -> list[Check]:
 # ---- the command -------------------------------------------------------------------------------------------------
 
 def diagnose(environ: dict[str, str], cwd: str) -> list[Check]:
-    from policy.commands._shared import db_path
+    from policy.store import default_path
 
     project = install.project_dir(environ, cwd)
     checks, ruleset = check_config(cwd, environ)
-    checks += check_store(db_path(None))  # before the hooks' dry run opens (and so creates or repairs) it
+    # the store `policy eval` would use here; checked before the hooks' dry run opens (and so creates) it
+    checks += check_store((ruleset.settings.db if ruleset is not None else None) or default_path(environ))
     checks += check_hooks(environ, project, ruleset)
     checks += check_schemas(project)
     return checks

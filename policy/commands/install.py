@@ -296,9 +296,9 @@ def _has_ours(path: str) -> bool:
 
 
 def backup_dir(environ: Mapping[str, str]) -> str:
-    state = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"),
-                                                          ".local", "state")
-    return os.path.join(state, "policy", "backups")
+    from policy.store import state_dir
+
+    return os.path.join(state_dir(environ), "backups")
 
 
 def write_settings(path: str, before: str | None, after: str, *, scope: str, environ: Mapping[str, str]) -> str | None:

@@ -5,29 +5,29 @@ from __future__ import annotations
 import typer
 
 from policy.commands._shared import DB_OPTION_HELP, emit_json, now, open_store
+from policy.facts.agent import short_session
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.store import Store
+
 VERDICTS = ("deny", "defer", "ask", "allow", "none")
 
 
-def query_log(store: Any, *, since: float | None = None, verdict: str | None = None, session: str | None = None,
+def query_log(store: Store, *, since: float | None = None, verdict: str | None = None, session: str | None = None,
               event: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The newest decisions first, filtered; rule_ids/packs/effects decoded from JSON."""
-    from sqlite_utils import Database
-
     from policy.lean import json_loads
-
     from policy.store import where
 
     clause, params = where(("at >= ?", since), ("verdict IS NULL", True if verdict == "none" else None),
                            ("verdict = ?", None if verdict == "none" else verdict), ("agent_session = ?", session),
                            ("event = ?", event))
-    rows = list(Database(store.connection, execute_plugins=False).query(
+    rows = store.rows(
         f"SELECT id, at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, ruleset, "
-        f"latency_ms, effects, error FROM decisions{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]))
+        f"latency_ms, effects, error FROM decisions{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit])
     for row in rows:
         row["verdict"] = row["verdict"] or "none"
         for key in ("rule_ids", "packs", "effects"):
@@ -55,7 +55,7 @@ def show_log(*, since: str | None = None, verdict: str | None = None, session: s
     table_rows = []
     for row in rows:
         reason = (row["reason"] or row["error"] or "").replace("\n", " ")
-        table_rows.append([format_local(row["at"], seconds=True), row["event"], (row["agent_session"] or "-")[:8],
+        table_rows.append([format_local(row["at"], seconds=True), row["event"], short_session(row["agent_session"]),
                            row["tool"] or "-", row["verdict"], ", ".join(row["rule_ids"]) or "-",
                            reason[:60] + ("…" if len(reason) > 60 else ""),
                            f"{row['delay']:g}s" if row["delay"] else ""])

@@ -10,10 +10,10 @@ from __future__ import annotations
 import typer
 
 from policy.commands import _shared
-from policy.conditions import duration, mmss
+from policy.conditions import mmss
 from policy.errors import UsageError
 from policy.facts import focus
-from policy.times import format_clock, local_offset
+from policy.times import format_clock, format_duration, local_midnight
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,17 +24,8 @@ if TYPE_CHECKING:
 START_EXAMPLE = 'policy session start --type personal --intention "fix the login bug"'
 
 
-def span(seconds: float) -> str:
-    """A length of time: `m:ss` under an hour, `1h 05m` from there."""
-    return mmss(seconds) if seconds < 3600 else duration(seconds)
-
-
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _midnight(now: float, utc_offset: int | None) -> float:
-    return now - ((now + local_offset(now, utc_offset)) % 86400)
 
 
 def refusal(store: Store, state: focus.FocusState, now: float, utc_offset: int | None,
@@ -42,8 +33,8 @@ def refusal(store: Store, state: focus.FocusState, now: float, utc_offset: int |
     """Why a session cannot start now under the focus pack's params, or None. Bad params are usage errors."""
     try:
         return focus.start_refusal(
-            state, local_time=round(now - _midnight(now, utc_offset), 3),
-            today=lambda: focus.read_today(store, now, _midnight(now, utc_offset)),
+            state, local_time=round(now - local_midnight(now, utc_offset), 3),
+            today=lambda: focus.read_today(store, now, local_midnight(now, utc_offset)),
             evening_cutoff=params.get("evening_cutoff"), max_sessions=params.get("max_sessions_per_day"),
             max_hours=params.get("max_focus_hours_per_day"))
     except ValueError as error:
@@ -70,7 +61,8 @@ def focus_lines(state: focus.FocusState, today: tuple[int, int], params: dict[st
     most_sessions, most_hours = params.get("max_sessions_per_day"), params.get("max_focus_hours_per_day")
     day = [f"{sessions}/{most_sessions:g} sessions" if isinstance(most_sessions, (int, float))
            else _plural(sessions, "session"),
-           f"{span(focused)}" + (f"/{span(most_hours * 3600)}" if isinstance(most_hours, (int, float)) else "")
+           f"{format_duration(focused)}"
+           + (f"/{format_duration(most_hours * 3600)}" if isinstance(most_hours, (int, float)) else "")
            + " focused"]
     if params.get("evening_cutoff"):
         day.append(f"new sessions until {params['evening_cutoff']}")
@@ -84,7 +76,7 @@ def _bar(done: float, total: float) -> str:
 
 
 def _today(store: Store, now: float, utc_offset: int | None) -> tuple[int, int]:
-    return focus.read_today(store, now, _midnight(now, utc_offset))
+    return focus.read_today(store, now, local_midnight(now, utc_offset))
 
 
 def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[str, dict[str, Any]] | None:
@@ -166,7 +158,7 @@ def session_end(store: Store, now: float, *, distractions: str | None = None, di
                            focus.countdown(ended.break_until, now)})
         return 0
     ran_out = f" (it ran out at {format_clock(ended.ended_at, utc_offset=utc_offset)})" if ended.ran_out else ""
-    typer.echo(f"Focus session ended: {ended.intention} — {span(ended.focused)} focused{ran_out}.")
+    typer.echo(f"Focus session ended: {ended.intention} — {format_duration(ended.focused)} focused{ran_out}.")
     typer.echo(_break_line(ended.break_until, now, utc_offset))
     return 0
 
@@ -194,7 +186,7 @@ def break_start(store: Store, now: float, *, minutes: float, utc_offset: int | N
                            "ended_session": None if ended is None else ended.session_id})
         return 0
     if ended is not None:
-        typer.echo(f"Focus session ended: {ended.intention} — {span(ended.focused)} focused.")
+        typer.echo(f"Focus session ended: {ended.intention} — {format_duration(ended.focused)} focused.")
     typer.echo(_break_line(until, now, utc_offset))
     return 0
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from policy.commands._shared import DB_OPTION_HELP, emit_json, now as clock, open_store
-from policy.facts.agent import AGENT_STATUSES, COLUMNS, resolve_agent_session, update_agent_session
+from policy.facts.agent import AGENT_STATUSES, COLUMNS, resolve_agent_session, short_session, update_agent_session
 from policy.times import format_clock, format_duration, format_iso, format_local
 
 TYPE_CHECKING = False
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from policy.store import Store
 
 RECENTLY_STOPPED = 86400.0  # stopped sessions stay in the default listing for a day
-SHORT_ID = 8
 
 
 def agent_sessions(store: Store, *, now: float, include_all: bool = False) -> list[dict[str, Any]]:
@@ -34,7 +33,7 @@ def sessions_text(rows: list[dict[str, Any]], *, now: float, utc_offset: int | N
     if not rows:
         return "No agent sessions (the activity pack records them from hook events: is it loaded?)"
     headers = ["session", "task", "status", "for", "last event", "at", "cwd"]
-    body = [[row["agent_session"][:SHORT_ID], row["task"] or "-", row["status"],
+    body = [[short_session(row["agent_session"]), row["task"] or "-", row["status"],
              format_duration(now - row["updated_at"]), row["last_event"] or "-",
              _when(row["updated_at"], now, utc_offset), row["cwd"] or "-"] for row in rows]
     return table(headers, body, align="lllrlll")
@@ -85,7 +84,7 @@ def status_section(store: Store, now: float, utc_offset: int | None = None) -> t
     counts = [f"{sum(row['status'] == status for row in live)} {status}" for status in AGENT_STATUSES
               if status != "stopped" and any(row["status"] == status for row in live)]
     line = "Agent sessions: " + ", ".join(counts)
-    waiting = [f"{row['agent_session'][:SHORT_ID]}" + (f" ({row['task']})" if row["task"] else "")
+    waiting = [short_session(row["agent_session"]) + (f" ({row['task']})" if row["task"] else "")
                + f" for {format_duration(now - row['updated_at'])}" for row in live if row["status"] == "waiting"]
     if waiting:
         line += "; waiting for you: " + ", ".join(waiting)

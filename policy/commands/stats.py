@@ -7,9 +7,8 @@ from __future__ import annotations
 import typer
 
 from policy.commands._shared import DB_OPTION_HELP, emit_json, now as clock, open_store
-from policy.commands.sessions import SHORT_ID
 from policy.errors import UsageError
-from policy.facts.agent import resolve_agent_session
+from policy.facts.agent import SHORT_ID, resolve_agent_session, short_session
 from policy.facts.attempts import ATTEMPT_VERDICTS, prune_attempts
 from policy.times import format_clock, format_iso, format_local, parse_duration, parse_time
 
@@ -107,7 +106,7 @@ def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_off
     for group in stats["groups"]:
         name = group[GROUP_COLUMN[by]]
         if by == "session" and name is not None:
-            name = name[:SHORT_ID]
+            name = short_session(name)
         rows.append([name if name is not None else "-"] + ([group["task"] or "-"] if by == "session" else []) + [
             group["total"], group["allowed"], group["blocked"], group["asked"],
             _percent(group["blocked"], group["total"]), bar(group["total"] / largest, BAR_WIDTH)])
@@ -222,7 +221,7 @@ def status_section(store: Store, now: float, utc_offset: int | None = None) -> t
         if len(text) > STATUS_REASON_WIDTH:
             text = text[:STATUS_REASON_WIDTH - 1] + "…"
         lines.append(f"  {format_clock(at, utc_offset=utc_offset)}  {tool or event:<10} "
-                     f"{(session or '-')[:SHORT_ID]:<{SHORT_ID}}  {text}")
+                     f"{short_session(session):<{SHORT_ID}}  {text}")
     return "\n".join(lines), data
 
 

@@ -7,6 +7,7 @@ import typer
 
 from policy.commands._shared import DB_OPTION_HELP
 from policy.errors import UsageError
+from policy.times import format_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,18 +17,6 @@ if TYPE_CHECKING:
     from policy.model import RuleSet, Settings, SourceSpec
     from policy.sources import Outcome
     from policy.store import Store
-
-
-def _span(seconds: float | None) -> str:
-    """m:ss under an hour, `1h 05m` under two days, else `3d 04h`."""
-    from policy.conditions import duration, mmss
-
-    if seconds is None:
-        return "-"
-    if seconds >= 2 * 86400:
-        days, rest = divmod(int(seconds), 86400)
-        return f"{days}d {rest // 3600:02d}h"
-    return mmss(seconds) if seconds < 3600 else duration(seconds)
 
 
 def _when(at: float | None, *, now: float, utc_offset: int | None) -> str:
@@ -54,12 +43,13 @@ def _pacing(ruleset: RuleSet | None) -> tuple[dict[str, Any], str]:
     import os
 
     from policy.commands._shared import pack_params
+    from policy.hook import pack_switched_off
 
     if ruleset is not None and any(pack.name == "pacing" for pack in ruleset.packs):
         params, note = dict(ruleset.pack("pacing").params), ""
     else:
         params, note = pack_params("pacing"), "the pacing pack is not enabled here"
-    if os.environ.get("POLICY_PACING", "").lower() in ("off", "0", "false", "no", "disabled"):
+    if pack_switched_off("pacing", os.environ):
         note = "POLICY_PACING=off"
     return params, note
 
@@ -82,13 +72,13 @@ def render_reading(reading: Reading, *, now: float, utc_offset: int | None, dela
 
     if reading.observed_at is None:
         return [f"{reading.window}: no usage recorded (policy usage record --utilization PCT, or a usage source)"]
-    seen = f"observed {_when(reading.observed_at, now=now, utc_offset=utc_offset)} ({_span(reading.age)} ago) " \
+    seen = f"observed {_when(reading.observed_at, now=now, utc_offset=utc_offset)} ({format_duration(reading.age)} ago) " \
            f"from {reading.source}"
     if not reading.available:
         return [f"{reading.window}: the window reset at {_when(reading.resets_at, now=now, utc_offset=utc_offset)}"
                 f"; no sample since ({seen})"]
     resets = f"resets {_when(reading.resets_at, now=now, utc_offset=utc_offset)} (in " \
-             f"{_span(reading.resets_at - now)})" if reading.resets_at is not None else "reset time unknown"
+             f"{format_duration(reading.resets_at - now)})" if reading.resets_at is not None else "reset time unknown"
     lines = [f"{reading.window}: {resets}; {seen}" + ("  STALE" if reading.stale else "")]
     assert reading.utilization is not None
     lines.append(f"  used      {reading.utilization:5.1f}%  {bar(reading.utilization / 100)}")
@@ -97,7 +87,7 @@ def render_reading(reading: Reading, *, now: float, utc_offset: int | None, dela
         return lines
     elapsed = reading.window_seconds - (reading.resets_at - now) if reading.resets_at is not None else 0.0
     lines.append(f"  expected  {reading.expected_pct:5.1f}%  {bar(reading.expected_pct / 100)}  "
-                 f"({_span(elapsed)} of {_span(reading.window_seconds)} elapsed)")
+                 f"({format_duration(elapsed)} of {format_duration(reading.window_seconds)} elapsed)")
     side = "ahead of" if reading.excess > 0 else "behind" if reading.excess < 0 else "on"
     line = f"  {abs(reading.excess):.1f} points {side} pace" if reading.excess else "  on pace"
     if delay is not None and params is not None:
@@ -113,7 +103,7 @@ def _source_line(spec: SourceSpec, state: Any, *, now: float, utc_offset: int | 
     head = f"  {spec.name} ({spec.kind}, feeds {spec.feeds}): "
     if state is None:
         return head + "never fetched"
-    parts = [f"fetched {_when(state.fetched_at, now=now, utc_offset=utc_offset)} ({_span(now - state.fetched_at)} ago)"
+    parts = [f"fetched {_when(state.fetched_at, now=now, utc_offset=utc_offset)} ({format_duration(now - state.fetched_at)} ago)"
              if state.fetched_at is not None else "never fetched"]
     if state.failures:
         parts.append(f"{state.failures} failure{'s' * (state.failures != 1)} in a row: {state.last_error}")
@@ -126,14 +116,22 @@ def _usage_sources(ruleset: RuleSet | None) -> list[SourceSpec]:
     return [spec for spec in (ruleset.settings.sources if ruleset else ()) if spec.feeds == "usage"]
 
 
-def status_data(store: Store, *, now: float, ruleset: RuleSet | None) -> dict[str, Any]:
+def _gather(store: Store, now: float, ruleset: RuleSet | None) -> tuple[Any, dict[str, Any], str, dict[str, Any]]:
+    """What the status shows, read once: the settings, the pacing params and note, and every window's reading."""
     from policy.facts.usage import WINDOWS, read_usage
-    from policy.lean import asdict
-    from policy.sources import load_states
 
     settings = ruleset.settings if ruleset is not None else None
     params, note = _pacing(ruleset)
-    readings = {window: read_usage(store, window, now=now, settings=settings) for window in WINDOWS}
+    return settings, params, note, {window: read_usage(store, window, now=now, settings=settings)
+                                    for window in WINDOWS}
+
+
+def status_data(store: Store, *, now: float, ruleset: RuleSet | None,
+                gathered: tuple[Any, dict[str, Any], str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    from policy.lean import asdict
+    from policy.sources import load_states
+
+    settings, params, note, readings = gathered or _gather(store, now, ruleset)
     sources = _usage_sources(ruleset)
     states = load_states(store, [spec.name for spec in sources])
     return {
@@ -147,14 +145,11 @@ def status_data(store: Store, *, now: float, ruleset: RuleSet | None) -> dict[st
 
 
 def status_text(store: Store, *, now: float, utc_offset: int | None, ruleset: RuleSet | None) -> str:
-    from policy.facts.usage import WINDOWS, read_usage
     from policy.sources import load_states
 
-    settings = ruleset.settings if ruleset is not None else None
-    params, note = _pacing(ruleset)
+    settings, params, note, readings = _gather(store, now, ruleset)
     lines: list[str] = []
-    for window in WINDOWS:
-        reading = read_usage(store, window, now=now, settings=settings)
+    for window, reading in readings.items():
         if window != "five_hour" and reading.observed_at is None:
             continue
         delay = pacing_delay(reading, params, settings) \
@@ -171,16 +166,14 @@ def status_text(store: Store, *, now: float, utc_offset: int | None, ruleset: Ru
 
 def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[str, dict[str, Any]]:
     """This command's part of `policy status`: the five-hour window against its pace, with the pacing delay."""
-    from policy.facts.usage import read_usage
-
     ruleset = _ruleset()
-    settings = ruleset.settings if ruleset is not None else None
-    params, note = _pacing(ruleset)
-    reading = read_usage(store, now=now, settings=settings)
+    gathered = _gather(store, now, ruleset)
+    settings, params, note, readings = gathered
+    reading = readings["five_hour"]
     text = "\n".join(["usage"] + ["  " + line for line in render_reading(
         reading, now=now, utc_offset=utc_offset, params=params, note=note,
         delay=pacing_delay(reading, params, settings))])
-    return text, {"usage": status_data(store, now=now, ruleset=ruleset)}
+    return text, {"usage": status_data(store, now=now, ruleset=ruleset, gathered=gathered)}
 
 
 def record(*, utilization: str, resets_at: str | None, window: str, source: str, db: str | None, as_json: bool,
@@ -198,24 +191,18 @@ def record(*, utilization: str, resets_at: str | None, window: str, source: str,
         if reset <= now and len(text) in (5, 8) and text[2:3] == ":":  # HH:MM already passed today: tomorrow
             reset += 86400
         check_resets_at(reset, now=now, window=name)
-    store = open_store(db)
-    try:
+    with open_store(db) as store:
         with store.transaction():
             record_sample(store, utilization=percent, resets_at=reset, window=name, source=source, now=now)
         _print_status(store, now=now, as_json=as_json)
-    finally:
-        store.close()
     return 0
 
 
 def status(*, db: str | None, as_json: bool, now: float) -> int:
     from policy.commands._shared import open_store
 
-    store = open_store(db)
-    try:
+    with open_store(db) as store:
         _print_status(store, now=now, as_json=as_json)
-    finally:
-        store.close()
     return 0
 
 
@@ -263,11 +250,8 @@ def refresh(*, names: list[str], db: str | None, as_json: bool, now: float) -> i
         if not specs:
             raise UsageError("no source feeds usage", hint="configure one under sources: (docs/sources.md), "
                                                            "or name a source: policy usage refresh --source NAME")
-    store = open_store(db)
-    try:
+    with open_store(db) as store:
         outcomes = run_refresh(store, specs, now=now, force=True)
-    finally:
-        store.close()
     if as_json:
         emit_json([asdict(outcome) for outcome in outcomes])
     else:

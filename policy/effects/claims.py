@@ -3,7 +3,8 @@ session (the same functions as `policy claim`, `policy heartbeat` and `policy re
 
 from __future__ import annotations
 
-from policy.facts.claims import DEFAULT_HEARTBEAT_EVERY, DEFAULT_TTL, claim, heartbeat, release, short_session
+from policy.facts.agent import short_session
+from policy.facts.claims import DEFAULT_HEARTBEAT_EVERY, DEFAULT_TTL, claim, heartbeat, release
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

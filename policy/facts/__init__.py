@@ -33,16 +33,15 @@ class FactContext:
     utc_offset: int | None = None
 
     def local_offset(self, at: float | None = None) -> int:
-        if self.utc_offset is not None:
-            return self.utc_offset
-        import time
+        from policy.times import local_offset
 
-        return time.localtime(self.now if at is None else at).tm_gmtoff
+        return local_offset(self.now if at is None else at, self.utc_offset)
 
     def local_midnight(self) -> float:
         """The start of the local day that contains `now`."""
-        local = self.now + self.local_offset()
-        return self.now - (local % 86400)
+        from policy.times import local_midnight
+
+        return local_midnight(self.now, self.utc_offset)
 
 
 class Family(View):

@@ -21,6 +21,14 @@ COLUMNS = ("agent_session", "agent", "cwd", "model", "source", "task", "status",
            "updated_at", "ended_at")
 
 
+SHORT_ID = 8
+
+
+def short_session(session: str | None) -> str:
+    """The first 8 characters of an agent session id (UUIDs are unique enough there), like a short git hash."""
+    return (session or "-")[:SHORT_ID]
+
+
 class AgentFacts(Family):
     """This agent session (the Claude Code session, not a focus session), as recorded before the current event:
     its own `agent_status` effect runs after the decision. Every field is None when the session is not known."""

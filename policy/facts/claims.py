@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from policy.facts import Family
 from policy.labels import LABEL_EXAMPLES, label_problem
+from policy.facts.agent import short_session
 from policy.store import where
 
 TYPE_CHECKING = False
@@ -61,10 +62,6 @@ def _row(values: tuple[Any, ...], now: float, session: str | None) -> dict[str, 
 
 
 # ---- describing --------------------------------------------------------------------------------------------------
-
-def short_session(session: str | None) -> str:
-    """The first 8 characters of a session id (UUIDs are unique enough there), like a short git hash."""
-    return (session or "-")[:8]
 
 
 def who(row: dict[str, Any]) -> str:
