@@ -32,9 +32,10 @@ def cache_dir(environ: Mapping[str, str]) -> str:
 
 
 def _read(path: str) -> bytes | None:
+    """A config or rule file's bytes, to key and check entries with (None: unreadable, or not a regular file of
+    bounded size, which the loader then reports)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return lean.read_regular_file(path)
     except OSError:
         return None
 

@@ -279,7 +279,17 @@ class _PackCompiler:
                 self.at(*path, "sql"), "bad-sql", f"fact {name!r}: {problem}",
                 "facts are one read-only SELECT; bind :session_id, :now, :tool, :cwd or a param by name"))
             return None
-        return SqlFact(name, sql, returns, tuple(binds), self.at(*path))
+        refused = ""
+        if not self.source.trusted:
+            from policy.effects import UNTRUSTED_HINT
+
+            refused = check_query(sql, allowed, untrusted=True)[0] or ""
+            if refused:
+                self.diagnostics.append(Diagnostic(
+                    self.at(*path, "sql"), "untrusted-fact", f"this rule file is not trusted, and {refused}: fact "
+                    f"{name!r} will give {'no rows' if returns == 'rows' else 'None'} (they hold other projects' "
+                    "facts, which its rules could hand to the agent)", UNTRUSTED_HINT, "warning"))
+        return SqlFact(name, sql, returns, tuple(binds), self.at(*path), refused)
 
 
 def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any], list[Diagnostic]]:

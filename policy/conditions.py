@@ -31,7 +31,8 @@ else:
 MAX_STRING_LENGTH = 100_000
 MAX_COMPREHENSION_LENGTH = 10_000
 MAX_POWER = 4_000_000
-MAX_POWER_BITS = 1_000_000  # ours, not simpleeval's: see _pow
+MAX_INTEGER_BITS = 10_000  # ours, not simpleeval's: see _pow and _mul
+MAX_ROUND_DIGITS = 400  # ours: round(1, -10**9) would compute 10**(10**9)
 MAX_SHIFT = 10_000
 MAX_SHIFT_BASE = 1.7976931348623157e308
 MAX_EXPRESSION_LENGTH = 4_000
@@ -182,14 +183,18 @@ def _pow(base: Any, exponent: Any) -> Any:
     if abs(base) > MAX_POWER or abs(exponent) > MAX_POWER:
         raise ExpressionError(f"{base} ** {exponent} is too large")
     # simpleeval's bound still lets 4000000 ** 4000000 through, a number of 88 million bits that takes minutes:
-    # integer results are kept under MAX_POWER_BITS.
+    # integer results are kept under MAX_INTEGER_BITS (about 3,000 digits, more than any rule needs, and little
+    # enough that 10,000 of them in a comprehension still take milliseconds).
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and \
-            abs(base).bit_length() * exponent > MAX_POWER_BITS:
+            abs(base).bit_length() * exponent > MAX_INTEGER_BITS:
         raise ExpressionError(f"{base} ** {exponent} is too large")
     return base**exponent
 
 
 def _mul(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int) and \
+            left.bit_length() + right.bit_length() > MAX_INTEGER_BITS:
+        raise ExpressionError("multiplication result would be too large")
     for sized, times in ((left, right), (right, left)):
         if hasattr(sized, "__len__") and isinstance(times, int) and times * len(sized) > MAX_STRING_LENGTH:
             raise ExpressionError("repetition result would be too long")
@@ -418,6 +423,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _round(value: Any, digits: Any = None) -> Any:
+    """`round()`, with the digits bounded: a huge negative count makes Python compute a power of ten that size."""
+    if digits is None:
+        return round(value)
+    if isinstance(digits, int) and abs(digits) > MAX_ROUND_DIGITS:
+        raise ExpressionError(f"round() takes at most {MAX_ROUND_DIGITS} digits either way, not {digits}")
+    return round(value, digits)
+
+
+def _int(value: Any, *base: Any) -> int:
+    """`int()`: a float beyond the integer bound would be a number of that many bits."""
+    result = int(value, *base)
+    if result.bit_length() > MAX_INTEGER_BITS:
+        raise ExpressionError("int() result would be too large")
+    return result
+
+
 def _sum(items: Any, start: Any = 0) -> Any:
     values = list(items)
     if not all(isinstance(value, (int, float)) for value in (*values, start)):
@@ -465,6 +487,15 @@ def basename(path: Any) -> str:
 
 def dirname(path: Any) -> str:
     return posixpath.dirname(_text(path).replace("\\", "/"))
+
+
+def normpath(path: Any, cwd: Any = None) -> str:
+    """A path as the shell resolves it lexically: joined with `cwd` when relative, `.`, `..` and doubled `/`
+    removed (symlinks are not followed: nothing is read from the disk)."""
+    text = _text(path).replace("\\", "/")
+    if cwd is not None and not text.startswith("/"):
+        text = posixpath.join(_text(cwd).replace("\\", "/"), text)
+    return posixpath.normpath(text) if text else ""
 
 
 def command_labels(command: Any, cwd: Any, commands: Any, more: Any = None) -> list[str]:
@@ -541,8 +572,9 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
     _function("sum", _sum, "sum(items)", "The sum of numbers."),
     _function("sorted", sorted, "sorted(items)", "The items as a sorted list."),
     _function("abs", abs, "abs(x)", "The absolute value."),
-    _function("round", round, "round(x, digits=0)", "x rounded to `digits` decimals."),
-    _function("int", int, "int(x)", "x as an integer."),
+    _function("round", _round, "round(x, digits=0)",
+              f"x rounded to `digits` decimals (at most {MAX_ROUND_DIGITS} either way)."),
+    _function("int", _int, "int(x)", "x as an integer."),
     _function("float", float, "float(x)", "x as a number."),
     _function("str", _text, "str(x)", "x as text (None gives an empty string)."),
     _function("lower", _lower, "lower(text)", "Text in lower case (None gives an empty string)."),
@@ -560,6 +592,10 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
     _function("hours", lambda n: float(n) * 3600, "hours(n)", "n hours in seconds."),
     _function("basename", basename, "basename(path)", "The last part of a path (`/` or `\\` separated)."),
     _function("dirname", dirname, "dirname(path)", "A path without its last part."),
+    _function("normpath", normpath, "normpath(path, cwd=None)",
+              "The path with `.`, `..` and doubled `/` resolved, joined with `cwd` first when it is relative "
+              "(`normpath('a/../../b', '/home/me')` is `/home/b`); lexical: links are not followed. "
+              "Compare it with `startswith` or `glob` to keep a rule's paths inside a directory."),
     _function("log", _log, "log(x, base=e)", "The logarithm of x."),
     _function("exp", _safe_exp, "exp(x)", "e to the power x (x at most 700)."),
     _function("command_labels", command_labels, "command_labels(command, cwd, commands, more=None)",

@@ -33,7 +33,17 @@ else:
 # 8 MiB, at most this) is applied once it is.
 MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
 USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
-         "[--dry-run] [--explain] [--format host|json] < event.json")
+         "[--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
+# The deadline (docs/security.md#the-deadline). The host kills a hook at its timeout and then lets the tool call
+# through, so the answer must be out before it: `--timeout` is the timeout the host applies (`policy install`
+# writes it into the command), DEFAULT_HOOK_TIMEOUT what is assumed without it (Claude Code's default was 60 s
+# before 2.1.3 and is 600 s since). ANSWER_MARGIN is kept back for answering in the fail mode once the evaluation
+# is given up; the evaluation itself gets the timeout less the largest delay (which is slept after the answer),
+# and at least MIN_EVALUATION_SECONDS (the store's busy timeout and a cold start) when the timeout allows it.
+DEFAULT_HOOK_TIMEOUT = 60.0
+ANSWER_MARGIN = 1.0
+MIN_EVALUATION_SECONDS = 15.0
+FAILURE_LOG_WAIT = 0.2  # seconds a failed evaluation waits for the write lock to log itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,30 @@ class Options:
     # Do the effects' work that runs after the commit (the `run` effect's commands). `policy test` turns it off:
     # scenarios check what would run, and testing a rule file never runs its commands.
     after_commit: bool = True
+    # The host's timeout for this hook, in seconds (None: DEFAULT_HOOK_TIMEOUT). It travels with the request, so
+    # that whoever evaluates it (this process, or a resident server) can apply the same deadline.
+    timeout: float | None = None
+
+
+def answer_deadline(options: Options, started: float) -> float:
+    """When (time.monotonic()) the answer must be written, at the latest."""
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    return started + max(0.0, timeout - ANSWER_MARGIN)
+
+
+def evaluation_deadline(options: Options, started: float, max_delay: float) -> float:
+    """When (time.monotonic()) an evaluation is given up and answered in the fail mode: what the timeout leaves
+    after the largest delay, at least MIN_EVALUATION_SECONDS, never after `answer_deadline`."""
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    budget = timeout - ANSWER_MARGIN
+    return started + max(0.0, min(budget, max(budget - max_delay, MIN_EVALUATION_SECONDS)))
+
+
+def deadline_error(options: Options) -> PolicyError:
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    return PolicyError(f"the evaluation did not finish in time (the hook's timeout is {timeout:g}s)",
+                       code="deadline", hint="a rule, fact or payload took too long: `policy eval --explain` on "
+                                             "the payload shows which rules ran; see docs/security.md#the-deadline")
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -57,7 +91,7 @@ def parse_options(argv: list[str]) -> Options:
     values: dict[str, Any] = {"rules": []}
     flags = {"--dry-run": "dry_run", "--explain": "explain", "-h": "help", "--help": "help"}
     options = {"--agent": "agent", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
-               "--format": "format"}
+               "--format": "format", "--timeout": "timeout"}
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -80,6 +114,13 @@ def parse_options(argv: list[str]) -> Options:
             raise UsageError(f"unknown argument {arg!r}", hint=USAGE)
         index += 1
     values["rules"] = tuple(values["rules"])
+    if "timeout" in values:
+        try:
+            values["timeout"] = float(values["timeout"])
+        except ValueError:
+            values["timeout"] = -1.0
+        if not 0 < values["timeout"] < float("inf"):
+            raise UsageError("--timeout must be a number of seconds above 0", hint=USAGE)
     if values.get("format", "host") not in ("host", "json"):
         raise UsageError(f"--format must be host or json, not {values['format']!r}", hint=USAGE)
     return Options(**values)
@@ -147,12 +188,15 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
 
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
                    utc_offset: int | None, cwd: str, started: float | None = None, close_store: bool = True,
-                   store_opener: Callable[[str], Store] | None = None) -> Outcome:
+                   store_opener: Callable[[str], Store] | None = None,
+                   on_ready: Callable[[Event, Settings, str], None] | None = None) -> Outcome:
     """Everything `policy eval` does except reading stdin, printing and sleeping.
 
     `close_store=False` is for a process that ends right after: closing the last connection to the store makes
     SQLite checkpoint the WAL into the database file (~3 ms, most of a warm run); the store is left instead
-    (`Store.leave`), which checkpoints only once the WAL has grown past a bound."""
+    (`Store.leave`), which checkpoints only once the WAL has grown past a bound. `on_ready(event, settings,
+    db_path)` is called once the event is read and the rules are loaded, before anything slow: the watcher of
+    `main` learns from it how to fail if the evaluation runs out of time."""
     from policy.adapters import get_adapter
     from policy.config import Request
 
@@ -174,6 +218,12 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         settings = _failure_settings(request, environ)
         return Outcome(adapter.render_failure(error, error.event_name, settings.fail_mode(error.event_name)),
                        error=error)
+    except Exception as error:  # a bug in reading the payload: the fail mode of an event that could not be read
+        if disabled:
+            return Outcome(HookOutput(), disabled=True)
+        failure = _internal(error, environ)
+        return Outcome(adapter.render_failure(failure, None, _failure_settings(request, environ).fail_mode(None)),
+                       error=failure)
     if disabled:
         if not options.dry_run:
             _log_disabled(event, request, options, environ, now=now, started=started)
@@ -186,7 +236,10 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         from policy.store import Store, default_path
 
         ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
-        store = (store_opener or Store.open)(options.db or ruleset.settings.db or default_path(environ))
+        db_path = options.db or ruleset.settings.db or default_path(environ)
+        if on_ready is not None:
+            on_ready(event, ruleset.settings, db_path)
+        store = (store_opener or Store.open)(db_path)
         return decide_event(adapter, event, raw, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                             started=started)
     except PolicyError as error:
@@ -227,26 +280,41 @@ def _internal(error: Exception, environ: Mapping[str, str]) -> PolicyError:
 def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options: Options,
             environ: Mapping[str, str], *, now: float, utc_offset: int | None, started: float,
             raw: bytes) -> Outcome:
+    """Evaluate, then apply the effects and log the decision under the write lock.
+
+    No slow work holds the lock: the rules are evaluated first, in a read transaction (concurrent hooks keep
+    writing meanwhile); then the write lock is taken, and if no other process committed anything since that
+    read (SQLite's `data_version`), the decision stands as it is; otherwise it is evaluated again on the fresh
+    facts, under the lock, so a claim is still decided and written atomically. The second evaluation is cheap:
+    what is slow and pure (reading shell command lines) is memoised by the first."""
     from policy.effects import EffectContext, apply_effects, finish_effects
     from policy.engine import evaluate
     from policy.facts import FactContext, Facts
 
     settings = ruleset.settings
-    facts = Facts(FactContext(store, event, now, settings, utc_offset))
+    deadline = evaluation_deadline(options, started, settings.max_delay)
+    context_facts = FactContext(store, event, now, settings, utc_offset, deadline)
     off = disabled_packs(ruleset, environ)
     if settings.sources:
         from policy.sources import refresh_for
 
         refresh_for(ruleset, event, store, now=now, disabled=off)
     if options.dry_run:
-        decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
-                            disabled_packs=off)
+        decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
+                            explain=options.explain, disabled_packs=off)
         return Outcome(adapter.render(decision, event, settings), decision, event)
     context = EffectContext(store, event, now, settings)
-    store.begin()
+    version = store.begin_read()
     try:
-        decision = evaluate(ruleset, event, facts, now, utc_offset=utc_offset, explain=options.explain,
-                            disabled_packs=off)
+        decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
+                            explain=options.explain, disabled_packs=off)
+    finally:
+        store.rollback()
+    store.begin(timeout=deadline - time.monotonic())
+    try:
+        if store.data_version() != version:
+            decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
+                                explain=options.explain, disabled_packs=off)
         results = apply_effects(decision.effects, context)
         row_id = log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
         store.commit()
@@ -327,11 +395,18 @@ def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store |
         from policy.model import Settings
 
         settings = _failure_settings(request, request.environ) if request is not None else Settings()
-    if store is not None and not options.dry_run:
-        try:  # the failed attempt is logged too, best effort
-            with store.transaction():
+    # The failed attempt is logged too, best effort, waiting a moment at most for the write lock: a store that
+    # stayed locked for the whole busy timeout is not waited for twice.
+    if store is not None and not options.dry_run and error.code != "db-locked":
+        try:
+            store.begin(timeout=FAILURE_LOG_WAIT)
+            try:
                 log_decision(store, event, None, ruleset, now=now, started=started,
                              error=f"{error.code}: {error.message}")
+                store.commit()
+            except BaseException:
+                store.rollback()
+                raise
         except Exception:
             pass
     return Outcome(adapter.render_failure(error, event.name, settings.fail_mode(event.name)), event=event,

@@ -331,8 +331,9 @@ try:
 except ImportError:  # pragma: no cover
     import sqlite3 as sqlite  # type: ignore[no-redef]
 
-__all__ = ["FrozenInstanceError", "asdict", "dataclass", "digest", "field", "fields_of", "interpreter_tag",
-           "json_dumps", "json_loads", "regex", "regex_spec", "register_regex_specs", "replace", "restore", "sqlite"]
+__all__ = ["FileRefused", "FrozenInstanceError", "asdict", "dataclass", "digest", "field", "fields_of",
+           "interpreter_tag", "json_dumps", "json_loads", "read_regular_file", "regex", "regex_spec",
+           "register_regex_specs", "replace", "restore", "sqlite"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -363,3 +364,46 @@ def interpreter_tag() -> str:
     except ImportError:  # pragma: no cover
         magic = 0
     return f"{sys.implementation.cache_tag}-{sys.hexversion:x}-{magic}-{marshal.version}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading files that someone else may have put there (rule files, config files, a repository's checklist).
+# --------------------------------------------------------------------------------------------------------------
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # rule and config files; a real one is a few kilobytes
+
+
+class FileRefused(OSError):
+    """A path that is not a regular file of bounded size (a FIFO, a device, a directory, a huge file)."""
+
+
+def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them. A FIFO would block the reader forever
+    and /dev/zero (say, through a committed symlink) would fill the memory: the file is opened without blocking
+    and refused unless it is a regular file no larger than `limit`. Raises OSError (FileRefused for those, saying what
+    the path is)."""
+    import os
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file"
+            raise FileRefused(f"it is {kind}, not a regular file")
+        if info.st_size > limit:
+            raise FileRefused(f"it is larger than {limit:,} bytes")
+        chunks = []
+        size = 0
+        while True:  # read to the end, even if the file grows meanwhile, up to the limit
+            chunk = os.read(descriptor, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise FileRefused(f"it is larger than {limit:,} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)

@@ -222,10 +222,11 @@ def yaml_files(paths: list[str], suffixes: tuple[str, ...] = (".yaml", ".yml")) 
 
 
 def read_text(path: str) -> str:
-    """A file's text as UTF-8; raises OSError or UnicodeDecodeError."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    return raw.decode("utf-8-sig")
+    """A regular file's text as UTF-8 (at most lean.MAX_FILE_BYTES: a FIFO, a device or a huge file is refused
+    before it can block or fill the memory); raises OSError or UnicodeDecodeError."""
+    from policy.lean import read_regular_file
+
+    return read_regular_file(path).decode("utf-8-sig")
 
 
 def load_yaml(path: str, *, display: str | None = None) -> Document:
@@ -238,6 +239,10 @@ def load_yaml(path: str, *, display: str | None = None) -> Document:
             Location(name), "not-found", "no such file", "check the path"),))
     except (OSError, UnicodeDecodeError) as error:
         reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else (error.strerror or str(error))
+        if isinstance(error, OSError) and not error.strerror:  # a refused path says what it is
+            return Document(name, None, diagnostics=(Diagnostic(
+                Location(name), "unreadable", f"cannot read the file: {error}",
+                "rule and config files must be regular files (at most 4 MiB)"),))
         return Document(name, None, diagnostics=(Diagnostic(
             Location(name), "unreadable", f"cannot read the file: {reason}", "check the file and its permissions"),))
     return parse_yaml(text, name)

@@ -154,13 +154,15 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class SqlFact:
-    """A pack's named, read-only SQL fact. `returns` is "value", "row" or "rows"."""
+    """A pack's named, read-only SQL fact. `returns` is "value", "row" or "rows". `refused`: why it is not run
+    (an untrusted file's fact reading a built-in table): it then gives None, or no rows."""
 
     name: str
     sql: str
     returns: str
     binds: tuple[str, ...]
     location: Location
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)

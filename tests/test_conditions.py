@@ -62,7 +62,8 @@ def test_limits_equal_simpleevals():
     ours = {name: value for name, value in vars(conditions).items() if name.startswith("MAX_")}
     theirs = {name: value for name, value in vars(simpleeval).items() if name.startswith("MAX_")}
     # ours only: a bound on the source text, and on integer powers (simpleeval's lets 4000000 ** 4000000 through)
-    assert set(ours) - set(theirs) == {"MAX_EXPRESSION_LENGTH", "MAX_POWER_BITS"}
+    assert set(ours) - set(theirs) == {"MAX_EXPRESSION_LENGTH", "MAX_INTEGER_BITS",
+                                        "MAX_ROUND_DIGITS"}
     assert {name: ours[name] for name in theirs} == theirs
 
 
@@ -272,7 +273,8 @@ FUNCTION_CASES = {
     "sum": [("sum([1, 2, 3])", 6), ("sum([])", 0)],
     "sorted": [("sorted(event.list)", [1, 2, 3]), ("sorted(event.list, reverse=True)", [3, 2, 1])],
     "abs": [("abs(-2.5)", 2.5)],
-    "round": [("round(2.567, 2)", 2.57), ("round(2.5)", 2), ("round(3.5)", 4)],
+    "round": [("round(2.567, 2)", 2.57), ("round(2.5)", 2), ("round(3.5)", 4), ("round(1234, -2)", 1200),
+              ("round(1, 400)", 1)],
     "int": [("int('12')", 12), ("int(2.9)", 2)],
     "float": [("float('1.5')", 1.5)],
     "str": [("str(12)", "12"), ("str(None)", ""), ("str(True)", "True")],
@@ -302,6 +304,10 @@ FUNCTION_CASES = {
                  ("basename(None)", ""), ("basename('/a/')", "")],
     "dirname": [("dirname(input.file_path)", "/home/dev/shop/src"), ("dirname('b.py')", ""),
                 ("dirname('C:\\\\x\\\\y.txt')", "C:/x")],
+    "normpath": [("normpath('work/../../*', '/home/dev/shop')", "/home/dev/*"),
+                 ("normpath('/a//b/./c/..')", "/a/b"), ("normpath('b.py', '/r/')", "/r/b.py"),
+                 ("normpath('../x')", "../x"), ("normpath('C:\\\\x\\\\..\\\\y')", "C:/y"),
+                 ("normpath(None)", ""), ("normpath(input.file_path, '/elsewhere')", "/home/dev/shop/src/cart.py")],
     "log": [("log(1)", 0.0), ("log(8, 2)", 3.0)],
     "exp": [("exp(0)", 1.0), ("exp(1)", math.e)],
     "curve": [("curve('linear', 20, 10, 60)", 20.0), ("curve('linear', 25, 10, 60, 30)", 30.0),

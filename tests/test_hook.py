@@ -234,7 +234,11 @@ def test_usage_errors(env, rules):
     assert (result.returncode, result.stdout) == (2, b"")
     assert result.stderr.decode() == (
         "policy: usage: unknown argument '--bogus' (usage: policy eval [--agent claude-code] [--config FILE] "
-        "[--rules PATH]... [--db FILE] [--now ISO] [--dry-run] [--explain] [--format host|json] < event.json)\n")
+        "[--rules PATH]... [--db FILE] [--now ISO] [--dry-run] [--explain] [--format host|json] "
+        "[--timeout SECONDS] < event.json)\n")
+    result = env.eval("--timeout", "0", stdin=event_bytes("Stop"))
+    assert (result.returncode, result.stderr.decode().split(" (")[0]) == (
+        2, "policy: usage: --timeout must be a number of seconds above 0")
     result = env.eval("--now", "tomorrow", stdin=event_bytes("Stop"))
     assert (result.returncode, result.stderr.decode()) == (
         2, "policy: usage: --now 'tomorrow' is not an ISO 8601 time (e.g. 2026-11-20T10:00:00+01:00)\n")

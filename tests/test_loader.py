@@ -114,8 +114,8 @@ def test_missing_file(tmp_path):
 
 def test_directory_is_unreadable(tmp_path):
     document = load_yaml(str(tmp_path), display="dir")
-    assert rendered(document) == ["dir: unreadable: cannot read the file: Is a directory\n"
-                                  "    hint: check the file and its permissions"]
+    assert rendered(document) == ["dir: unreadable: cannot read the file: it is a directory, not a regular file\n"
+                                  "    hint: rule and config files must be regular files (at most 4 MiB)"]
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root reads files whatever their mode")

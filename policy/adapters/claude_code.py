@@ -80,18 +80,36 @@ def parse(raw: bytes) -> Event:
 
 def _without_lone_surrogates(value: Any) -> Any:
     """`value` with each unpaired UTF-16 surrogate (from an escape such as `\\ud800`) replaced by U+FFFD, so that
-    the event's text can be logged, templated and answered back as UTF-8."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
-        return value
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
-    return value
+    the event's text can be logged, templated and answered back as UTF-8. Iterative: a payload may nest as deep
+    as the JSON reader allows, deeper than Python's recursion limit leaves room for here."""
+    root = [value]
+    pending: list[tuple[Any, Any, Any]] = [(root, 0, value)]  # (container, key, value)
+    while pending:
+        container, key, item = pending.pop()
+        if isinstance(item, str):
+            fixed = _fixed_text(item)
+            if fixed is not item:
+                container[key] = fixed
+        elif isinstance(item, dict):
+            copy: dict[Any, Any] = {}
+            for name, child in item.items():
+                name = _fixed_text(name)
+                copy[name] = child
+                pending.append((copy, name, child))
+            container[key] = copy
+        elif isinstance(item, list):
+            items = list(item)
+            container[key] = items
+            pending.extend((items, index, child) for index, child in enumerate(items))
+    return root[0]
+
+
+def _fixed_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
 
 
 def _event(event_name: str, data: dict[str, Any]) -> Event:

@@ -11,7 +11,7 @@ effect's final result, or None to keep the one `apply_<kind>` gave.
 
 from __future__ import annotations
 
-from policy.errors import Diagnostic, EvaluationError
+from policy.errors import Diagnostic, EvaluationError, StoreError
 from policy.lean import sqlite
 from policy.store import translate_error
 
@@ -122,7 +122,7 @@ def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) ->
             _module(effect.module), f"apply_{effect.kind}")
         try:
             outcome = apply(effect.args, context, effect)
-        except EvaluationError:
+        except (EvaluationError, StoreError):  # the store says itself what went wrong (db-io, db-full, ...)
             raise
         except sqlite.Error as error:
             # A full disk, a lock held too long or a corrupt file is the store's problem, not the rule's.
@@ -132,6 +132,11 @@ def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) ->
             raise EvaluationError(f"effect {effect.kind} of rule {effect.pack}/{effect.rule_id} failed: {error}",
                                   code="effect-failed", location=effect.location,
                                   hint="nothing was written; fix the rule or the data it writes") from None
+        except OSError as error:  # the machine's problem (a full disk, a permission, a vanished directory)
+            raise EvaluationError(f"effect {effect.kind} of rule {effect.pack}/{effect.rule_id} could not do its "
+                                  f"I/O: {error}", code="effect-io", location=effect.location,
+                                  hint="nothing was written; check the disk, the paths it uses and their "
+                                       "permissions (the rule itself may be fine)") from None
         except Exception as error:
             raise EvaluationError(f"effect {effect.kind} of rule {effect.pack}/{effect.rule_id} failed: {error}",
                                   code="effect-failed", location=effect.location,

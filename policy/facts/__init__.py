@@ -24,13 +24,15 @@ else:
 @dataclass(frozen=True, slots=True)
 class FactContext:
     """What a family may read: the store (None when there is none, e.g. engine benchmarks), the event, the time
-    (`now`, epoch seconds) and the local UTC offset in seconds (None: the machine's local time)."""
+    (`now`, epoch seconds), the local UTC offset in seconds (None: the machine's local time), and the evaluation's
+    deadline (time.monotonic(); None: none), which SQL facts do not run past."""
 
     store: Store | None
     event: Event
     now: float
     settings: Settings
     utc_offset: int | None = None
+    deadline: float | None = None
 
     def local_offset(self, at: float | None = None) -> int:
         from policy.times import local_offset
@@ -84,6 +86,7 @@ class Facts:
         self._families: dict[str, Family] = {}
         self._sql: dict[tuple[str, str], Any] = {}
         self._scopes: dict[str, FactsScope] = {}
+        self.sql_seconds = 0.0  # what this evaluation's SQL facts have run for, together
 
     def family(self, name: str) -> View:
         family = self._families.get(name)
@@ -93,9 +96,28 @@ class Facts:
         return family
 
     def sql(self, pack: Pack, fact: SqlFact) -> Any:
+        """A SQL fact's value. Each runs for at most SQL_FACT_TIME_LIMIT, and all of one evaluation's together
+        for at most SQL_EVALUATION_TIME_LIMIT: twenty half-second facts must not add up to ten seconds."""
         key = (pack.name, fact.name)
         if key not in self._sql:
-            self._sql[key] = run_sql_fact(self.context, pack, fact)
+            import time
+
+            from policy.store import SQL_EVALUATION_TIME_LIMIT, SQL_FACT_TIME_LIMIT
+
+            left = SQL_EVALUATION_TIME_LIMIT - self.sql_seconds
+            if self.context.deadline is not None:
+                left = min(left, self.context.deadline - time.monotonic())
+            if left <= 0:
+                from policy.errors import StoreError
+
+                raise StoreError(f"the SQL facts of one evaluation ran longer than {SQL_EVALUATION_TIME_LIMIT:g}s "
+                                 "together and were stopped", code="fact-timeout",
+                                 hint="facts run on every event: make the queries use an index and end")
+            started = time.monotonic()
+            try:
+                self._sql[key] = run_sql_fact(self.context, pack, fact, time_limit=min(SQL_FACT_TIME_LIMIT, left))
+            finally:
+                self.sql_seconds += time.monotonic() - started
         return self._sql[key]
 
     def scope(self, pack: Pack) -> View:
@@ -142,9 +164,9 @@ class FactsScope(View):
         return self.facts.family(name)
 
 
-def run_sql_fact(context: FactContext, pack: Pack, fact: SqlFact) -> Any:
+def run_sql_fact(context: FactContext, pack: Pack, fact: SqlFact, *, time_limit: float | None = None) -> Any:
     store = context.store
-    if store is None:
+    if store is None or fact.refused:
         return None if fact.returns != "rows" else []
     event = context.event
     values: dict[str, Any] = {"session_id": event.agent_session, "now": context.now, "tool": event.tool,
@@ -160,7 +182,8 @@ def run_sql_fact(context: FactContext, pack: Pack, fact: SqlFact) -> Any:
 
                 value = json_dumps(value)
             params[name] = value
-    columns, rows = store.read_only(fact.sql, params)
+    columns, rows = store.read_only(fact.sql, params) if time_limit is None else \
+        store.read_only(fact.sql, params, time_limit=time_limit)
     if fact.returns == "value":
         return rows[0][0] if rows else None
     if fact.returns == "row":

@@ -28,14 +28,17 @@ def signature(spec: SourceSpec) -> str:
 
 
 def fetch(spec: SourceSpec, job: Job) -> bytes | None:
-    """The file's bytes (at most MAX_BYTES + 1 of them), or None when it does not exist."""
+    """The file's bytes (a regular file of at most MAX_BYTES), or None when it does not exist."""
     from policy.sources import MAX_BYTES, SourceError
+
+    from policy.lean import FileRefused, read_regular_file
 
     path = str(spec.options["path"])
     try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_BYTES + 1)
+        return read_regular_file(path, MAX_BYTES)  # a repository's FIFO or /dev/zero symlink must not hang it
     except FileNotFoundError:
         return None
+    except FileRefused as error:
+        raise SourceError(f"cannot read {path}: {error}") from None
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror or error}") from None
