@@ -66,13 +66,13 @@ class Options:
 
 
 def answer_deadline(options: Options, started: float) -> float:
-    """When (time.monotonic()) the answer must be written, at the latest."""
+    """When (time.perf_counter(), like `started`) the answer must be written, at the latest."""
     timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     return started + max(0.0, timeout - ANSWER_MARGIN)
 
 
 def evaluation_deadline(options: Options, started: float, max_delay: float) -> float:
-    """When (time.monotonic()) an evaluation is given up and answered in the fail mode: what the timeout leaves
+    """When (time.perf_counter()) an evaluation is given up and answered in the fail mode: what the timeout leaves
     after the largest delay, at least MIN_EVALUATION_SECONDS, never after `answer_deadline`."""
     timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     budget = timeout - ANSWER_MARGIN
@@ -310,7 +310,7 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
                             explain=options.explain, disabled_packs=off)
     finally:
         store.rollback()
-    store.begin(timeout=deadline - time.monotonic())
+    store.begin(timeout=deadline - time.perf_counter())
     try:
         if store.data_version() != version:
             decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
@@ -454,34 +454,173 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     except PolicyError as error:
         stderr.write(f"policy: {error.one_line()}\n".encode())
         return 2
-    outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(), started=started,
-                             close_store=not exiting)
+    if exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1":
+        out, err, code, delay = _watched(raw, options, environ, now=now, utc_offset=offset, started=started)
+    else:
+        outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(),
+                                 started=started, close_store=not exiting)
+        out, err, code, delay = _rendered(outcome, options)
+    stdout.write(out)
+    stderr.write(err)
+    stdout.flush()
+    stderr.flush()
+    if delay > 0:  # slept after the answer, and never past the host's timeout
+        sleep(min(delay, max(0.0, answer_deadline(options, started) - time.perf_counter())))
+    return code
+
+
+def _rendered(outcome: Outcome, options: Options) -> tuple[bytes, bytes, int, float]:
+    """What `policy eval` writes for an outcome: (stdout, stderr, exit code, the delay to sleep after)."""
     # (text from rule files can hold lone surrogates too, e.g. a YAML "\\ud800" escape: "?" rather than no answer)
+    out = err = b""
     if options.format == "json":
         from policy.lean import json_dumps
 
         from policy.report import eval_json
 
-        stdout.write((json_dumps(eval_json(outcome, dry_run=options.dry_run, explain=options.explain),
-                                 spaced=True) + "\n").encode(errors="replace"))
+        out = (json_dumps(eval_json(outcome, dry_run=options.dry_run, explain=options.explain),
+                          spaced=True) + "\n").encode(errors="replace")
     elif outcome.output.stdout:
-        stdout.write(outcome.output.stdout.encode(errors="replace"))
+        out = outcome.output.stdout.encode(errors="replace")
     if outcome.output.stderr:
-        stderr.write(outcome.output.stderr.encode(errors="replace"))
+        err = outcome.output.stderr.encode(errors="replace")
     if options.explain and options.format != "json":
         from policy.report import explain_text
 
-        stderr.write(explain_text(outcome.decision).encode(errors="replace"))
+        err += explain_text(outcome.decision).encode(errors="replace")
     if options.dry_run and outcome.decision is not None and options.format != "json":
         from policy.report import dry_run_text
 
-        stderr.write(dry_run_text(outcome.decision).encode(errors="replace"))
-    stdout.flush()
-    stderr.flush()
+        err += dry_run_text(outcome.decision).encode(errors="replace")
     final = outcome.decision
-    if final is not None and final.delay > 0 and not options.dry_run and outcome.output.exit_code == 0:
-        sleep(final.delay)
-    return outcome.output.exit_code if options.format != "json" else 0
+    delay = final.delay if final is not None and not options.dry_run and outcome.output.exit_code == 0 else 0.0
+    return out, err, outcome.output.exit_code if options.format != "json" else 0, delay
+
+
+# ---- the watchdog ------------------------------------------------------------------------------------------------
+# A thread cannot interrupt one long C call that holds the GIL (a big-integer operation, a regex backtracking,
+# one SQLite function call), so the evaluation runs in a forked child and this process, which holds nothing,
+# waits for its answer until the deadline. The child first says how to fail (the event, its fail mode, the
+# evaluation's deadline, from the loaded settings), then sends the answer; past the deadline, or if the child
+# dies, it is killed and the answer is the fail mode. docs/security.md#the-deadline has the design.
+
+def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float, utc_offset: int | None,
+             started: float) -> tuple[bytes, bytes, int, float]:
+    import marshal
+
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the evaluator
+        os.close(reader)
+        try:
+            def ready(event: Event, settings: Settings, db_path: str) -> None:
+                _send(writer, ("ready", event.name, settings.fail_mode(event.name),
+                               evaluation_deadline(options, started, settings.max_delay), db_path,
+                               event.agent_session, event.tool))
+
+            outcome = evaluate_event(raw, options, environ, now=now, utc_offset=utc_offset, cwd=os.getcwd(),
+                                     started=started, close_store=False, on_ready=ready)
+            _send(writer, ("answer", *_rendered(outcome, options)))
+        except BaseException as error:  # noqa: BLE001 - the watcher answers in the fail mode
+            try:
+                _record_crash(environ)
+                _send(writer, ("crash", f"{type(error).__name__}: {error}"))
+            except BaseException:
+                pass
+        finally:
+            os._exit(0)
+    os.close(writer)
+    ready_message: tuple[Any, ...] | None = None
+    deadline = answer_deadline(options, started)
+    buffer = b""
+    message: tuple[Any, ...] | None = None
+    try:
+        import select
+
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0 or not select.select([reader], [], [], left)[0]:
+                break
+            chunk = os.read(reader, 1 << 16)
+            if not chunk:
+                break
+            buffer += chunk
+            while len(buffer) >= 4 and len(buffer) >= 4 + int.from_bytes(buffer[:4], "little"):
+                size = int.from_bytes(buffer[:4], "little")
+                message = marshal.loads(buffer[4:4 + size])
+                buffer = buffer[4 + size:]
+                if message[0] == "ready":
+                    ready_message = message
+                    deadline = min(deadline, message[3])
+            if message is not None and message[0] in ("answer", "crash"):
+                break
+    finally:
+        os.close(reader)
+    if message is not None and message[0] == "answer":
+        os.waitpid(child, 0)
+        return message[1], message[2], message[3], message[4]
+    import signal
+
+    try:
+        os.kill(child, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(child, 0)
+    if message is not None and message[0] == "crash":
+        error = PolicyError(f"internal error: {message[1]}", code="internal-error", hint="please report it")
+    elif ready_message is None and time.perf_counter() < deadline:
+        error = PolicyError("the evaluation ended without an answer", code="internal-error",
+                            hint="please report it")
+    else:
+        error = deadline_error(options)
+    return _watchdog_failure(error, ready_message, options, now=now, started=started)
+
+
+def _send(descriptor: int, message: tuple[Any, ...]) -> None:
+    import marshal
+
+    data = marshal.dumps(message)
+    data = len(data).to_bytes(4, "little") + data
+    while data:
+        data = data[os.write(descriptor, data):]
+
+
+def _watchdog_failure(error: PolicyError, ready: tuple[Any, ...] | None, options: Options, *, now: float,
+                      started: float) -> tuple[bytes, bytes, int, float]:
+    """The fail-mode answer when the evaluator gave none: the event's fail mode if the child got as far as
+    saying it, else closed (as for a payload that cannot be read). The attempt is logged, best effort."""
+    from policy.adapters import get_adapter
+
+    event_name, mode = (ready[1], ready[2]) if ready is not None else (None, "closed")
+    output = get_adapter(options.agent).render_failure(error, event_name, mode)
+    if ready is not None and not options.dry_run:
+        _log_watchdog_failure(error, ready, options, now=now, started=started)
+    return output.stdout.encode(errors="replace"), output.stderr.encode(errors="replace"), output.exit_code, 0.0
+
+
+def _log_watchdog_failure(error: PolicyError, ready: tuple[Any, ...], options: Options, *, now: float,
+                          started: float) -> None:
+    from policy.model import Event
+
+    try:
+        from policy.store import Store
+
+        store = Store.open(ready[4], migrate=False)
+    except Exception:
+        return
+    try:
+        event = Event(host=options.agent, name=ready[1], agent_session=ready[5], tool=ready[6])
+        store.begin(timeout=FAILURE_LOG_WAIT)
+        try:
+            log_decision(store, event, None, None, now=now, started=started, error=f"{error.code}: {error.message}")
+            store.commit()
+        except BaseException:
+            store.rollback()
+            raise
+    except Exception:
+        pass
+    finally:
+        store.leave()
 
 
 def run(argv: list[str]) -> None:

@@ -25,7 +25,7 @@ else:
 class FactContext:
     """What a family may read: the store (None when there is none, e.g. engine benchmarks), the event, the time
     (`now`, epoch seconds), the local UTC offset in seconds (None: the machine's local time), and the evaluation's
-    deadline (time.monotonic(); None: none), which SQL facts do not run past."""
+    deadline (time.perf_counter(); None: none), which SQL facts do not run past."""
 
     store: Store | None
     event: Event
@@ -106,7 +106,7 @@ class Facts:
 
             left = SQL_EVALUATION_TIME_LIMIT - self.sql_seconds
             if self.context.deadline is not None:
-                left = min(left, self.context.deadline - time.monotonic())
+                left = min(left, self.context.deadline - time.perf_counter())
             if left <= 0:
                 from policy.errors import StoreError
 
