@@ -498,6 +498,18 @@ def normpath(path: Any, cwd: Any = None) -> str:
     return posixpath.normpath(text) if text else ""
 
 
+def shell_commands(command: Any, cwd: Any = None) -> list[dict[str, Any]]:
+    from policy.labels import shell_commands as read
+
+    return read(command, cwd)
+
+
+def shell_writes(command: Any, cwd: Any = None) -> list[str]:
+    from policy.labels import shell_commands as read
+
+    return [path for found in read(command, cwd) for path in found["writes"]]
+
+
 def command_labels(command: Any, cwd: Any, commands: Any, more: Any = None) -> list[str]:
     from policy.labels import command_labels as labels
 
@@ -607,6 +619,17 @@ FUNCTIONS: dict[str, Function] = {function.name: function for function in (
               "working directory when the group is empty), `{name=default}`, and `{cwd}` (the working "
               "directory's basename). An empty list when no entry matches (read-only commands). "
               "docs/packs/presence.md has the details.", command_map_args=(2, 3)),
+    _function("shell_commands", shell_commands, "shell_commands(command, cwd=None)",
+              "The simple commands of a shell command line, read the way `command_labels` reads them (quotes, "
+              "`cd`, wrappers, `bash -c`, `$(...)`, backquotes and process substitutions `<(...)` / `>(...)`): a "
+              "list of `{command: [words], cwd, redirects: [{op, target, path}], writes: [paths]}`, where `path` "
+              "is the target joined with the command's directory and normalised, and `writes` lists the paths "
+              "its output redirections (`>`, `>>`, `&>`, `<>`) write. A command line past the reader's bounds (1 "
+              "MiB, 20,000 steps) is an error, so the rule fails in its fail mode rather than read half of it."),
+    _function("shell_writes", shell_writes, "shell_writes(command, cwd=None)",
+              "Every path a shell command line's output redirections write, normalised against the directory "
+              "each command runs in: `shell_writes('cd .claude && echo x > settings.json', '/p')` is "
+              "`['/p/.claude/settings.json']`."),
     _function("curve", curve, "curve(kind, excess, threshold, max_delay, span=30)",
               "The pacing delay in seconds: 0 while `excess` is at or below `threshold`; above it, with "
               "x = (excess - threshold) / span, `max_delay` times f(x), where f is `linear`: x, `log`: "

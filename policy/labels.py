@@ -18,7 +18,10 @@ from policy.errors import did_you_mean
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dataclasses import dataclass
     from typing import Any
+else:
+    from policy.lean import dataclass
 
 LABEL_EXAMPLES = "e.g. stack:billing, service:api, node:k8s-node1, infra:dns"
 MAX_LABEL_LENGTH = 200
@@ -67,84 +70,203 @@ _WRAPPERS: dict[str, frozenset[str]] = {
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 
 
-def _skip_balanced(text: str, index: int, opening: str, closing: str) -> int:
-    """The index after the `closing` that balances the `opening` just before `index` (quotes respected)."""
-    depth, size = 1, len(text)
+# Bounds: a command line is read in time linear in its length, and a line past these bounds is refused (an error,
+# and the rule's fail mode) rather than read in part: what is left unread could be the command that matters.
+MAX_COMMAND_CHARS = 1 << 20
+MAX_STEPS = 20_000  # reader steps (a quote, an operator, a word, a substitution...) over all levels
+MAX_COMMANDS = 2_000
+MAX_PATH = 4096  # a longer directory does not exist: `cd` into it fails, and the shell stays where it was
+# Where each kind of text ends: the characters that may change the reader's state, by state.
+_PLAIN_STOPS = " \t\r\\'\"$`#<>&\n;|()"
+_DOUBLE_STOPS = '"\\$`'
+_NESTED_STOPS = "\\'\"`()"
+
+
+class CommandTooComplex(ValueError):
+    """A command line beyond the reader's bounds."""
+
+
+class _Stops:
+    """The next position of any of a set of characters, in amortised linear time: each character's next
+    occurrence is looked up with str.find (C speed) only once the reader has passed the last one found."""
+
+    def __init__(self, text: str, chars: str) -> None:
+        self.text = text
+        self.next = {char: -2 for char in chars}
+
+    def find(self, index: int) -> int:
+        best = len(self.text)
+        for char, position in self.next.items():
+            if position < index and position != -1:
+                position = self.text.find(char, index)
+                self.next[char] = position
+            if position != -1 and position < best:
+                best = position
+        return best
+
+
+class _Budget:
+    """The steps left for reading one command line, shared by every level of it (substitutions, `bash -c`)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_STEPS
+
+    def step(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise CommandTooComplex(f"the command line takes more than {MAX_STEPS:,} steps to read")
+
+
+class _Text:
+    """One command line being read, with its stop tables (shared by every scan of it) and the budget."""
+
+    def __init__(self, text: str, budget: _Budget) -> None:
+        self.text = text
+        self.budget = budget
+        self.plain = _Stops(text, _PLAIN_STOPS)
+        self.double = _Stops(text, _DOUBLE_STOPS)
+        self.nested = _Stops(text, _NESTED_STOPS)
+
+    def closing_quote(self, index: int) -> int:
+        """The index of the `'` closing a single-quoted string that starts before `index` (or the end)."""
+        end = self.text.find("'", index)
+        return len(self.text) if end == -1 else end
+
+    def closing_backquote(self, index: int) -> int:
+        end = self.text.find("`", index)
+        return len(self.text) if end == -1 else end
+
+
+def _skip_balanced(source: _Text, index: int) -> int:
+    """The index after the `)` that balances the `(` just before `index` (quotes, `$(`, backquotes and nested
+    parentheses respected). Iterative: nesting depth costs no stack."""
+    text, size = source.text, len(source.text)
+    stack = ["("]
     while index < size:
+        source.budget.step()
+        if stack[-1] == '"':
+            index = source.double.find(index)
+            if index >= size:
+                break
+            char = text[index]
+            if char == "\\":
+                index += 2
+            elif char == '"':
+                stack.pop()
+                index += 1
+            elif char == "`":
+                index = source.closing_backquote(index + 1) + 1
+            elif text.startswith("$(", index):
+                stack.append("(")
+                index += 2
+            else:
+                index += 1
+            continue
+        index = source.nested.find(index)
+        if index >= size:
+            break
         char = text[index]
         if char == "\\":
             index += 2
-            continue
-        if char == "'":
-            end = text.find("'", index + 1)
-            index = size if end == -1 else end + 1
-            continue
-        if char == '"':
-            index = _skip_double(text, index + 1)[0]
-            continue
-        if char == opening:
-            depth += 1
-        elif char == closing:
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
+        elif char == "'":
+            index = source.closing_quote(index + 1) + 1
+        elif char == '"':
+            stack.append('"')
+            index += 1
+        elif char == "`":
+            index = source.closing_backquote(index + 1) + 1
+        elif char == "(":
+            stack.append("(")
+            index += 1
+        else:  # ")"
+            stack.pop()
+            index += 1
+            if not stack:
+                return index
     return size
 
 
-def _skip_double(text: str, index: int) -> tuple[int, str]:
+def _skip_double(source: _Text, index: int) -> tuple[int, str]:
     """Read a double-quoted string from `index` (after the quote): (index after the closing quote, its value)."""
+    text, size = source.text, len(source.text)
     out: list[str] = []
-    size = len(text)
     while index < size:
+        source.budget.step()
+        stop = source.double.find(index)
+        if stop > index:
+            out.append(text[index:stop])
+            index = stop
+        if index >= size:
+            break
         char = text[index]
         if char == '"':
             return index + 1, "".join(out)
-        if char == "\\" and index + 1 < size and text[index + 1] in '"\\$`\n':
-            if text[index + 1] != "\n":
-                out.append(text[index + 1])
-            index += 2
-            continue
-        if char == "$" and text.startswith("$(", index):
-            end = _skip_balanced(text, index + 2, "(", ")")
+        if char == "\\":
+            if index + 1 < size and text[index + 1] in '"\\$`\n':
+                if text[index + 1] != "\n":
+                    out.append(text[index + 1])
+                index += 2
+            else:
+                out.append(char)
+                index += 1
+        elif text.startswith("$(", index):
+            end = _skip_balanced(source, index + 2)
             out.append(text[index:end])
             index = end
-            continue
-        if char == "`":
-            end = text.find("`", index + 1)
-            end = size if end == -1 else end + 1
-            out.append(text[index:end])
+        elif char == "`":
+            end = source.closing_backquote(index + 1) + 1
+            out.append(text[index:min(end, size)])
             index = end
-            continue
-        out.append(char)
-        index += 1
+        else:
+            out.append(char)
+            index += 1
     return size, "".join(out)
 
 
-def tokens(command: str) -> list[tuple[str, str]]:
-    """The command line as ("word", text) and ("op", operator) tokens, the way a shell reads it (no expansion:
-    `$VAR`, `$(...)` and globs stay as written). Comments, redirections and here-document bodies are dropped."""
-    result: list[tuple[str, str]] = []
+# Redirection operators that write to their target (`<` only reads; `<&`/`>&` with a number duplicate a descriptor).
+_WRITING = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
+
+
+def _read_tokens(command: str, budget: _Budget) -> list[tuple[str, Any]]:
+    """The command line as ("word", text), ("op", operator) and ("redirect", (operator, target)) tokens, the way
+    a shell reads it (no expansion: `$VAR`, `$(...)` and globs stay as written). Comments and here-document
+    bodies are dropped. Linear in the length; raises CommandTooComplex past the bounds."""
+    if len(command) > MAX_COMMAND_CHARS:
+        raise CommandTooComplex(f"the command line is longer than {MAX_COMMAND_CHARS:,} characters")
+    source = _Text(command, budget)
+    result: list[tuple[str, Any]] = []
     word: list[str] = []
     in_word = False
     heredocs: list[tuple[str, bool]] = []
-    skip_next_word = False
+    redirect: str | None = None  # the operator whose target the next word is
     index, size = 0, len(command)
 
     def finish() -> None:
-        nonlocal in_word, skip_next_word
+        nonlocal in_word, redirect
         if in_word:
-            if skip_next_word:
-                skip_next_word = False
-                if heredocs and heredocs[-1][0] == "\0":
-                    strip_tabs = heredocs.pop()[1]
-                    heredocs.append(("".join(word), strip_tabs))
+            text = "".join(word)
+            if redirect is not None:
+                if redirect.startswith("<<") and not redirect.startswith("<<<"):
+                    heredocs.append((text, redirect.endswith("-")))
+                else:
+                    result.append(("redirect", (redirect, text)))
+                redirect = None
             else:
-                result.append(("word", "".join(word)))
+                result.append(("word", text))
         word.clear()
         in_word = False
 
     while index < size:
+        budget.step()
+        stop = source.plain.find(index)
+        if stop > index:  # a run of ordinary characters
+            if stop >= size:
+                word.append(command[index:])
+                in_word = True
+                break
+            word.append(command[index:stop])
+            in_word = True
+            index = stop
         char = command[index]
         if char in _BLANK:
             finish()
@@ -158,17 +280,16 @@ def tokens(command: str) -> list[tuple[str, str]]:
             in_word = True
             index += 2
         elif char == "'":
-            end = command.find("'", index + 1)
-            end = size if end == -1 else end
+            end = source.closing_quote(index + 1)
             word.append(command[index + 1:end])
             in_word = True
             index = end + 1
         elif char == '"':
-            index, value = _skip_double(command, index + 1)
+            index, value = _skip_double(source, index + 1)
             word.append(value)
             in_word = True
         elif char == "$" and command.startswith("$(", index):
-            end = _skip_balanced(command, index + 2, "(", ")")
+            end = _skip_balanced(source, index + 2)
             word.append(command[index:end])
             in_word = True
             index = end
@@ -186,16 +307,21 @@ def tokens(command: str) -> list[tuple[str, str]]:
             in_word = True
             index = end + 1
         elif char == "`":
-            end = command.find("`", index + 1)
-            end = size if end == -1 else end + 1
-            word.append(command[index:end])
+            end = source.closing_backquote(index + 1) + 1
+            word.append(command[index:min(end, size)])
             in_word = True
             index = end
         elif char == "#" and not in_word:
             end = command.find("\n", index)
             index = size if end == -1 else end
-        elif char in "<>" or (char == "&" and command.startswith(("&>",), index)):
-            # A redirection: drop it, an fd number written just before it, and its target word.
+        elif char in "<>" and command.startswith("(", index + 1):
+            # Process substitution, `<(cmd)` or `>(cmd)`: a word whose command runs too (see _substitutions).
+            end = _skip_balanced(source, index + 2)
+            word.append(command[index:end])
+            in_word = True
+            index = end
+        elif char in "<>" or (char == "&" and command.startswith("&>", index)):
+            # A redirection: an fd number written just before it belongs to it; its target is the next word.
             if in_word and "".join(word).isdigit():
                 word.clear()
                 in_word = False
@@ -204,26 +330,27 @@ def tokens(command: str) -> list[tuple[str, str]]:
             while index < size and command[index] in "<>&|-":
                 index += 1
             operator = command[start:index]
-            if operator.startswith("<<") and not operator.startswith("<<<"):
-                heredocs.append(("\0", operator.endswith("-")))
             if index < size and command[index].isdigit() and operator.endswith("&"):
                 while index < size and command[index].isdigit():
                     index += 1
-                continue
-            skip_next_word = True
+                continue  # `2>&1`: a descriptor, not a file
+            if operator.endswith("&") and command.startswith("-", index):
+                index += 1
+                continue  # `>&-` closes a descriptor
+            redirect = operator
         elif char == "\n":
             finish()
             result.append(("op", "\n"))
             index += 1
             if heredocs:
-                index = _skip_heredocs(command, index, heredocs)
+                index = _skip_heredocs(command, index, heredocs, budget)
                 heredocs.clear()
         elif char in ";&|()":
             finish()
             operator = next(op for op in _OPERATORS if command.startswith(op, index))
             result.append(("op", operator))
             index += len(operator)
-        else:
+        else:  # `$` starting no expansion
             word.append(char)
             in_word = True
             index += 1
@@ -231,17 +358,31 @@ def tokens(command: str) -> list[tuple[str, str]]:
     return result
 
 
-def _skip_heredocs(command: str, index: int, heredocs: list[tuple[str, bool]]) -> int:
-    """Skip the bodies of the here-documents opened on the line that just ended."""
+def tokens(command: str) -> list[tuple[str, str]]:
+    """The command line as ("word", text) and ("op", operator) tokens (redirections left out; `shell_commands`
+    has them)."""
+    return [token for token in _read_tokens(command, _Budget()) if token[0] != "redirect"]
+
+
+def _skip_heredocs(command: str, index: int, heredocs: list[tuple[str, bool]], budget: _Budget) -> int:
+    """Skip the bodies of the here-documents opened on the line that just ended: to the line that is their
+    delimiter, found with str.find (a body of a million lines is not walked line by line)."""
+    size = len(command)
     for delimiter, strip_tabs in heredocs:
-        if delimiter == "\0":
-            continue
-        while index < len(command):
-            end = command.find("\n", index)
-            line = command[index:] if end == -1 else command[index:end]
-            index = len(command) if end == -1 else end + 1
-            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+        while index < size:
+            budget.step()
+            found = command.find(delimiter, index)
+            if found == -1:
+                return size
+            newline = command.rfind("\n", index, found)
+            before = command[index if newline == -1 else newline + 1:found]
+            after = found + len(delimiter)
+            line_end = command.find("\n", after)
+            line_end = size if line_end == -1 else line_end
+            if (before == "" or (strip_tabs and before.strip("\t") == "")) and line_end == after:
+                index = min(size, line_end + 1)
                 break
+            index = line_end + 1 if line_end < size else size
     return index
 
 
@@ -273,6 +414,14 @@ def _strip_wrappers(words: list[str]) -> list[str]:
     return rest
 
 
+def resolve_path(cwd: str, target: str) -> str:
+    """`target` as the shell would find it from `cwd`: joined and normalised lexically (`..` and `.` resolved,
+    links not followed); relative to nothing when `cwd` is unknown."""
+    if not cwd and not target.startswith("/"):
+        return posixpath.normpath(target) if target else ""
+    return posixpath.normpath(posixpath.join(cwd, target))
+
+
 def _change_dir(cwd: str, arguments: list[str]) -> str:
     targets = [argument for argument in arguments if not argument.startswith("-") or argument == "-"]
     if not targets:
@@ -280,6 +429,8 @@ def _change_dir(cwd: str, arguments: list[str]) -> str:
     target = targets[0]
     if target == "-":
         return cwd
+    if len(cwd) + len(target) >= MAX_PATH:
+        return cwd  # the shell's cd fails (the name is too long) and it stays where it was
     return posixpath.normpath(posixpath.join(cwd, target)) if cwd or target.startswith("/") else target
 
 
@@ -293,42 +444,74 @@ def _shell_script(words: list[str]) -> str | None:
     return None
 
 
-def _substitutions(word: str) -> list[str]:
-    """The scripts of the command substitutions (`$(...)`, backquotes) in a word."""
+def _substitutions(word: str, budget: _Budget) -> list[str]:
+    """The scripts of the command and process substitutions (`$(...)`, backquotes, `<(...)`, `>(...)`) in a
+    word. Linear: each opener's next position is looked up only once the scan has passed it."""
     scripts: list[str] = []
-    index = 0
-    while True:
-        start = min((found for found in (word.find("$(", index), word.find("`", index)) if found != -1), default=-1)
-        if start == -1:
-            return scripts
+    source = _Text(word, budget)
+    openers = _Stops(word, "$`<>")
+    index, size = 0, len(word)
+    while index < size:
+        budget.step()
+        start = openers.find(index)
+        if start >= size:
+            break
         if word[start] == "`":
-            end = word.find("`", start + 1)
-            end = len(word) if end == -1 else end
+            end = source.closing_backquote(start + 1)
             scripts.append(word[start + 1:end])
             index = end + 1
-        else:
-            end = _skip_balanced(word, start + 2, "(", ")")
+        elif word.startswith(("$(", "<(", ">("), start):
+            end = _skip_balanced(source, start + 2)
             if not word.startswith("$((", start):  # $(( )) is arithmetic
-                scripts.append(word[start + 2:end - 1])
+                scripts.append(word[start + 2:end - 1] if word[end - 1:end] == ")" else word[start + 2:end])
             index = end
+        else:
+            index = start + 1
+    return scripts
 
 
-def simple_commands(command: str, cwd: str = "", *, depth: int = 0) -> list[tuple[tuple[str, ...], str]]:
-    """The simple commands of a command line, normalised, each with the directory it runs in."""
-    result: list[tuple[tuple[str, ...], str]] = []
+@dataclass(frozen=True, slots=True)
+class ShellCommand:
+    """One simple command of a command line: its words (normalised), the directory it runs in, and its
+    redirections as (operator, target, path): `path` is the target resolved against that directory."""
+
+    words: tuple[str, ...]
+    directory: str
+    redirects: tuple[tuple[str, str, str], ...] = ()
+
+
+def read_commands(command: str, cwd: str = "") -> list[ShellCommand]:
+    """The simple commands of a command line, in the order a shell starts them (substitutions first), each with
+    the directory it runs in and its redirections. Raises CommandTooComplex past the bounds."""
+    result: list[ShellCommand] = []
+    _read_line(command, cwd, 0, result, _Budget())  # (scripts inside: _MAX_SHELL_DEPTH levels, no deeper)
+    return result
+
+
+def _read_line(command: str, cwd: str, depth: int, result: list[ShellCommand], budget: _Budget) -> None:
     saved: list[str] = []
     words: list[str] = []
+    redirects: list[tuple[str, str, str]] = []
     directory = cwd
 
     def flush() -> None:
         nonlocal directory
         if depth < _MAX_SHELL_DEPTH:
             for word in words:
-                for inner in _substitutions(word):
-                    result.extend(simple_commands(inner, directory, depth=depth + 1))
+                for inner in _substitutions(word, budget):
+                    _read_line(inner, directory, depth + 1, result, budget)
+            for _, target, _ in redirects:
+                for inner in _substitutions(target, budget):
+                    _read_line(inner, directory, depth + 1, result, budget)
         simple = _strip_wrappers(words)
         words.clear()
+        found = tuple(redirects)
+        redirects.clear()
+        if len(result) > MAX_COMMANDS:
+            raise CommandTooComplex(f"the command line has more than {MAX_COMMANDS:,} commands")
         if not simple:
+            if found:
+                result.append(ShellCommand((), directory, found))
             return
         if simple[0] in ("cd", "pushd"):
             directory = _change_dir(directory, simple[1:])
@@ -336,13 +519,19 @@ def simple_commands(command: str, cwd: str = "", *, depth: int = 0) -> list[tupl
         if simple[0] in _SHELLS and depth < _MAX_SHELL_DEPTH:
             script = _shell_script(simple)
             if script is not None:
-                result.extend(simple_commands(script, directory, depth=depth + 1))
+                _read_line(script, directory, depth + 1, result, budget)
+                if found:
+                    result.append(ShellCommand((), directory, found))
                 return
-        result.append((tuple(simple), directory))
+        result.append(ShellCommand(tuple(simple), directory, found))
 
-    for kind, text in tokens(command):
+    for kind, text in _read_tokens(command, budget):
         if kind == "word":
             words.append(text)
+            continue
+        if kind == "redirect":
+            operator, target = text
+            redirects.append((operator, target, resolve_path(directory, target)))
             continue
         flush()
         if text == "(":
@@ -350,7 +539,38 @@ def simple_commands(command: str, cwd: str = "", *, depth: int = 0) -> list[tupl
         elif text == ")" and saved:
             directory = saved.pop()
     flush()
-    return result
+
+
+def simple_commands(command: str, cwd: str = "") -> list[tuple[tuple[str, ...], str]]:
+    """The simple commands of a command line, normalised, each with the directory it runs in."""
+    return [(found.words, found.directory) for found in read_commands(command, cwd) if found.words]
+
+
+def shell_commands(command: Any, cwd: Any = None) -> list[dict[str, Any]]:
+    """`shell_commands()` in expressions: each simple command as {command: [words], cwd, redirects: [{op,
+    target, path}], writes: [paths]} (`writes`: the paths its output redirections write)."""
+    if not command:
+        return []
+    return [{"command": list(found.words), "cwd": found.directory,
+             "redirects": [{"op": op, "target": target, "path": path} for op, target, path in found.redirects],
+             "writes": [path for op, _, path in found.redirects if op in _WRITING]}
+            for found in _memoised(str(command), str(cwd or ""))]
+
+
+_MEMO: dict[tuple[str, str], list[ShellCommand]] = {}
+
+
+def _memoised(command: str, cwd: str) -> list[ShellCommand]:
+    """`read_commands`, memoised for the few command lines one process sees: the hook evaluates an event twice
+    when another process wrote meanwhile (policy.hook), and a server process sees many events."""
+    key = (command, cwd)
+    found = _MEMO.get(key)
+    if found is None:
+        found = read_commands(command, cwd)
+        if len(_MEMO) >= 32:
+            _MEMO.clear()
+        _MEMO[key] = found
+    return found
 
 
 # ---- the command map ---------------------------------------------------------------------------------------------
@@ -439,7 +659,10 @@ def command_labels(command: Any, cwd: Any, *maps: Any) -> list[str]:
         return []
     entries = _entries(maps)
     labels: list[str] = []
-    for words, directory in simple_commands(str(command), str(cwd or "")):
+    for found in _memoised(str(command), str(cwd or "")):
+        if not found.words:
+            continue
+        words, directory = found.words, found.directory
         text = " ".join(words)
         for entry in entries:
             found = lean.regex(entry["match"]).search(text)

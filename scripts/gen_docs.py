@@ -83,7 +83,8 @@ def block_limits() -> str:
         ["longest string or list an operation may build", f"{conditions.MAX_STRING_LENGTH:,}"],
         ["items a comprehension may visit", f"{conditions.MAX_COMPREHENSION_LENGTH:,}"],
         ["largest base or exponent of `**`", f"{conditions.MAX_POWER:,}"],
-        ["largest integer `**` can make (bits)", f"{conditions.MAX_POWER_BITS:,}"],
+        ["largest integer `**`, `*` or `int()` can make (bits)", f"{conditions.MAX_INTEGER_BITS:,}"],
+        ["most digits `round()` takes, either way", f"{conditions.MAX_ROUND_DIGITS:,}"],
         ["largest shift of `<<` / `>>`", f"{conditions.MAX_SHIFT:,}"],
         ["longest expression (characters)", f"{conditions.MAX_EXPRESSION_LENGTH:,}"],
     ])

@@ -316,6 +316,17 @@ FUNCTION_CASES = {
               ("curve('log', 100, 10, 60, 30)", 60.0), ("curve('log', 10, 10, 60)", 0.0),
               ("curve('log', 5, 10, 60)", 0.0), ("curve('linear', 20, 10, 0)", 0.0),
               ("curve('linear', 20, 10, 60, 0)", 60.0), ("curve('log', None, None, 60)", 0.0)],
+    "shell_commands": [
+        ("shell_commands('cd a && echo x > ../b.txt 2>&1 | tee >(cat) <in', '/r')",
+         [{"command": ["echo", "x"], "cwd": "/r/a", "writes": ["/r/b.txt"],
+           "redirects": [{"op": ">", "target": "../b.txt", "path": "/r/b.txt"}]},
+          {"command": ["cat"], "cwd": "/r/a", "writes": [], "redirects": []},
+          {"command": ["tee", ">(cat)"], "cwd": "/r/a", "writes": [],
+           "redirects": [{"op": "<", "target": "in", "path": "/r/a/in"}]}]),
+        ("shell_commands(None)", [])],
+    "shell_writes": [("shell_writes('cd .claude && echo x > settings.json; cat a >> /tmp/l', '/p')",
+                      ["/p/.claude/settings.json", "/tmp/l"]),
+                     ("shell_writes('diff <(terraform apply) x')", [])],
     "command_labels": [
         ("command_labels('cd infra/billing && terraform apply', '/srv', "
          "[{'match': '^terraform\\s+(apply|destroy)', 'label': 'stack:{cwd}'}])", ["stack:billing"]),
