@@ -40,6 +40,7 @@ class PackSource:
     params_trusted: bool = True
     params_location: Location | None = None
     origin: str = "cli"  # "shipped" | "user" | "project" | "cli"
+    kv_namespaces: tuple[str, ...] = ()  # for an untrusted file: the kv namespaces it may write (Settings.project_kv)
 
     @property
     def name(self) -> str:
@@ -235,7 +236,8 @@ class _PackCompiler:
             condition_source = item.get("if")
             kind, args = next((key, value) for key, value in item.items() if key != "if")
         location = self.at(*path)
-        module, problems = check_effect(kind, args, location, trusted=self.source.trusted, pack=pack_name)
+        module, problems = check_effect(kind, args, location, trusted=self.source.trusted,
+                                        namespaces=self.source.kv_namespaces)
         trusted = self.source.trusted
         if kind == "run" and trusted and not self.source.params_trusted:
             trusted = False
@@ -391,6 +393,7 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
     diagnostics: list[Diagnostic] = []
     texts: list[bytes] = []
     first_seen: dict[str, str] = {}
+    first_seen_trusted: dict[str, bool] = {}
     for source in sources:
         document = load_yaml(source.path, display=source.name)
         texts.append(source.path.encode() + b"\0" + lean.json_dumps(
@@ -400,10 +403,16 @@ def compile_files(sources: list[PackSource] | tuple[PackSource, ...]) -> Compile
         if pack is None:
             continue
         if pack.name in first_seen:
+            # An untrusted file that takes a loaded pack's name is left out, and the rest runs: were it an error,
+            # a repository could switch every rule off (into the fail mode) by naming its pack `focus`.
+            squatting = not source.trusted and first_seen_trusted[pack.name]
             diagnostics.append(Diagnostic(document.location(("pack",)), "duplicate-pack",
-                                          f"pack {pack.name!r} is already loaded from {first_seen[pack.name]}",
-                                          "pack names must be unique among loaded files"))
+                                          f"pack {pack.name!r} is already loaded from {first_seen[pack.name]}"
+                                          + (": this untrusted file is left out" if squatting else ""),
+                                          "pack names must be unique among loaded files",
+                                          "warning" if squatting else "error"))
             continue
+        first_seen_trusted[pack.name] = source.trusted
         first_seen[pack.name] = source.name
         packs.append(pack)
     return CompiledFiles(tuple(packs), tuple(diagnostics), regexes, selectors, tuple(texts))

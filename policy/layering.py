@@ -15,6 +15,7 @@ from policy.config import (PROJECT_CONFIG_NAMES, SHIPPED_PACKS, ConfigRef, Reque
                            config_path_value, discover, display_path, expand_home, expand_rule_paths, is_trusted,
                            project_dir_of, shipped_pack_path, user_config_path)
 from policy.errors import Diagnostic
+from policy.lean import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class _Layers:
         self.user_values: dict[str, Any] = {}
         self.user_has_rules = False
         self.trusted_projects: list[str] = []
+        from policy.model import Settings
+
+        self.project_kv: tuple[str, ...] = Settings().project_kv  # the user config's grant, or the default
 
     # ---- the user level, which an untrusted project may only tighten -------------------------------------------
 
@@ -129,8 +133,12 @@ class _Layers:
                     continue
                 self.trusted_projects.append(path)
             self.user_has_rules = bool(data.get("packs") or data.get("rules"))
+            if "project_kv" in data:
+                self.project_kv = tuple(data["project_kv"])
         elif "trusted_projects" in data:
             refuse(("trusted_projects",), "trust projects", "only the user config can")
+        if ref.scope != "user" and "project_kv" in data:
+            refuse(("project_kv",), "grant kv namespaces", "only the user config can")
 
         for index, entry in enumerate(data.get("packs", [])):
             self.pack(ref, document, index, entry, trusted, refuse)
@@ -235,11 +243,23 @@ class _Layers:
             value = {**self.values.get(key, {}), **value}
         self.values[key] = value
 
+    def granted_kv(self) -> tuple[str, ...]:
+        """The kv namespaces untrusted projects may write: the user config's `project_kv`, less every namespace
+        a trusted source feeds (its values are the user's, not a repository's to rewrite)."""
+        from policy.facts.kv import overlaps
+
+        fed = [spec["feeds"][3:] for spec in self.user_values.get("sources", {}).values()
+               if str(spec.get("feeds", "")).startswith("kv:")]
+        return tuple(namespace for namespace in self.project_kv
+                     if not any(overlaps(prefix, namespace) for prefix in fed))
+
     def project_sources(self, value: dict[str, Any], refuse: Any) -> dict[str, Any] | None:
         """An untrusted project may read its own task checklist (the pacing pack's Stop gate): a `file` source in
-        the checklist format, which can only write its own `<prefix>.open`, `.done`, ... keys. Commands and
-        requests (which would run programs or send the user's tokens), other formats (which could write any key a
-        user-level rule reads), and replacing a user-level source are refused."""
+        the checklist format, which can only write its own `<prefix>.open`, `.done`, ... keys, and only under a
+        kv namespace the user config grants (`project_kv`): the file must not pick the prefix (`kv:hr` would
+        rewrite the heart-rate keys a user-level gate reads). Commands and requests (which would run programs or
+        send the user's tokens), other formats, and replacing a user-level source are refused."""
+        from policy.facts.kv import in_namespaces
         from policy.sources import format_for
 
         user_sources = self.user_values.get("sources", {})
@@ -251,6 +271,12 @@ class _Layers:
                 refuse(("sources", name), f"define the {spec.get('kind')} source {name!r}",
                        "only a file source in the checklist format is allowed from an untrusted project: others "
                        "run programs, send requests with your tokens, or write facts other rules read")
+            elif not (str(spec.get("feeds", "")).startswith("kv:") and
+                      in_namespaces(str(spec["feeds"])[3:], self.granted_kv())):
+                granted = ", ".join(self.granted_kv()) or "none"
+                refuse(("sources", name, "feeds"), f"feed {spec.get('feeds')!r}",
+                       f"an untrusted project's sources may feed only kv namespaces the user config grants "
+                       f"(project_kv: {granted})")
             else:
                 allowed[name] = spec
         return allowed or None
@@ -368,7 +394,9 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         log_keep_payload=bool(log.get("keep_payload", defaults.log_keep_payload)),
         db=request.db or values.get("db"),
         max_event_bytes=int(values.get("max_event_bytes", defaults.max_event_bytes)), sources=sources,
-        trusted_paths=tuple(layers.trusted_projects),
+        trusted_paths=tuple(layers.trusted_projects), project_kv=layers.granted_kv(),
     )
+    packs = {key: source if source.trusted else replace(source, kv_namespaces=settings.project_kv)
+             for key, source in packs.items()}
     return Resolved(tuple(packs[key] for key in order if key not in layers.disabled), settings,
                     tuple(layers.diagnostics), tuple(documents))

@@ -204,6 +204,9 @@ class Settings:
     max_event_bytes: int = 8 * 1024 * 1024
     sources: tuple[SourceSpec, ...] = ()
     trusted_paths: tuple[str, ...] = ()
+    # The kv namespaces an untrusted project's files may write (the user config's `project_kv`, less what a
+    # user-level source feeds): never a prefix such a file picks itself (docs/security.md).
+    project_kv: tuple[str, ...] = ("tasks",)
 
     def fail_mode(self, event_name: str | None) -> str:
         if event_name in self.fail:

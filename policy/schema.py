@@ -514,6 +514,10 @@ def _config_schema() -> dict[str, Any]:
                                  "description": "User config only: project directories (absolute or ~/..., a "
                                                 "trailing /* for every project below) whose configs may change "
                                                 "user-level packs and settings, define sources and run commands."},
+            "project_kv": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"},
+                           "description": "User config only: the kv namespaces an untrusted project's files may "
+                                          "write (its sources' `feeds: kv:...` and its rules' `set`), default "
+                                          "[tasks]; a namespace a user-level source feeds is never granted."},
             "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },

@@ -24,6 +24,7 @@ RULES = """
           - record: {table: focus_sessions, values: {type: personal, started_at: 0, planned_minutes: 999,
                                                      break_minutes: 0}}
           - set: {key: repo.last, value: "{{ tool }}"}
+          - set: {key: tasks.last, value: "{{ tool }}"}
           - record: {table: repo_audit, values: {command: "{{ input.command }}"}}
 """
 
@@ -48,13 +49,17 @@ def test_an_untrusted_projects_rules_write_only_what_is_theirs(env):
         {"rule": "repo/bookkeeping", "effect": "session_start",
          "result": refused + "`session_start` writes facts other rules read"},
         {"rule": "repo/bookkeeping", "effect": "set",
-         "result": refused + "the kv key 'focus.override' is not one of its own (repo.…)"},
+         "result": refused + "the kv key 'focus.override' is not under a namespace the user config grants to "
+                             "projects (project_kv: tasks)"},
         {"rule": "repo/bookkeeping", "effect": "record",
          "result": refused + "the built-in table 'focus_sessions' holds facts other rules read"},
-        {"rule": "repo/bookkeeping", "effect": "set", "result": "set repo.last"},
+        {"rule": "repo/bookkeeping", "effect": "set",
+         "result": refused + "the kv key 'repo.last' is not under a namespace the user config grants to projects "
+                             "(project_kv: tasks)"},
+        {"rule": "repo/bookkeeping", "effect": "set", "result": "set tasks.last"},
         {"rule": "repo/bookkeeping", "effect": "record", "result": "recorded a row in repo_audit"}]]
     assert env.rows("SELECT count(*) AS n FROM focus_sessions") == [{"n": 0}]
-    assert env.rows("SELECT key FROM kv") == [{"key": "repo.last"}]
+    assert env.rows("SELECT key FROM kv") == [{"key": "tasks.last"}]
     assert env.rows("SELECT command FROM repo_audit") == [{"command": command}]
 
     validate = env.run("validate", cwd=project)
@@ -65,11 +70,14 @@ def test_an_untrusted_projects_rules_write_only_what_is_theirs(env):
         "other rules read: this `session_start` will be refused (recorded in the decision log, nothing is written "
         "or run)",
         "repo.yaml:10:9: warning: untrusted-effect: this rule file is not trusted, and the kv key 'focus.override' "
-        "is not one of its own (repo.…): this `set` will be refused (recorded in the decision log, nothing is "
-        "written or run)",
+        "is not under a namespace the user config grants to projects (project_kv: tasks): this `set` will be "
+        "refused (recorded in the decision log, nothing is written or run)",
         "repo.yaml:11:9: warning: untrusted-effect: this rule file is not trusted, and the built-in table "
         "'focus_sessions' holds facts other rules read: this `record` will be refused (recorded in the decision "
-        "log, nothing is written or run)"]
+        "log, nothing is written or run)",
+        "repo.yaml:13:9: warning: untrusted-effect: this rule file is not trusted, and the kv key 'repo.last' "
+        "is not under a namespace the user config grants to projects (project_kv: tasks): this `set` will be "
+        "refused (recorded in the decision log, nothing is written or run)"]
 
     write(env.config / "policy" / "config.yaml", f"version: 1\ntrusted_projects: [{project}]\n")
     env.eval(stdin=json.dumps(payload).encode(), cwd=project)

@@ -61,32 +61,38 @@ def effect_schemas() -> dict[str, dict[str, Any]]:
 
 # ---- trust ---------------------------------------------------------------------------------------------------
 # A rule file the user does not trust (an untrusted project's) may add rules, but its effects must not weaken the
-# user's: it may write tables of its own and kv keys under its pack's name. Every other effect runs a command or
-# writes facts other rules read (start a focus session, release a claim, record low usage, ...).
+# user's: it may write tables of its own and kv keys under a namespace the user config grants to projects
+# (`project_kv`), never one the file picks (its pack's name could be any other pack's). Every other effect runs a
+# command or writes facts other rules read (start a focus session, release a claim, record low usage, ...).
 
 ROW_EFFECTS = ("record", "upsert", "delete")
 UNTRUSTED_HINT = ("load the file from your user config or with --rules, or list its project under "
                   "`trusted_projects` in ~/.config/policy/config.yaml")
 
 
-def untrusted_refusal(kind: str, args: Any, pack: str) -> str | None:
-    """Why an effect of an untrusted rule file is refused (None: it is allowed). `args` may hold templates at
-    compile time; what they render to is checked again when the effect is applied."""
+def untrusted_refusal(kind: str, args: Any, namespaces: tuple[str, ...], *, rendered: bool) -> str | None:
+    """Why an effect of an untrusted rule file is refused (None: it is allowed). `namespaces`: the kv namespaces
+    the user config grants to projects. Before `rendered` (compile time) a templated value cannot be judged yet;
+    once rendered, everything is checked as written, whatever text the event put into it."""
     from policy.migrations import TABLE_DOCS
 
     if kind in ROW_EFFECTS:
         table = args.get("table") if isinstance(args, dict) else None
         return f"the built-in table {table!r} holds facts other rules read" if table in TABLE_DOCS else None
     if kind == "set":
+        from policy.facts.kv import in_namespaces
+
         key = str(args.get("key", "")) if isinstance(args, dict) else ""
-        if key.startswith(pack + ".") or "{{" in key:
+        if (not rendered and "{{" in key) or in_namespaces(key, namespaces):
             return None
-        return f"the kv key {key!r} is not one of its own ({pack}.…)"
+        granted = ", ".join(namespaces) if namespaces else "none"
+        return (f"the kv key {key!r} is not under a namespace the user config grants to projects "
+                f"(project_kv: {granted})")
     return "running a command needs trust" if kind == "run" else f"`{kind}` writes facts other rules read"
 
 
 def check_effect(kind: str, args: Any, location: Location, *, trusted: bool,
-                 pack: str) -> tuple[str | None, list[Diagnostic]]:
+                 namespaces: tuple[str, ...] = ()) -> tuple[str | None, list[Diagnostic]]:
     """Compile-time checks of one effect (the schema has checked its shape already). Returns its module."""
     modules = effect_modules()
     if kind not in modules:
@@ -95,7 +101,7 @@ def check_effect(kind: str, args: Any, location: Location, *, trusted: bool,
         return None, [Diagnostic(location, "unknown-effect", f"unknown effect {kind!r}", suggest(kind, set(modules)))]
     check: Callable[..., list[Diagnostic]] | None = getattr(_module(modules[kind]), f"check_{kind}", None)
     problems = [] if check is None else check(args, location)
-    refused = None if trusted else untrusted_refusal(kind, args, pack)
+    refused = None if trusted else untrusted_refusal(kind, args, namespaces, rendered=False)
     if refused is not None:
         problems.append(Diagnostic(location, "untrusted-effect", f"this rule file is not trusted, and {refused}: "
                                    f"this `{kind}` will be refused (recorded in the decision log, nothing is "
@@ -103,10 +109,10 @@ def check_effect(kind: str, args: Any, location: Location, *, trusted: bool,
     return modules[kind], problems
 
 
-def _refusal(effect: PlannedEffect) -> str | None:
+def _refusal(effect: PlannedEffect, context: EffectContext) -> str | None:
     if effect.trusted:
         return None
-    refused = untrusted_refusal(effect.kind, effect.args, effect.pack)
+    refused = untrusted_refusal(effect.kind, effect.args, context.settings.project_kv, rendered=True)
     return None if refused is None else f"refused: the rules or params of {effect.pack} are not trusted, and {refused}"
 
 
@@ -114,7 +120,7 @@ def apply_effects(effects: tuple[PlannedEffect, ...], context: EffectContext) ->
     """Apply planned effects in order; returns one result entry per effect (for the decision log)."""
     results = []
     for effect in effects:
-        refused = _refusal(effect)
+        refused = _refusal(effect, context)
         if refused is not None:
             results.append({"rule": f"{effect.pack}/{effect.rule_id}", "effect": effect.kind, "result": refused})
             continue
@@ -160,7 +166,7 @@ def finish_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, A
     for effect, entry in zip(effects, results):
         finish: Callable[[dict[str, Any], EffectContext, PlannedEffect], str | None] | None = getattr(
             _module(effect.module), f"finish_{effect.kind}", None)
-        if finish is None or _refusal(effect) is not None:
+        if finish is None or _refusal(effect, context) is not None:
             continue
         try:
             outcome = finish(effect.args, context, effect)

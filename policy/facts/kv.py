@@ -12,6 +12,16 @@ if TYPE_CHECKING:
     from policy.store import Store
 
 
+def in_namespaces(key: str, namespaces: tuple[str, ...] | list[str]) -> bool:
+    """Whether `key` is one of `namespaces` or below one (`tasks`, `tasks.open`; not `tasks2`)."""
+    return any(key == namespace or key.startswith(namespace + ".") for namespace in namespaces)
+
+
+def overlaps(prefix: str, namespace: str) -> bool:
+    """Whether a source feeding `kv:<prefix>` could write keys of `namespace`, or the other way round."""
+    return in_namespaces(prefix, (namespace,)) or in_namespaces(namespace, (prefix,))
+
+
 class KvFacts(Family):
     """`facts.kv['hr.bpm']` (or `facts.kv.get('hr.bpm', default)`) is the value, None when missing or expired;
     `facts.kv.age('hr.bpm')` is the seconds since it was set (None when missing)."""
