@@ -24,10 +24,26 @@ def bar(fraction: float, width: int = 20, *, fill: str = "â–ˆ", empty: str = "â–
     return fill * filled + empty * (width - filled)
 
 
+# Characters that must not reach a terminal raw from an event's text: C0 and C1 controls (a CR or LF forges table
+# rows, an escape sequence rewrites the screen), DEL, and the bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = frozenset([*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0)),
+                          *"\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"])
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (and bidi override) written as an escape: `\\n`, `\\x1b`, `\\u202e`."""
+    if not any(char in _UNPRINTABLE for char in text):
+        return text
+    return "".join((_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"))
+                   if char in _UNPRINTABLE else char for char in text)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str = "") -> str:
-    """A plain-text table; `align` has one letter per column, `l` or `r` (default: left)."""
-    cells = [[str(header) for header in headers]] + [["" if cell is None else str(cell) for cell in row]
-                                                     for row in rows]
+    """A plain-text table; `align` has one letter per column, `l` or `r` (default: left). Control characters in
+    cells are escaped (`printable`): cells hold event text, and a raw newline would forge rows."""
+    cells = [[printable(str(header)) for header in headers]] + [
+        ["" if cell is None else printable(str(cell)) for cell in row] for row in rows]
     widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
     lines = []
     for number, row in enumerate(cells):
@@ -76,8 +92,8 @@ def explain_text(decision: Decision | None) -> str:
              + (f", delay {decision.delay:g}s" if decision.delay else "")]
     for step in decision.trace:
         values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
-        lines.append(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}"
-                     + (f" [{values}]" if values else ""))
+        lines.append(printable(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}"
+                               + (f" [{values}]" if values else "")))
     return "\n".join(lines) + "\n"
 
 
@@ -87,7 +103,7 @@ def dry_run_text(decision: Decision) -> str:
 
     lines = [f"dry run: verdict {decision.verdict or 'none'}; would sleep {decision.delay:g}s; "
              f"{len(decision.effects)} effect(s) not applied"]
-    lines += [f"  would {describe(effect)}" for effect in decision.effects]
+    lines += [printable(f"  would {describe(effect)}") for effect in decision.effects]
     return "\n".join(lines) + "\n"
 
 

@@ -54,7 +54,7 @@ def show_log(*, since: str | None = None, verdict: str | None = None, session: s
         return 0
     table_rows = []
     for row in rows:
-        reason = (row["reason"] or row["error"] or "").replace("\n", " ")
+        reason = row["reason"] or row["error"] or ""  # (the table escapes control characters)
         table_rows.append([format_local(row["at"], seconds=True), row["event"], short_session(row["agent_session"]),
                            row["tool"] or "-", row["verdict"], ", ".join(row["rule_ids"]) or "-",
                            reason[:60] + ("…" if len(reason) > 60 else ""),

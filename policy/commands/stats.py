@@ -89,9 +89,10 @@ def _percent(part: int, whole: int) -> str:
 
 
 def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_offset: int | None = None) -> str:
-    from policy.report import bar, table
+    from policy.report import bar, printable, table
 
-    scope = f"agent session {stats['agent_session']}" if stats["agent_session"] else "all agent sessions"
+    scope = f"agent session {printable(stats['agent_session'])}" if stats["agent_session"] else \
+        "all agent sessions"
     label = f" ({since_label})" if since_label else ""
     head = (f"Tool attempts since {format_local(stats['since'], utc_offset=utc_offset)}{label}, {scope}: "
             f"{stats['total']} total, {stats['allowed']} allowed, {stats['blocked']} blocked, {stats['asked']} asked")
