@@ -200,9 +200,18 @@ def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[Rule
 
     resolved = layering.resolve(request, refs)
     errors = [problem for problem in resolved.diagnostics if problem.severity == "error"]
+    untrusted = {source.name for source in resolved.sources if not source.trusted}
     if errors:
-        raise ValidationFailed(errors, settings=resolved.settings)
+        failed = ValidationFailed(errors, settings=resolved.settings)
+        if all(_untrusted_config(problem.location.file, refs, resolved.settings) for problem in errors):
+            failed.fallback = _fallback(resolved, untrusted)  # type: ignore[attr-defined]
+        raise failed
     compiled = compiler.compile_files(resolved.sources)
+    broken = {problem.location.file for problem in compiled.errors}
+    if broken and broken <= untrusted:
+        failed = ValidationFailed(compiled.errors, settings=resolved.settings)
+        failed.fallback = _fallback(resolved, broken)  # type: ignore[attr-defined]
+        raise failed
     settings_key = repr(resolved.settings).encode()
     try:
         ruleset = compiler.build_ruleset(compiled, resolved.settings, settings_key=settings_key)
@@ -217,6 +226,27 @@ def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[Rule
         directories += [path for path in resolved_dirs if os.path.isdir(path)]
     deps = _dependencies([source.path for source in resolved.sources], directories)
     return ruleset, deps, compiled
+
+
+def _fallback(resolved: Any, left_out: set[str]) -> RuleSet | None:
+    """The rules without the untrusted files that do not load, for the events whose fail mode is open: a broken
+    repository file must not switch the user's rules off (policy.hook). None when those do not load either."""
+    from policy import compiler
+    from policy.errors import ValidationFailed
+
+    compiled = compiler.compile_files([source for source in resolved.sources if source.name not in left_out])
+    try:
+        return compiler.build_ruleset(compiled, resolved.settings, settings_key=repr(resolved.settings).encode())
+    except ValidationFailed:
+        return None
+
+
+def _untrusted_config(file: str, refs: tuple[ConfigRef, ...], settings: Any) -> bool:
+    """Whether `file` is an untrusted project's config (whose problems leave it unapplied, not fatal)."""
+    from policy import config
+
+    return any(ref.scope == "project" and ref.path == file and
+               not config.is_trusted(config.project_dir_of(ref.path), settings.trusted_paths) for ref in refs)
 
 
 def _store(directory: str, path: str, data: bytes) -> None:

@@ -59,8 +59,104 @@ def add_regex(env: CompileEnv, pattern: str, flags: int = 0) -> str | None:
         spec = lean.regex_spec(pattern, flags)
     except re.error as error:
         return f"invalid regex {pattern!r}: {error}"
+    problem = backtracking_problem(pattern, flags)
+    if problem:
+        return f"the regex {pattern!r} {problem}"
     if spec is not None:
         env.regexes[(pattern, flags)] = spec
+    return None
+
+
+def backtracking_problem(pattern: str, flags: int = 0) -> str | None:
+    """Why `pattern` can backtrack exponentially on text an agent writes, or None: a repeated group that matches
+    the same text in more than one way, as `(a|a)*`, `(a|aa)+` or `(a+)+` (the classic shapes; the hook's
+    deadline stops what this does not catch). Such a rule would make every matching tool call wait for the
+    deadline and then get the fail mode."""
+    try:
+        from re import _constants as sre, _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern, flags)
+    except Exception:  # another Python's internals: the deadline still holds
+        return None
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT)
+
+    def first(items: Any) -> tuple[set[int] | None, bool]:
+        """The characters a match of `items` can start with (None: any, or unknown), and whether it can be
+        empty."""
+        chars: set[int] = set()
+        for op, av in items:
+            if op == sre.LITERAL:
+                return chars | {av}, False
+            if op == sre.IN and all(kind == sre.LITERAL for kind, _ in av):
+                return chars | {value for _, value in av}, False
+            if op == sre.AT:
+                continue
+            if op == sre.SUBPATTERN:
+                inner, empty = first(av[3])
+            elif op == sre.BRANCH:
+                inner, empty = set(), False
+                for alternative in av[1]:
+                    found, can_be_empty = first(alternative)
+                    inner = None if inner is None or found is None else inner | found
+                    empty = empty or can_be_empty
+            elif op in repeats:
+                inner, empty = first(av[2])
+                empty = empty or av[0] == 0
+            else:
+                return None, False
+            if inner is None:
+                return None, False
+            chars |= inner
+            if not empty:
+                return chars, False
+        return chars, True
+
+    def ambiguous(body: Any, start: set[int] | None) -> bool:
+        """Whether one iteration of a repeated `body` can match the same text in two ways."""
+        items = list(body)
+        while len(items) == 1 and items[0][0] == sre.SUBPATTERN:
+            items = list(items[0][1][3])
+        if len(items) == 1 and items[0][0] in repeats and items[0][1][1] > 1:
+            return True  # (a+)+, (a*)*
+        for op, av in items:
+            if op == sre.SUBPATTERN and ambiguous(av[3], start):
+                return True
+            if op != sre.BRANCH:
+                continue
+            seen: set[int] = set()
+            for alternative in av[1]:
+                found, empty = first(alternative)
+                if empty:  # an alternative that can end the iteration here: the next one starts as `body`
+                    found = start if found is None or start is None else found | start
+                if found is None:
+                    continue
+                if seen & found:
+                    return True
+                seen |= found
+        return False
+
+    def walk(items: Any) -> bool:
+        for op, av in items:
+            if op in repeats:
+                if av[1] > 1 and ambiguous(av[2], first(av[2])[0]):
+                    return True
+                if walk(av[2]):
+                    return True
+            elif op == sre.SUBPATTERN:
+                if walk(av[3]):
+                    return True
+            elif op == sre.BRANCH:
+                if any(walk(alternative) for alternative in av[1]):
+                    return True
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                if walk(av[1]):
+                    return True
+        return False
+
+    if walk(parsed):
+        return ("can backtrack exponentially: a repeated group can match the same text in more than one way "
+                "(as in (a|a)* or (a+)+); rewrite it so that each character has one way to match, or make the "
+                "repeat possessive (*+, ++)")
     return None
 
 
@@ -74,7 +170,9 @@ def add_command_map(env: CompileEnv, value: Any, name: str) -> list[str]:
 
     problems, patterns = check_command_map(value, name)
     for pattern in patterns:
-        add_regex(env, pattern)
+        problem = add_regex(env, pattern)
+        if problem:
+            problems.append(f"{name}: {problem}")
     env.checked[key] = problems
     return problems
 

@@ -243,6 +243,13 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         return decide_event(adapter, event, raw, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                             started=started)
     except PolicyError as error:
+        fallback = getattr(error, "fallback", None)
+        if fallback is not None and store is None and fallback.settings.fail_mode(event.name) == "open":
+            # An untrusted project's file does not load, and this event fails open: rather than switch every
+            # rule off, the others run (a repository cannot turn the user's deny into an allow by breaking).
+            return _decide_without_broken(adapter, event, raw, fallback, error, options, environ, now=now,
+                                          utc_offset=utc_offset, started=started, close_store=close_store,
+                                          store_opener=store_opener)
         return _failure(adapter, event, ruleset, store, error, options, request, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
         return _failure(adapter, event, ruleset, store, _internal(error, environ), options, request, now=now,
@@ -250,6 +257,30 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     finally:
         if store is not None:
             store.close() if close_store else store.leave()
+
+
+def _decide_without_broken(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, error: PolicyError,
+                           options: Options, environ: Mapping[str, str], *, now: float, utc_offset: int | None,
+                           started: float, close_store: bool, store_opener: Callable[[str], Store] | None,
+                           ) -> Outcome:
+    from policy.lean import replace
+    from policy.store import Store, default_path
+
+    store: Store | None = None
+    try:
+        store = (store_opener or Store.open)(options.db or ruleset.settings.db or default_path(environ))
+        outcome = decide_event(adapter, event, raw, ruleset, store, options, environ, now=now,
+                               utc_offset=utc_offset, started=started)
+    except PolicyError as failure:
+        return _failure(adapter, event, ruleset, store, failure, options, None, now=now, started=started)
+    finally:
+        if store is not None:
+            store.close() if close_store else store.leave()
+    if not outcome.output.stdout and not outcome.output.exit_code and outcome.error is None:
+        # Nothing else to say: say that the project's rules are not enforced, as the open fail mode does.
+        return replace(outcome, output=adapter.render_failure(error, event.name, "open"), error=error)
+    note = f"policy: {error.one_line()} - the untrusted project's broken files are left out\n"
+    return replace(outcome, output=replace(outcome.output, stderr=outcome.output.stderr + note))
 
 
 def decide_event(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, store: Store, options: Options,
