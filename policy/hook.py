@@ -35,14 +35,15 @@ MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
 USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
          "[--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
 # The deadline (docs/security.md#the-deadline). The host kills a hook at its timeout and then lets the tool call
-# through, so the answer must be out before it: `--timeout` is the timeout the host applies (`policy install`
-# writes it into the command), DEFAULT_HOOK_TIMEOUT what is assumed without it (Claude Code's default was 60 s
-# before 2.1.3 and is 600 s since). ANSWER_MARGIN is kept back for answering in the fail mode once the evaluation
-# is given up; the evaluation itself gets the timeout less the largest delay (which is slept after the answer),
-# and at least MIN_EVALUATION_SECONDS (the store's busy timeout and a cold start) when the timeout allows it.
+# through, so the answer must be out before it. The timeout is `--timeout` when given, else the one `policy
+# install` writes for the event (`required_timeout`, from the same rules); DEFAULT_HOOK_TIMEOUT bounds the wait
+# until the rules are loaded (Claude Code's default was 60 s before 2.1.3, 600 s since). ANSWER_MARGIN is kept
+# back for answering in the fail mode once the evaluation is given up; the evaluation itself gets the timeout less
+# the largest delay (slept after the answer), and at least MIN_EVALUATION_SECONDS when the timeout allows it.
 DEFAULT_HOOK_TIMEOUT = 60.0
 ANSWER_MARGIN = 1.0
 MIN_EVALUATION_SECONDS = 15.0
+STARTUP_SECONDS = 5.0  # what a hook may need besides its delay, commands, sources and store: start-up, cold rules
 FAILURE_LOG_WAIT = 0.2  # seconds a failed evaluation waits for the write lock to log itself
 
 
@@ -60,27 +61,43 @@ class Options:
     # Do the effects' work that runs after the commit (the `run` effect's commands). `policy test` turns it off:
     # scenarios check what would run, and testing a rule file never runs its commands.
     after_commit: bool = True
-    # The host's timeout for this hook, in seconds (None: DEFAULT_HOOK_TIMEOUT). It travels with the request, so
-    # that whoever evaluates it (this process, or a resident server) can apply the same deadline.
+    # The host's timeout for this hook, in seconds (None: what `policy install` writes, `required_timeout`). It
+    # travels with the request, so that whoever evaluates it (this process, or a resident server) applies the same
+    # deadline.
     timeout: float | None = None
 
 
-def answer_deadline(options: Options, started: float) -> float:
+def required_timeout(ruleset: RuleSet, event: str) -> int:
+    """The hook timeout for `event`, in whole seconds, as `policy install` writes it: the longest delay, what the
+    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up."""
+    import math
+
+    from policy.adapters.claude_settings import run_bounds
+    from policy.store import BUSY_TIMEOUT_SECONDS
+
+    settings = ruleset.settings
+    margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
+    return math.ceil(settings.max_delay + run_bounds(ruleset.packs).get(event, 0.0) + margin)
+
+
+def hook_timeout(options: Options, ruleset: RuleSet, event: str) -> float:
+    """The host's timeout for this event's hook: `--timeout`, else what `policy install` writes."""
+    return options.timeout if options.timeout is not None else float(required_timeout(ruleset, event))
+
+
+def answer_deadline(timeout: float, started: float) -> float:
     """When (time.perf_counter(), like `started`) the answer must be written, at the latest."""
-    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     return started + max(0.0, timeout - ANSWER_MARGIN)
 
 
-def evaluation_deadline(options: Options, started: float, max_delay: float) -> float:
+def evaluation_deadline(timeout: float, started: float, max_delay: float) -> float:
     """When (time.perf_counter()) an evaluation is given up and answered in the fail mode: what the timeout leaves
     after the largest delay, at least MIN_EVALUATION_SECONDS, never after `answer_deadline`."""
-    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     budget = timeout - ANSWER_MARGIN
     return started + max(0.0, min(budget, max(budget - max_delay, MIN_EVALUATION_SECONDS)))
 
 
-def deadline_error(options: Options) -> PolicyError:
-    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+def deadline_error(timeout: float) -> PolicyError:
     return PolicyError(f"the evaluation did not finish in time (the hook's timeout is {timeout:g}s)",
                        code="deadline", hint="a rule, fact or payload took too long: `policy eval --explain` on "
                                              "the payload shows which rules ran; see docs/security.md#the-deadline")
@@ -189,12 +206,12 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
                    utc_offset: int | None, cwd: str, started: float | None = None, close_store: bool = True,
                    store_opener: Callable[[str], Store] | None = None,
-                   on_ready: Callable[[Event, Settings, str], None] | None = None) -> Outcome:
+                   on_ready: Callable[[Event, RuleSet, str], None] | None = None) -> Outcome:
     """Everything `policy eval` does except reading stdin, printing and sleeping.
 
     `close_store=False` is for a process that ends right after: closing the last connection to the store makes
     SQLite checkpoint the WAL into the database file (~3 ms, most of a warm run); the store is left instead
-    (`Store.leave`), which checkpoints only once the WAL has grown past a bound. `on_ready(event, settings,
+    (`Store.leave`), which checkpoints only once the WAL has grown past a bound. `on_ready(event, ruleset,
     db_path)` is called once the event is read and the rules are loaded, before anything slow: the watcher of
     `main` learns from it how to fail if the evaluation runs out of time."""
     from policy.adapters import get_adapter
@@ -238,7 +255,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
         db_path = options.db or ruleset.settings.db or default_path(environ)
         if on_ready is not None:
-            on_ready(event, ruleset.settings, db_path)
+            on_ready(event, ruleset, db_path)
         store = (store_opener or Store.open)(db_path)
         return decide_event(adapter, event, raw, ruleset, store, options, environ, now=now, utc_offset=utc_offset,
                             started=started)
@@ -323,7 +340,7 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     from policy.facts import FactContext, Facts
 
     settings = ruleset.settings
-    deadline = evaluation_deadline(options, started, settings.max_delay)
+    deadline = evaluation_deadline(hook_timeout(options, ruleset, event.name), started, settings.max_delay)
     context_facts = FactContext(store, event, now, settings, utc_offset, deadline)
     off = disabled_packs(ruleset, environ)
     if settings.sources:
@@ -486,17 +503,19 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
         stderr.write(f"policy: {error.one_line()}\n".encode())
         return 2
     if exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1":
-        out, err, code, delay = _watched(raw, options, environ, now=now, utc_offset=offset, started=started)
+        out, err, code, delay, timeout = _watched(raw, options, environ, now=now, utc_offset=offset,
+                                                  started=started)
     else:
         outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(),
                                  started=started, close_store=not exiting)
         out, err, code, delay = _rendered(outcome, options)
+        timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     stdout.write(out)
     stderr.write(err)
     stdout.flush()
     stderr.flush()
     if delay > 0:  # slept after the answer, and never past the host's timeout
-        sleep(min(delay, max(0.0, answer_deadline(options, started) - time.perf_counter())))
+        sleep(min(delay, max(0.0, answer_deadline(timeout, started) - time.perf_counter())))
     return code
 
 
@@ -536,7 +555,8 @@ def _rendered(outcome: Outcome, options: Options) -> tuple[bytes, bytes, int, fl
 # dies, it is killed and the answer is the fail mode. docs/security.md#the-deadline has the design.
 
 def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float, utc_offset: int | None,
-             started: float) -> tuple[bytes, bytes, int, float]:
+             started: float) -> tuple[bytes, bytes, int, float, float]:
+    """(stdout, stderr, exit code, delay, the hook's timeout) of an evaluation in a watched child."""
     import marshal
 
     reader, writer = os.pipe()
@@ -544,10 +564,11 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
     if child == 0:  # the evaluator
         os.close(reader)
         try:
-            def ready(event: Event, settings: Settings, db_path: str) -> None:
-                _send(writer, ("ready", event.name, settings.fail_mode(event.name),
-                               evaluation_deadline(options, started, settings.max_delay), db_path,
-                               event.agent_session, event.tool))
+            def ready(event: Event, ruleset: RuleSet, db_path: str) -> None:
+                timeout = hook_timeout(options, ruleset, event.name)
+                _send(writer, ("ready", event.name, ruleset.settings.fail_mode(event.name),
+                               evaluation_deadline(timeout, started, ruleset.settings.max_delay), db_path,
+                               event.agent_session, event.tool, timeout))
 
             outcome = evaluate_event(raw, options, environ, now=now, utc_offset=utc_offset, cwd=os.getcwd(),
                                      started=started, close_store=False, on_ready=ready)
@@ -562,7 +583,8 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
             os._exit(0)
     os.close(writer)
     ready_message: tuple[Any, ...] | None = None
-    deadline = answer_deadline(options, started)
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    deadline = answer_deadline(timeout, started)
     buffer = b""
     message: tuple[Any, ...] | None = None
     try:
@@ -582,14 +604,15 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
                 buffer = buffer[4 + size:]
                 if message[0] == "ready":
                     ready_message = message
-                    deadline = min(deadline, message[3])
+                    timeout = message[7]
+                    deadline = message[3]
             if message is not None and message[0] in ("answer", "crash"):
                 break
     finally:
         os.close(reader)
     if message is not None and message[0] == "answer":
         os.waitpid(child, 0)
-        return message[1], message[2], message[3], message[4]
+        return message[1], message[2], message[3], message[4], timeout
     import signal
 
     try:
@@ -603,8 +626,8 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
         error = PolicyError("the evaluation ended without an answer", code="internal-error",
                             hint="please report it")
     else:
-        error = deadline_error(options)
-    return _watchdog_failure(error, ready_message, options, now=now, started=started)
+        error = deadline_error(timeout)
+    return (*_watchdog_failure(error, ready_message, options, now=now, started=started), timeout)
 
 
 def _send(descriptor: int, message: tuple[Any, ...]) -> None:

@@ -19,7 +19,6 @@ $XDG_STATE_HOME/policy/backups/, and written atomically.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import sys
@@ -29,6 +28,7 @@ import typer
 
 from policy.commands import _jsonedit
 from policy.errors import PolicyError, UsageError
+from policy.hook import required_timeout  # (the hook derives its deadline from the same number)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ AGENTS = ("claude-code",)
 SCOPES = ("user", "project", "local")
 HOOK_ARGS = ("--agent", "claude-code")
 LAUNCHER = "policy-hook"
-# Seconds a hook may need besides its delay: start-up and compiling cold rules.
-STARTUP_SECONDS = 5.0
 
 
 class SettingsError(PolicyError):
@@ -92,18 +90,6 @@ def command_path(command: str, project_dir: str) -> str | None:
     if not argv:
         return None
     return argv[0].replace("${CLAUDE_PROJECT_DIR}", project_dir).replace("$CLAUDE_PROJECT_DIR", project_dir)
-
-
-def required_timeout(ruleset: RuleSet, event: str) -> int:
-    """The hook timeout for `event`, in whole seconds: the longest delay, what the event's `run` commands can
-    take, the fact store's busy timeout, every fact source's timeout and start-up. Claude Code kills a hook at its
-    timeout and then decides without it."""
-    from policy.adapters.claude_settings import run_bounds
-    from policy.store import BUSY_TIMEOUT_SECONDS
-
-    settings = ruleset.settings
-    margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
-    return math.ceil(settings.max_delay + run_bounds(ruleset.packs).get(event, 0.0) + margin)
 
 
 def _tool_names(rule: Rule) -> list[str] | None:
