@@ -541,7 +541,11 @@ def compile_expression(source: str | bool, location: Location, env: CompileEnv,
     if checker.errors:
         return None, checker.errors
     tree = _rewrite(ast.Expression(body=statement.value))
-    code = compile(tree, f"<{location}>", "eval")
+    try:
+        code = compile(tree, f"<{location}>", "eval")
+    except SyntaxError as error:  # e.g. a starred value where none can be, ` * 1` (found by tests/test_fuzz.py)
+        return None, [Diagnostic(location, "bad-expression", f"invalid expression {text!r}: {error.msg}",
+                                 "expressions use Python syntax: and/or/not, ==, in, f(x)")]
     return Expr(text, code, location, tuple(sorted(checker.names)), tuple(sorted(checker.facts)),
                 tuple(dict.fromkeys(checker.reads))), []
 
