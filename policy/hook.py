@@ -563,6 +563,12 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
     child = os.fork()
     if child == 0:  # the evaluator
         os.close(reader)
+        # The answer goes through the watcher, and the host waits for the end of our stdout: the child lets go of
+        # stdout and stderr, so that the watcher can exit as soon as it has answered (not after the child).
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
         try:
             def ready(event: Event, ruleset: RuleSet, db_path: str) -> None:
                 timeout = hook_timeout(options, ruleset, event.name)
@@ -611,8 +617,7 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
     finally:
         os.close(reader)
     if message is not None and message[0] == "answer":
-        os.waitpid(child, 0)
-        return message[1], message[2], message[3], message[4], timeout
+        return message[1], message[2], message[3], message[4], timeout  # (it exits by itself, unwaited for)
     import signal
 
     try:

@@ -1,7 +1,7 @@
 """The adversarial corpus: the worst payload found for each class of issue 14 (docs/security.md#threat-model).
 
 Each entry is what an agent, or a repository it works in, can hand the hook to make it miss its answer or
-switch a rule off. tests/test_adversarial.py checks the answer to each one exactly; bench/adversarial.py measures
+switch a rule off. tests/test_adversarial.py checks the answer to each one exactly; bench/worst_payloads.py measures
 how long each takes against the hook timeout. Payloads are built here, not stored: some are megabytes.
 """
 

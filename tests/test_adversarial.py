@@ -1,5 +1,5 @@
 """Issue 14's classes, one regression test each (or more): the hook always answers in time, and nothing outside the
-user's trust can switch a rule off. The payloads are in tests/adversarial.py; bench/adversarial.py times them."""
+user's trust can switch a rule off. The payloads are in tests/adversarial.py; bench/worst_payloads.py times them."""
 
 from __future__ import annotations
 
