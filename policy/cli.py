@@ -47,7 +47,8 @@ def eval_command(ctx: typer.Context) -> None:
     Example: policy eval --rules rules/ < examples/events/PreToolUse-Bash.json
 
     Flags: --agent claude-code, --config FILE, --rules PATH (repeatable), --db FILE, --now ISO, --dry-run
-    (no effects, no sleep; says what would happen), --explain (trace on stderr), --format host|json.
+    (no effects, no sleep; says what would happen), --explain (trace on stderr), --format host|json, --timeout
+    SECONDS (the host's hook timeout; default: what `policy install` writes; the answer comes before it).
     """
     from policy.hook import main as hook_main
 
