@@ -365,12 +365,14 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
                                 explain=options.explain, disabled_packs=off)
         results = apply_effects(decision.effects, context)
         row_id = log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
+        _stop_if_orphaned()
         store.commit()
     except BaseException:
         store.rollback()
         raise
     # Work that must not hold the write lock (the `run` effect's commands), then its results into the log row.
-    if options.after_commit and decision.effects and finish_effects(decision.effects, results, context):
+    if options.after_commit and decision.effects and not _orphaned() and \
+            finish_effects(decision.effects, results, context):
         _update_logged_effects(store, row_id, results)
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
 
@@ -445,20 +447,21 @@ def _failure(adapter: Any, event: Event, ruleset: RuleSet | None, store: Store |
         settings = _failure_settings(request, request.environ) if request is not None else Settings()
     # The failed attempt is logged too, best effort, waiting a moment at most for the write lock: a store that
     # stayed locked for the whole busy timeout is not waited for twice.
-    if store is not None and not options.dry_run and error.code != "db-locked":
-        try:
-            store.begin(timeout=FAILURE_LOG_WAIT)
-            try:
-                log_decision(store, event, None, ruleset, now=now, started=started,
-                             error=f"{error.code}: {error.message}")
-                store.commit()
-            except BaseException:
-                store.rollback()
-                raise
-        except Exception:
-            pass
+    if store is not None and not options.dry_run and error.code not in ("db-locked", "killed"):
+        _log_failure(store, event, ruleset, error, now=now, started=started)
     return Outcome(adapter.render_failure(error, event.name, settings.fail_mode(event.name)), event=event,
                    error=error)
+
+
+def _log_failure(store: Store, event: Event, ruleset: RuleSet | None, error: PolicyError, *, now: float,
+                 started: float) -> None:
+    """Log a failed evaluation, best effort, waiting FAILURE_LOG_WAIT at most for the write lock."""
+    try:
+        with store.transaction(timeout=FAILURE_LOG_WAIT):
+            log_decision(store, event, None, ruleset, now=now, started=started,
+                         error=f"{error.code}: {error.message}")
+    except Exception:
+        pass
 
 
 def _record_crash(environ: Mapping[str, str]) -> str | None:
@@ -562,12 +565,14 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # the evaluator
+        global _WATCHER
+        _WATCHER = os.getppid()
         os.close(reader)
         # The answer goes through the watcher, and the host waits for the end of our stdout: the child lets go of
-        # stdout and stderr, so that the watcher can exit as soon as it has answered (not after the child).
+        # stdout, so that the watcher can exit as soon as it has answered, not after the child. (It keeps stderr,
+        # for what it reports besides the answer; it exits right after sending the answer.)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
-        os.dup2(null, 2)
         os.close(null)
         try:
             def ready(event: Event, ruleset: RuleSet, db_path: str) -> None:
@@ -635,6 +640,20 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
     return (*_watchdog_failure(error, ready_message, options, now=now, started=started), timeout)
 
 
+_WATCHER: int | None = None  # in a watched evaluator: the watcher's pid
+
+
+def _orphaned() -> bool:
+    """Whether this is a watched evaluator whose watcher is gone: the host killed the hook (at its timeout, say)
+    and decided without it, so nothing more may be written or run."""
+    return _WATCHER is not None and os.getppid() != _WATCHER
+
+
+def _stop_if_orphaned() -> None:
+    if _orphaned():
+        raise PolicyError("the hook process was killed", code="killed", hint="nothing was written")
+
+
 def _send(descriptor: int, message: tuple[Any, ...]) -> None:
     import marshal
 
@@ -669,15 +688,7 @@ def _log_watchdog_failure(error: PolicyError, ready: tuple[Any, ...], options: O
         return
     try:
         event = Event(host=options.agent, name=ready[1], agent_session=ready[5], tool=ready[6])
-        store.begin(timeout=FAILURE_LOG_WAIT)
-        try:
-            log_decision(store, event, None, None, now=now, started=started, error=f"{error.code}: {error.message}")
-            store.commit()
-        except BaseException:
-            store.rollback()
-            raise
-    except Exception:
-        pass
+        _log_failure(store, event, None, error, now=now, started=started)
     finally:
         store.leave()
 

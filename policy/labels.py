@@ -127,13 +127,10 @@ class _Text:
         self.double = _Stops(text, _DOUBLE_STOPS)
         self.nested = _Stops(text, _NESTED_STOPS)
 
-    def closing_quote(self, index: int) -> int:
-        """The index of the `'` closing a single-quoted string that starts before `index` (or the end)."""
-        end = self.text.find("'", index)
-        return len(self.text) if end == -1 else end
-
-    def closing_backquote(self, index: int) -> int:
-        end = self.text.find("`", index)
+    def closing(self, quote: str, index: int) -> int:
+        """The index of the `quote` (`'` or a backquote) closing a string that starts before `index`, or the
+        end of the text."""
+        end = self.text.find(quote, index)
         return len(self.text) if end == -1 else end
 
 
@@ -155,7 +152,7 @@ def _skip_balanced(source: _Text, index: int) -> int:
                 stack.pop()
                 index += 1
             elif char == "`":
-                index = source.closing_backquote(index + 1) + 1
+                index = source.closing("`", index + 1) + 1
             elif text.startswith("$(", index):
                 stack.append("(")
                 index += 2
@@ -169,12 +166,12 @@ def _skip_balanced(source: _Text, index: int) -> int:
         if char == "\\":
             index += 2
         elif char == "'":
-            index = source.closing_quote(index + 1) + 1
+            index = source.closing("'", index + 1) + 1
         elif char == '"':
             stack.append('"')
             index += 1
         elif char == "`":
-            index = source.closing_backquote(index + 1) + 1
+            index = source.closing("`", index + 1) + 1
         elif char == "(":
             stack.append("(")
             index += 1
@@ -214,7 +211,7 @@ def _skip_double(source: _Text, index: int) -> tuple[int, str]:
             out.append(text[index:end])
             index = end
         elif char == "`":
-            end = source.closing_backquote(index + 1) + 1
+            end = source.closing("`", index + 1) + 1
             out.append(text[index:min(end, size)])
             index = end
         else:
@@ -280,7 +277,7 @@ def _read_tokens(command: str, budget: _Budget) -> list[tuple[str, Any]]:
             in_word = True
             index += 2
         elif char == "'":
-            end = source.closing_quote(index + 1)
+            end = source.closing("'", index + 1)
             word.append(command[index + 1:end])
             in_word = True
             index = end + 1
@@ -307,7 +304,7 @@ def _read_tokens(command: str, budget: _Budget) -> list[tuple[str, Any]]:
             in_word = True
             index = end + 1
         elif char == "`":
-            end = source.closing_backquote(index + 1) + 1
+            end = source.closing("`", index + 1) + 1
             word.append(command[index:min(end, size)])
             in_word = True
             index = end
@@ -457,7 +454,7 @@ def _substitutions(word: str, budget: _Budget) -> list[str]:
         if start >= size:
             break
         if word[start] == "`":
-            end = source.closing_backquote(start + 1)
+            end = source.closing("`", start + 1)
             scripts.append(word[start + 1:end])
             index = end + 1
         elif word.startswith(("$(", "<(", ">("), start):

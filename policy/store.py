@@ -263,9 +263,9 @@ class Store:
             self.connection.execute("ROLLBACK")
         self._in_transaction = False
 
-    def transaction(self) -> _Transaction:
-        """`with store.transaction():` — all or nothing, under the write lock."""
-        return _Transaction(self)
+    def transaction(self, *, timeout: float | None = None) -> _Transaction:
+        """`with store.transaction():` — all or nothing, under the write lock (waited for as `begin` does)."""
+        return _Transaction(self, timeout)
 
     # ---- queries ------------------------------------------------------------------------------------------------
     def execute(self, sql: str, params: Any = ()) -> Any:
@@ -337,11 +337,12 @@ class Store:
 
 
 class _Transaction:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, timeout: float | None = None) -> None:
         self.store = store
+        self.timeout = timeout
 
     def __enter__(self) -> Store:
-        self.store.begin()
+        self.store.begin(timeout=self.timeout)
         return self.store
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:

@@ -112,6 +112,7 @@ def test_killed_processes_leave_whole_effect_sets_or_none(env):
     stays intact, and every decision has all 41 of its effect writes and its log row, or none of them."""
     write(env.root / "rules.yaml", SLOW_RULES)
     write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nlog: {keep_payload: true}\n")
+    write(env.config / "policy" / "config.yaml", "version: 1\nproject_kv: [parts]\n")  # the project's kv keys
     first = env.run(stdin=payload(0, 0), hook=True)
     assert (first.returncode, first.stderr) == (0, b"")
     wal = env.db.with_name("facts.db-wal")
