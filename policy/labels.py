@@ -3,7 +3,9 @@ to the labels of what it mutates, through a command map (the presence pack's `co
 
 A command line is split the way a shell would split it, without running anything: simple commands separated by
 `&&`, `||`, `;`, `|`, `&` and newlines, quotes and escapes honoured, `cd`/`pushd` followed (scoped to `( )`),
-comments, redirections and here-documents skipped, `bash -c '...'` read recursively. Each simple command is then
+comments and here-document bodies skipped, redirections kept apart from the words (with their targets resolved),
+`bash -c '...'`, `$(...)`, backquotes and `<(...)`/`>(...)` read too. Linear in the line's length, and bounded
+(MAX_COMMAND_CHARS, MAX_STEPS): a line past the bounds is refused, never read in part. Each simple command is then
 normalised (leading `VAR=value` assignments, `sudo`/`env`/`time`/`nohup`/... wrappers and shell keywords dropped,
 the program's directory dropped) and matched against the map. This module runs in `policy eval`, so it never
 imports `re`: the splitter is hand-written and the map's regexes are precompiled by the compiler.

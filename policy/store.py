@@ -372,10 +372,12 @@ SQL_FUNCTIONS = frozenset("""
     jsonb_replace json_set jsonb_set json_type json_valid json_quote json_group_array jsonb_group_array
     json_group_object jsonb_group_object json_each json_tree -> ->>
 """.split())
-# Tables an untrusted rule file's SQL facts cannot read: every built-in one. They hold the user's facts across all
-# projects (other projects' decisions, kv values, claims, sessions' intentions), which the file's rules could hand
-# to the agent as context.
+
+
 def untrusted_table(table: str) -> bool:
+    """Whether an untrusted rule file's SQL facts may not read `table`: every built-in table. They hold the user's
+    facts across all projects (other projects' decisions, kv values, claims, sessions' intentions), which the
+    file's rules could hand to the agent as context."""
     from policy.migrations import BOOKKEEPING_TABLES, TABLE_DOCS
 
     return table in TABLE_DOCS or table in BOOKKEEPING_TABLES or table.startswith("sqlite_")
