@@ -51,23 +51,25 @@ def test_the_check_runs_as_ci_runs_it():
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
-def test_a_new_test_dependency_needs_its_pin_and_nothing_else(copies):
+@pytest.mark.parametrize("old, new, pin", [
+    ('    "pytest>=8",\n', '    "pytest>=8",\n    "hypothesis>=6.100",\n', "hypothesis==6.100"),
+    ("test = [\n", 'postgres = ["psycopg[binary]>=3.1"]\ntest = [\n', "psycopg==3.1"),
+], ids=["a test dependency", "a new extra"])
+def test_a_new_requirement_is_one_line_here_and_its_pin_there(copies, old, new, pin):
     pyproject, constraints = copies
-    edit(pyproject, '    "pytest>=8",\n', '    "pytest>=8",\n    "hypothesis>=6.100",\n')
+    edit(pyproject, old, new)
+    name, version = pin.split("==")
     assert ci.check(pyproject, constraints) == [
-        "hypothesis>=6.100 is in pyproject.toml but not pinned in lowest-constraints.txt: add hypothesis==6.100"]
-    constraints.write_text(constraints.read_text() + "hypothesis==6.100\n")
+        f"{name}>={version} is in pyproject.toml but not pinned in lowest-constraints.txt: add {pin}"]
+    constraints.write_text(constraints.read_text() + pin + "\n")
     assert ci.check(pyproject, constraints) == []
 
 
-def test_a_new_extra_is_checked_and_installed_by_the_lowest_run(copies):
-    pyproject, constraints = copies
+def test_the_lowest_run_installs_every_extra(copies):
+    pyproject, _ = copies
+    assert ci.extras(pyproject) == ["test"]
     edit(pyproject, "test = [\n", 'postgres = ["psycopg[binary]>=3.1"]\ntest = [\n')
     assert ci.extras(pyproject) == ["postgres", "test"]
-    assert ci.check(pyproject, constraints) == [
-        "psycopg>=3.1 is in pyproject.toml but not pinned in lowest-constraints.txt: add psycopg==3.1"]
-    constraints.write_text(constraints.read_text() + "psycopg==3.1\n")
-    assert ci.check(pyproject, constraints) == []
 
 
 def test_a_raised_lower_bound_fails_until_its_pin_is_raised(copies):
@@ -79,26 +81,19 @@ def test_a_raised_lower_bound_fails_until_its_pin_is_raised(copies):
     assert ci.check(pyproject, constraints) == []
 
 
-def test_a_pin_of_a_dropped_dependency_fails(copies):
+@pytest.mark.parametrize("edits, problem", [
+    ([('    "jmespath>=1.0",\n', "")],
+     "jmespath==1.0 is pinned in lowest-constraints.txt but pyproject.toml does not require it: remove the pin"),
+    ([('    "typer>=0.26",\n', '    "typer>=0.26",\n    "rich",\n')],
+     "'rich' (dependencies) has no lower bound: give it one (>=), the lowest version that works"),
+    ([('    "pytest>=8",\n', '    "pytest>=8.1",\n'), ('    "typer>=0.26",\n', '    "typer>=0.26",\n    "pytest>=8",\n')],
+     "pytest has two lower bounds, 8 and 8.1 (extra test): give it one"),
+], ids=["a pin of a dropped dependency", "no lower bound", "two lower bounds"])
+def test_pyproject_drifting_from_the_pins_fails(copies, edits, problem):
     pyproject, constraints = copies
-    edit(pyproject, '    "jmespath>=1.0",\n', "")
-    assert ci.check(pyproject, constraints) == [
-        "jmespath==1.0 is pinned in lowest-constraints.txt but pyproject.toml does not require it: remove the pin"]
-
-
-def test_a_requirement_without_a_lower_bound_fails(copies):
-    pyproject, constraints = copies
-    edit(pyproject, '    "typer>=0.26",\n', '    "typer>=0.26",\n    "rich",\n')
-    assert ci.check(pyproject, constraints) == [
-        "'rich' (dependencies) has no lower bound: give it one (>=), the lowest version that works"]
-
-
-def test_two_lower_bounds_of_one_package_fail(copies):
-    pyproject, constraints = copies
-    edit(pyproject, '    "pytest>=8",\n', '    "pytest>=8.1",\n')
-    edit(pyproject, '    "typer>=0.26",\n', '    "typer>=0.26",\n    "pytest>=8",\n')
-    assert ci.check(pyproject, constraints) == [
-        "pytest has two lower bounds, 8 and 8.1 (extra test): give it one"]
+    for old, new in edits:
+        edit(pyproject, old, new)
+    assert ci.check(pyproject, constraints) == [problem]
 
 
 def test_a_constraint_that_is_not_a_pin_fails(copies):
