@@ -124,10 +124,10 @@ def usage_pieces(command: Any, ctx: Any) -> list[str]:
     return pieces
 
 
-def help_records(command: Any, ctx: Any) -> list[tuple[str, str, list[str]]]:
-    """(names, help, notes) of every visible parameter: `("--format FORMAT", "text, json or junit.",
-    ["default: text"])`. Arguments first, as the usage line has them."""
-    records = []
+def help_records(command: Any, ctx: Any) -> list[tuple[str, str, str, list[str]]]:
+    """(kind, names, help, notes) of every visible parameter: `("option", "--format FORMAT", "text, json or
+    junit.", ["default: text"])`. Arguments first, as the usage line has them."""
+    records: list[tuple[str, str, str, list[str]]] = []
     params = [param for param in command.get_params(ctx) if not getattr(param, "hidden", False)]
     for param in sorted(params, key=lambda param: param.param_type_name != "argument"):
         if param.param_type_name == "argument":
@@ -142,7 +142,8 @@ def help_records(command: Any, ctx: Any) -> list[tuple[str, str, list[str]]]:
             notes.append(f"default: {', '.join(map(str, default)) if isinstance(default, (list, tuple)) else default}")
         if param.required and param.param_type_name == "option":
             notes.append("required")
-        records.append((names, " ".join(str(getattr(param, "help", None) or "").split()), notes))
+        records.append((param.param_type_name, names, " ".join(str(getattr(param, "help", None) or "").split()),
+                        notes))
     return records
 
 
@@ -158,9 +159,9 @@ def format_help(command: Any, ctx: Any, formatter: Any) -> None:
             formatter.write_text("\n\n".join(f"\b\n{text}" if text.startswith("Example") else text
                                              for text in paragraphs))
     records = help_records(command, ctx)
-    for title, kind in (("Arguments", True), ("Options", False)):
+    for title, wanted in (("Arguments", "argument"), ("Options", "option")):
         rows = [(names, " ".join([text] + [f"[{note}]" for note in notes]).strip())
-                for names, text, notes in records if names.startswith(("-",)) is not kind]
+                for kind, names, text, notes in records if kind == wanted]
         if rows:
             with formatter.section(title):
                 formatter.write_dl(rows)

@@ -201,7 +201,7 @@ def _param_rows(command: Any, context: Any) -> list[list[str]]:
 
     return [[f"`{names}`", text + "".join(f" ({note.replace('default: ', 'default: `')}`)" if
                                           note.startswith("default: ") else f" ({note})" for note in notes)]
-            for names, text, notes in help_records(command, context)
+            for _, names, text, notes in help_records(command, context)
             if command is context.find_root().command or not names.endswith("--help")]  # (-h, --help: everywhere)
 
 
