@@ -145,4 +145,5 @@ class RuleScenario(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, self.line - 1, f"{self.test_file.path}::{self.name}"
+        # (not the node id's tail: pytest would print the name's dots as `::` in verbose lines)
+        return self.path, self.line - 1, f"scenario: {self.name}"

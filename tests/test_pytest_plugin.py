@@ -108,7 +108,7 @@ def test_a_failing_scenario_shows_what_policy_test_shows(project, tmp_path):
     done = pytest_run("-rs", cwd=project / ".policy", tmp_path=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert re.search(r"^guard\.test\.yaml \.Fs +\[100%\]$", done.stdout, flags=re.M), done.stdout
-    assert failures_section(done.stdout, "guard.test.yaml::the second apply is still the first ask") == \
+    assert failures_section(done.stdout, "scenario: the second apply is still the first ask") == \
         FAILURE_TEXT
     # (whether pytest shows the skip's line number depends on its release)
     assert re.search(r"^SKIPPED \[1\] guard\.test\.yaml(:41)?: plans are not written yet$", done.stdout, flags=re.M)
@@ -155,15 +155,15 @@ def test_the_shipped_rule_scenarios_all_pass_under_pytest(tmp_path):
     for path in sorted((ROOT / "rules").glob("*.test.yaml")):
         expected += [f"rules/{path.name}::{test['name']}" for test in yaml.safe_load(path.read_text())["tests"]]
     assert len(expected) > 50  # (every pack has its scenarios)
-    # our own config turns the plugin off for our suite (-p no:policy), so clear it as a user's project would not have
-    collected = pytest_run("-o", "addopts=", "--collect-only", "-q", "rules", cwd=ROOT, tmp_path=tmp_path)
-    assert collected.returncode == 0, collected.stdout + collected.stderr
-    assert collected.stdout.splitlines()[:len(expected)] == expected
-    done = pytest_run("-o", "addopts=", "-q", "rules", cwd=ROOT, tmp_path=tmp_path)
+    # our own config turns the plugin off for our suite (-p no:policy): clear it, as a user's project has no such line
+    done = pytest_run("-o", "addopts=", "-v", "rules", cwd=ROOT, tmp_path=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(rf"^{len(expected)} passed in [\d.]+s$", done.stdout, flags=re.M), done.stdout
+    ran = [match.groups() for match in re.finditer(r"^(rules/.*) (PASSED|FAILED|SKIPPED|ERROR) +\[ *\d+%\]$",
+                                                   done.stdout, flags=re.M)]
+    assert ran == [(nodeid, "PASSED") for nodeid in expected]
+    assert re.search(rf"^=+ {len(expected)} passed in [\d.]+s =+$", done.stdout, flags=re.M), done.stdout
     policy = run([str(BIN / "policy"), "test", "rules", "--format", "json"], ROOT, tmp_path)
-    assert f'"passed": {len(expected)},' in policy.stdout
+    assert f'"passed": {len(expected)},' in policy.stdout and '"failed": 0,' in policy.stdout
 
 
 def test_our_own_suite_does_not_collect_rule_scenarios(tmp_path):
