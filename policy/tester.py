@@ -566,9 +566,15 @@ class Workspace:
         self._runs = 0
 
     def database(self) -> str:
-        """A fresh copy of the template for one scenario."""
+        """A fresh copy of the template for one scenario (the previous scenario's copy goes: a pytest session may
+        run thousands)."""
         import shutil
 
+        if self._runs:
+            previous = os.path.join(self.directory, f"test-{self._runs}.db")
+            for leftover in (previous, previous + "-wal", previous + "-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
         self._runs += 1
         path = os.path.join(self.directory, f"test-{self._runs}.db")
         shutil.copyfile(self.template, path)
