@@ -52,7 +52,7 @@ def test_the_check_runs_as_ci_runs_it():
 
 
 @pytest.mark.parametrize("old, new, pin", [
-    ('    "pytest>=8",\n', '    "pytest>=8",\n    "hypothesis>=6.100",\n', "hypothesis==6.100"),
+    ('    "pytest>=8",\n', '    "pytest>=8",\n    "coverage>=7.0",\n', "coverage==7.0"),
     ("test = [\n", 'postgres = ["psycopg[binary]>=3.1"]\ntest = [\n', "psycopg==3.1"),
 ], ids=["a test dependency", "a new extra"])
 def test_a_new_requirement_is_one_line_here_and_its_pin_there(copies, old, new, pin):

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
+from hypothesis import HealthCheck, example, given, settings  # the `test` extra: pip install '.[test]'
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")  # the `test` extra: pip install '.[test]'
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from policy.adapters import claude_code  # noqa: E402
-from policy.conditions import ExpressionError, evaluate, make_scope, render  # noqa: E402
-from policy.errors import InputError, Location  # noqa: E402
-from policy.expressions import CompileEnv, FactCatalog, compile_expression, compile_template  # noqa: E402
-from policy.labels import CommandTooComplex, read_commands  # noqa: E402
-from policy.loader import parse_yaml  # noqa: E402
+from policy.adapters import claude_code
+from policy.conditions import ExpressionError, evaluate, make_scope, render
+from policy.errors import InputError, Location
+from policy.expressions import CompileEnv, FactCatalog, compile_expression, compile_template
+from policy.labels import CommandTooComplex, read_commands
+from policy.loader import parse_yaml
 
 BUDGET = settings(max_examples=int(os.environ.get("POLICY_FUZZ_EXAMPLES", "150")), deadline=None,
                   derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
