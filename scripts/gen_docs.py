@@ -182,6 +182,26 @@ def block_test_defaults() -> str:
                                                 f"or the test sets `now`."
 
 
+def _protocol_table(parts: tuple[str, ...]) -> str:
+    from policy.adapters.claude_code import PROTOCOL, RULE_KEYS
+
+    return _table(["event", *(f"`{RULE_KEYS[part]}`" for part in parts)],
+                  [[f"`{event}`", *(getattr(protocol, part).doc for part in parts)]
+                   for event, protocol in PROTOCOL.items()])
+
+
+def block_protocol_verdicts() -> str:
+    from policy.adapters.claude_code import VERDICT_PARTS
+
+    return _protocol_table(VERDICT_PARTS)
+
+
+def block_protocol_parts() -> str:
+    from policy.adapters.claude_code import OTHER_PARTS
+
+    return _protocol_table(OTHER_PARTS)
+
+
 def _click_command() -> Any:
     import typer
 
