@@ -317,7 +317,8 @@ class Decision:
     trace: tuple[RuleTrace, ...] = ()
     effects: tuple[PlannedEffect, ...] = ()
     # The whole tool input as rewritten by the matched rules (None: unchanged), kept only when the verdict lets the
-    # call go ahead (allow or ask); the tool output as replaced (None: unchanged); why to stop the agent outright.
+    # call go ahead (allow, ask, or defer, which is a kind of ask) and nothing stops the agent; the tool output as
+    # replaced (None: unchanged); why to stop the agent outright.
     updated_input: dict[str, Any] | None = None
     updated_output: Any = None
     stop: str | None = None

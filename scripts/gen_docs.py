@@ -183,11 +183,11 @@ def block_test_defaults() -> str:
 
 
 def _protocol_table(parts: tuple[str, ...]) -> str:
-    from policy.adapters.claude_code import PROTOCOL, RULE_KEYS
+    from policy.adapters.claude_code import RULE_KEYS, protocol_table
 
     return _table(["event", *(f"`{RULE_KEYS[part]}`" for part in parts)],
                   [[f"`{event}`", *(getattr(protocol, part).doc for part in parts)]
-                   for event, protocol in PROTOCOL.items()])
+                   for event, protocol in protocol_table().items()])
 
 
 def block_protocol_verdicts() -> str:

@@ -413,6 +413,10 @@ def test_check_says_what_claude_code_would_not_do(tmp_path):
   - id: worktree
     events: [WorktreeCreate, SessionStart]
     context: x
+  - id: rewrite
+    events: [PreToolUse, PermissionRequest]
+    decision: ask
+    update_input: {command: ls}
 """) == [
         "r.yaml:4:5: warning: inert-decision: decision: deny does nothing on PostCompact in Claude Code (the rule still "
         "matches there: its other parts and effects apply)\n"
@@ -440,6 +444,9 @@ def test_check_says_what_claude_code_would_not_do(tmp_path):
         "r.yaml:16:5: unsupported-event: rule p/worktree: policy cannot answer WorktreeCreate in Claude Code\n"
         "    hint: a WorktreeCreate hook must create the worktree itself and print its path, which policy does not "
         "do; drop WorktreeCreate from the rule",
+        "r.yaml:19:5: warning: inert-field: update_input is dropped with this rule's ask on PermissionRequest: "
+        "Claude Code takes a rewrite there only with an allow\n"
+        "    hint: make it a rule of its own with `decision: allow`, or drop the event",
     ]
 
 

@@ -2,7 +2,7 @@
 
 An adapter turns the host's stdin into a canonical `Event` (`parse`) and a `Decision` back into the host's stdout,
 stderr and exit code (`render`, and `render_failure` for when no decision could be made). It keeps what each part
-of a decision does on each event in one table (`PROTOCOL`), which `render` follows, `check` turns into
+of a decision does on each event in one table, which `render` follows, `check` turns into
 validate-time diagnostics for rules that ask for something the host would not do, and scripts/gen_docs.py turns
 into the host's page in docs/.
 """

@@ -1,6 +1,6 @@
 """Claude Code's hook protocol (docs: ../shared/docs/hook-protocols.md; mapping: docs/protocol.md).
 
-In: one JSON object on stdin, `hook_event_name` naming the event. Out: what PROTOCOL says for each event — one
+In: one JSON object on stdin, `hook_event_name` naming the event. Out: what `protocol()` says for each event — one
 JSON object on stdout (or nothing) and exit 0, or, where Claude Code blocks only by exit code (TaskCompleted,
 TeammateIdle), the reason on stderr and exit 2; `hookSpecificOutput.hookEventName` always equals the event. A deny
 is signalled one way only, never JSON and exit 2 together. Failures that must stop the agent exit 2 with one line
@@ -16,6 +16,7 @@ from policy.model import EVENTS, TOOL_EVENTS, Event, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from dataclasses import dataclass
     from typing import Any
 
@@ -106,7 +107,7 @@ def _event(event_name: str, data: dict[str, Any]) -> Event:
 
 # ---- render: what each part of a decision does on each event ---------------------------------------------------
 #
-# PROTOCOL is the one statement of how policy answers Claude Code: render() follows it, check() warns from it at
+# The table below is the one statement of how policy answers Claude Code: render() follows it, check() warns from it at
 # validate time, and docs/protocol.md's tables are generated from it (scripts/gen_docs.py). Sources: the Claude
 # Code hooks reference (v2.1.239) and CHANGELOG; the errata of hook-protocols.md; docs/protocol.md lists what
 # could not be confirmed and the reading chosen.
@@ -163,22 +164,22 @@ _BLOCK = "`decision: \"block\"` + `reason`"
 _STOP_INSTEAD = Part("instead", "`continue: false` + `stopReason` (instead of keeping it working)")
 _DISCARDED = "— (discarded by Claude Code)"
 
-PROTOCOL: dict[str, EventProtocol] = {
-    "SessionStart": EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
-    "Setup": EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
-    "InstructionsLoaded": EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "UserPromptSubmit": EventProtocol(
+_MAKERS: dict[str, Callable[[], EventProtocol]] = {
+    "SessionStart": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "Setup": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "InstructionsLoaded": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "UserPromptSubmit": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the prompt is erased, the reason is shown to the user"),
         ask=Part("block", "as deny (nobody else to ask)"), defer=Part("block", "as deny"),
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (not with a block)"),
         message=_MESSAGE, stop=_STOP, context_with_block=False),
-    "UserPromptExpansion": EventProtocol(
+    "UserPromptExpansion": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the command does not expand, the reason is shown to the user"),
         ask=Part("block", "as deny"), defer=Part("block", "as deny"),
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (not with a block)"),
         message=_MESSAGE, stop=_STOP, context_with_block=False),
-    "MessageDisplay": EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "PreToolUse": EventProtocol(
+    "MessageDisplay": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "PreToolUse": lambda: EventProtocol(
         deny=Part("permission", "`hookSpecificOutput.permissionDecision: \"deny\"` + `permissionDecisionReason` "
                                 "(the reason goes to Claude)"),
         ask=Part("permission", "`\"ask\"` + reason (shown to the user); as deny in `dontAsk` mode, and in "
@@ -188,7 +189,7 @@ PROTOCOL: dict[str, EventProtocol] = {
         context=_CONTEXT, message=_MESSAGE,
         stop=Part("deny-call", "`continue: false` + `stopReason`, and the call is denied"),
         update_input=Part("specific", "`hookSpecificOutput.updatedInput` (with `\"allow\"` or `\"ask\"`)")),
-    "PermissionRequest": EventProtocol(
+    "PermissionRequest": lambda: EventProtocol(
         deny=Part("permission-request", "`hookSpecificOutput.decision: {behavior: \"deny\", message}`"),
         ask=Part("permission-request", "nothing: the dialog shows (a deny in `dontAsk` mode)"),
         defer=Part("permission-request", "nothing: the dialog shows (a deny in `dontAsk` mode)"),
@@ -197,71 +198,88 @@ PROTOCOL: dict[str, EventProtocol] = {
         stop=Part("deny-call", "`continue: false` + `stopReason`, and `decision: {behavior: \"deny\", "
                                "interrupt: true}`"),
         update_input=Part("decision", "`decision.updatedInput` (with allow)")),
-    "PermissionDenied": EventProtocol(message=_MESSAGE, stop=_STOP),
-    "PostToolUse": EventProtocol(
+    "PermissionDenied": lambda: EventProtocol(message=_MESSAGE, stop=_STOP),
+    "PostToolUse": lambda: EventProtocol(
         deny=Part("block", _BLOCK + " (feedback next to the tool result; the tool already ran)"),
         context=_CONTEXT, message=_MESSAGE, stop=_STOP,
         update_output=Part("specific", "`hookSpecificOutput.updatedToolOutput` (what Claude sees)")),
-    "PostToolUseFailure": EventProtocol(
+    "PostToolUseFailure": lambda: EventProtocol(
         deny=Part("into-context", "the reason joins the context (the event takes context only)"),
         context=_CONTEXT, message=_MESSAGE, stop=_STOP),
-    "PostToolBatch": EventProtocol(
+    "PostToolBatch": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the agentic loop stops before the next model call"),
         context=_CONTEXT, message=_MESSAGE, stop=_STOP),
-    "Notification": EventProtocol(
+    "Notification": lambda: EventProtocol(
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (in Claude Code's output schema; "
                                            "delivery not documented)"),
         message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED), context_confirmed=False),
-    "SubagentStart": EventProtocol(
+    "SubagentStart": lambda: EventProtocol(
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (to the subagent)"),
         message=_MESSAGE, stop=_STOP),
-    "SubagentStop": EventProtocol(
+    "SubagentStop": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the subagent keeps working, the reason is its next instruction"),
         context=Part("additional-context", "`hookSpecificOutput.additionalContext`: the subagent keeps working on "
                                            "it (as a deny, without the hook-error label)"),
         message=_MESSAGE, stop=_STOP_INSTEAD),
-    "TaskCreated": EventProtocol(
+    "TaskCreated": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the task is not created, the reason goes to Claude as the tool's error"),
         message=_MESSAGE, stop=Part(doc="— (ignored by Claude Code)")),
-    "TaskCompleted": EventProtocol(
+    "TaskCompleted": lambda: EventProtocol(
         deny=Part("exit-2", "exit 2, the reason on stderr: the task stays open, the reason goes to the model"),
         message=Part("system-message", "`systemMessage` (not with a deny: it exits 2)"), stop=_STOP_INSTEAD),
-    "Stop": EventProtocol(
+    "Stop": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": Claude keeps working, the reason is its next instruction"),
         context=Part("additional-context", "`hookSpecificOutput.additionalContext`: Claude keeps working on it "
                                            "(as a deny, without the hook-error label)"),
         message=_MESSAGE, stop=_STOP_INSTEAD),
-    "StopFailure": EventProtocol(message=Part(doc="— (output ignored)"), stop=Part(doc="— (output ignored)")),
-    "TeammateIdle": EventProtocol(
+    "StopFailure": lambda: EventProtocol(message=Part(doc="— (output ignored)"), stop=Part(doc="— (output ignored)")),
+    "TeammateIdle": lambda: EventProtocol(
         deny=Part("exit-2", "exit 2, the reason on stderr: the teammate keeps working on it"),
         message=Part("system-message", "`systemMessage` (not with a deny: it exits 2)"), stop=_STOP_INSTEAD),
-    "ConfigChange": EventProtocol(
+    "ConfigChange": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the change is not applied (except `policy_settings`); the reason is "
                                     "never shown"),
         message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "CwdChanged": EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
+    "CwdChanged": lambda: EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
                                 stop=Part(doc=_DISCARDED)),
-    "DirectoryAdded": EventProtocol(
+    "DirectoryAdded": lambda: EventProtocol(
         context=Part("system-message", "`systemMessage`: Claude gets it on its next turn (from `/add-dir`; SDK "
                                        "additions: the debug log)"),
         message=Part(doc="— (`systemMessage` goes to Claude there)"), stop=Part(doc=_DISCARDED)),
-    "FileChanged": EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
+    "FileChanged": lambda: EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
                                  stop=Part(doc=_DISCARDED)),
-    "WorktreeCreate": EventProtocol(supported=False, **{
+    "WorktreeCreate": lambda: EventProtocol(supported=False, **{
         part: Part(doc="refused (`unsupported-event`)") for part in VERDICT_PARTS + OTHER_PARTS}),
-    "WorktreeRemove": EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "PreCompact": EventProtocol(
+    "WorktreeRemove": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "PreCompact": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": compaction does not happen (an automatic one that was needed fails the "
                                     "request)"),
         message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "PostCompact": EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "Elicitation": EventProtocol(deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (no dialog)"),
+    "PostCompact": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "Elicitation": lambda: EventProtocol(deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (no dialog)"),
                                  message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "ElicitationResult": EventProtocol(
+    "ElicitationResult": lambda: EventProtocol(
         deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (overrides the user's answer)"),
         message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "SessionEnd": EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "SessionEnd": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
 }
+_BUILT: dict[str, EventProtocol] = {}
+
+
+def protocol(event_name: str | None) -> EventProtocol | None:
+    """What each part of a decision does on the event; None for an event this policy does not know. (A hook needs
+    one event's entry: each is built when first asked for, not all at import.)"""
+    found = _BUILT.get(event_name or "")
+    if found is None and event_name in _MAKERS:
+        found = _BUILT[event_name] = _MAKERS[event_name]()
+    return found
+
+
+def protocol_table() -> dict[str, EventProtocol]:
+    """The whole table, in Claude Code's event order (for docs/protocol.md and the validate-time checks)."""
+    return {event_name: protocol(event_name) for event_name in _MAKERS}  # type: ignore[misc]
+
+
 # Where `ask`/`defer` means asking the user for a permission.
 _ASKING_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
 UNSUPPORTED_HINT = ("a WorktreeCreate hook must create the worktree itself and print its path, which policy does "
@@ -287,28 +305,28 @@ def effective_verdict(decision: Decision, event: Event, settings: Settings) -> s
 
 
 def render(decision: Decision, event: Event, settings: Settings) -> HookOutput:
-    """The decision in Claude Code's protocol, as PROTOCOL says."""
-    protocol = PROTOCOL.get(event.name)
-    if protocol is None:  # an event this policy does not know yet (a newer Claude Code): no answer
+    """The decision in Claude Code's protocol, as the table says."""
+    entry = protocol(event.name)
+    if entry is None:  # an event this policy does not know yet (a newer Claude Code): no answer
         return HookOutput()
-    if not protocol.supported:
+    if not entry.supported:
         return HookOutput(stderr=f"policy: unsupported-event: policy cannot answer {event.name} "
                                  f"({UNSUPPORTED_HINT})\n", exit_code=2)
     verdict = effective_verdict(decision, event, settings)
     reason = decision.reason
-    how = getattr(protocol, verdict).how if verdict else ""
-    context = decision.context if protocol.context.how else None
+    how = getattr(entry, verdict).how if verdict else ""
+    context = decision.context if entry.context.how else None
     payload: dict[str, Any] = {}
     specific: dict[str, Any] = {}
-    stop = decision.stop if protocol.stop.how else None
+    stop = decision.stop if entry.stop.how else None
     if stop:
         payload["continue"] = False
         payload["stopReason"] = stop
-        if protocol.stop.how == "instead":
+        if entry.stop.how == "instead":
             how, context = "", None
-        elif protocol.stop.how == "deny-call":
+        elif entry.stop.how == "deny-call":
             reason = reason if verdict == "deny" else stop
-            verdict, how = "deny", protocol.deny.how
+            verdict, how = "deny", entry.deny.how
     # Claude Code requires the text of a block or a deny; JSON it cannot validate is a "hook error" and the action
     # proceeds, so a deny never goes out without one.
     if how in ("exit-2", "block") or verdict == "deny":
@@ -337,14 +355,14 @@ def render(decision: Decision, event: Event, settings: Settings) -> HookOutput:
         context = "\n\n".join(part for part in (decision.reason, context) if part)
     elif how == "decline":
         specific["action"] = "decline"
-    if context and (protocol.context_with_block or how != "block"):
-        if protocol.context.how == "system-message":
+    if context and (entry.context_with_block or how != "block"):
+        if entry.context.how == "system-message":
             payload["systemMessage"] = context
         else:
             specific["additionalContext"] = context
-    if decision.updated_output is not None and protocol.update_output.how:
+    if decision.updated_output is not None and entry.update_output.how:
         specific["updatedToolOutput"] = decision.updated_output
-    if decision.message and protocol.message.how and "systemMessage" not in payload:
+    if decision.message and entry.message.how and "systemMessage" not in payload:
         payload["systemMessage"] = decision.message
     if specific:
         payload["hookSpecificOutput"] = {"hookEventName": event.name, **specific}
@@ -355,11 +373,11 @@ def render_failure(error: PolicyError, event_name: str | None, mode: str) -> Hoo
     """No decision could be made: fail closed (block, with one line) or open (let the host decide, say so where
     the user sees it). stdout never carries anything Claude Code could take for another answer."""
     line = f"policy: {error.one_line()}"
-    protocol = PROTOCOL.get(event_name or "")
-    if protocol is not None and not protocol.supported:  # stdout would be read as the worktree's path
+    entry = protocol(event_name)
+    if entry is not None and not entry.supported:  # stdout would be read as the worktree's path
         return HookOutput(stderr=line + "\n", exit_code=2)
     if mode == "open":
-        shown = protocol is None or protocol.message.how == "system-message"
+        shown = entry is None or entry.message.how == "system-message"
         return HookOutput(stdout=json_dumps({"systemMessage": f"{line} - policy is NOT enforcing rules"}) + "\n"
                           if shown else "", stderr=line + "\n")
     if event_name == "PermissionRequest":  # current Claude Code ignores exit 2 there: only a JSON deny works
@@ -395,15 +413,15 @@ def check(packs: Any) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     for pack in packs:
         for rule in pack.rules:
-            protocols = {event: PROTOCOL[event] for event in rule.events if event in PROTOCOL}
-            unsupported = [event for event, protocol in protocols.items() if not protocol.supported]
+            protocols = {event: entry for event in rule.events if (entry := protocol(event)) is not None}
+            unsupported = [event for event, entry in protocols.items() if not entry.supported]
             if unsupported:
                 problems.append(Diagnostic(rule.location, "unsupported-event",
                                            f"rule {pack.name}/{rule.id}: policy cannot answer "
                                            f"{', '.join(unsupported)} in Claude Code", UNSUPPORTED_HINT))
-            known = {event: protocol for event, protocol in protocols.items() if protocol.supported}
+            known = {event: entry for event, entry in protocols.items() if entry.supported}
             for part in rule_parts(rule):
-                inert = [event for event, protocol in known.items() if not getattr(protocol, part).how]
+                inert = [event for event, entry in known.items() if not getattr(entry, part).how]
                 if inert and part in VERDICT_PARTS:
                     problems.append(Diagnostic(
                         rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)} in "
@@ -416,22 +434,29 @@ def check(packs: Any) -> list[Diagnostic]:
                         f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
                         f"{part}", "warning"))
             verdict = rule.decision
-            exits = [event for event, protocol in known.items()
-                     if verdict and getattr(protocol, verdict).how == "exit-2"]
+            exits = [event for event, entry in known.items()
+                     if verdict and getattr(entry, verdict).how == "exit-2"]
             if rule.message is not None and exits:
                 problems.append(Diagnostic(
                     rule.location, "inert-field", f"message is dropped with this rule's deny on {', '.join(exits)}: "
                     "Claude Code blocks there by exit code only, which carries only the reason",
                     "put the message in the reason, or in a rule of its own", "warning"))
-            erased = [event for event, protocol in known.items() if verdict and not protocol.context_with_block
-                      and protocol.context.how and getattr(protocol, verdict).how == "block"]
+            erased = [event for event, entry in known.items() if verdict and not entry.context_with_block
+                      and entry.context.how and getattr(entry, verdict).how == "block"]
             if rule.context is not None and erased:
                 problems.append(Diagnostic(
                     rule.location, "inert-field", f"context is dropped with this rule's block on {', '.join(erased)}: "
                     "the prompt it would go with is erased", "drop the context, or move it to a rule of its own",
                     "warning"))
-            unconfirmed = [event for event, protocol in known.items()
-                           if protocol.context.how and not protocol.context_confirmed]
+            dropped = [event for event, entry in known.items() if entry.update_input.how == "decision"
+                       and verdict != "allow"]
+            if rule.update_input is not None and dropped:
+                problems.append(Diagnostic(
+                    rule.location, "inert-field", f"update_input is dropped with this rule's {verdict} on "
+                    f"{', '.join(dropped)}: Claude Code takes a rewrite there only with an allow",
+                    "make it a rule of its own with `decision: allow`, or drop the event", "warning"))
+            unconfirmed = [event for event, entry in known.items()
+                           if entry.context.how and not entry.context_confirmed]
             if rule.context is not None and unconfirmed:
                 problems.append(Diagnostic(
                     rule.location, "unconfirmed-field", f"context on {', '.join(unconfirmed)}: Claude Code accepts "
@@ -442,8 +467,8 @@ def check(packs: Any) -> list[Diagnostic]:
 
 def supports(event_name: str) -> bool:
     """Whether policy can answer the event (install never hooks one it cannot)."""
-    protocol = PROTOCOL.get(event_name)
-    return protocol is None or protocol.supported
+    entry = protocol(event_name)
+    return entry is None or entry.supported
 
 
 def known_event(event_name: str) -> bool:
