@@ -163,11 +163,15 @@ _STOP = Part("continue", "`continue: false` + `stopReason`")
 _BLOCK = "`decision: \"block\"` + `reason`"
 _STOP_INSTEAD = Part("instead", "`continue: false` + `stopReason` (instead of keeping it working)")
 _DISCARDED = "— (discarded by Claude Code)"
+_GONE = Part(doc=_DISCARDED)
+_IGNORED = Part(doc="— (output ignored)")
+_NOTIFICATION = Part("system-message", "`systemMessage` (a brief notification)")
+_REFUSED = Part(doc="refused (`unsupported-event`)")
 
 _MAKERS: dict[str, Callable[[], EventProtocol]] = {
     "SessionStart": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
     "Setup": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
-    "InstructionsLoaded": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "InstructionsLoaded": lambda: EventProtocol(message=_GONE, stop=_GONE),
     "UserPromptSubmit": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the prompt is erased, the reason is shown to the user"),
         ask=Part("block", "as deny (nobody else to ask)"), defer=Part("block", "as deny"),
@@ -178,7 +182,7 @@ _MAKERS: dict[str, Callable[[], EventProtocol]] = {
         ask=Part("block", "as deny"), defer=Part("block", "as deny"),
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (not with a block)"),
         message=_MESSAGE, stop=_STOP, context_with_block=False),
-    "MessageDisplay": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+    "MessageDisplay": lambda: EventProtocol(message=_GONE, stop=_GONE),
     "PreToolUse": lambda: EventProtocol(
         deny=Part("permission", "`hookSpecificOutput.permissionDecision: \"deny\"` + `permissionDecisionReason` "
                                 "(the reason goes to Claude)"),
@@ -212,7 +216,7 @@ _MAKERS: dict[str, Callable[[], EventProtocol]] = {
     "Notification": lambda: EventProtocol(
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (in Claude Code's output schema; "
                                            "delivery not documented)"),
-        message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED), context_confirmed=False),
+        message=_GONE, stop=_GONE, context_confirmed=False),
     "SubagentStart": lambda: EventProtocol(
         context=Part("additional-context", "`hookSpecificOutput.additionalContext` (to the subagent)"),
         message=_MESSAGE, stop=_STOP),
@@ -232,36 +236,35 @@ _MAKERS: dict[str, Callable[[], EventProtocol]] = {
         context=Part("additional-context", "`hookSpecificOutput.additionalContext`: Claude keeps working on it "
                                            "(as a deny, without the hook-error label)"),
         message=_MESSAGE, stop=_STOP_INSTEAD),
-    "StopFailure": lambda: EventProtocol(message=Part(doc="— (output ignored)"), stop=Part(doc="— (output ignored)")),
+    "StopFailure": lambda: EventProtocol(message=_IGNORED, stop=_IGNORED),
     "TeammateIdle": lambda: EventProtocol(
         deny=Part("exit-2", "exit 2, the reason on stderr: the teammate keeps working on it"),
         message=Part("system-message", "`systemMessage` (not with a deny: it exits 2)"), stop=_STOP_INSTEAD),
     "ConfigChange": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": the change is not applied (except `policy_settings`); the reason is "
                                     "never shown"),
-        message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "CwdChanged": lambda: EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
-                                stop=Part(doc=_DISCARDED)),
+        message=_GONE, stop=_GONE),
+    "CwdChanged": lambda: EventProtocol(message=_NOTIFICATION, stop=_GONE),
     "DirectoryAdded": lambda: EventProtocol(
         context=Part("system-message", "`systemMessage`: Claude gets it on its next turn (from `/add-dir`; SDK "
                                        "additions: the debug log)"),
-        message=Part(doc="— (`systemMessage` goes to Claude there)"), stop=Part(doc=_DISCARDED)),
-    "FileChanged": lambda: EventProtocol(message=Part("system-message", "`systemMessage` (a brief notification)"),
-                                 stop=Part(doc=_DISCARDED)),
-    "WorktreeCreate": lambda: EventProtocol(supported=False, **{
-        part: Part(doc="refused (`unsupported-event`)") for part in VERDICT_PARTS + OTHER_PARTS}),
-    "WorktreeRemove": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+        message=Part(doc="— (`systemMessage` goes to Claude there)"), stop=_GONE),
+    "FileChanged": lambda: EventProtocol(message=_NOTIFICATION, stop=_GONE),
+    "WorktreeCreate": lambda: EventProtocol(
+        supported=False, deny=_REFUSED, ask=_REFUSED, defer=_REFUSED, allow=_REFUSED, context=_REFUSED,
+        message=_REFUSED, stop=_REFUSED, update_input=_REFUSED, update_output=_REFUSED),
+    "WorktreeRemove": lambda: EventProtocol(message=_GONE, stop=_GONE),
     "PreCompact": lambda: EventProtocol(
         deny=Part("block", _BLOCK + ": compaction does not happen (an automatic one that was needed fails the "
                                     "request)"),
-        message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "PostCompact": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "Elicitation": lambda: EventProtocol(deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (no dialog)"),
-                                 message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+        message=_GONE, stop=_GONE),
+    "PostCompact": lambda: EventProtocol(message=_GONE, stop=_GONE),
+    "Elicitation": lambda: EventProtocol(
+        deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (no dialog)"), message=_GONE, stop=_GONE),
     "ElicitationResult": lambda: EventProtocol(
         deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (overrides the user's answer)"),
-        message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
-    "SessionEnd": lambda: EventProtocol(message=Part(doc=_DISCARDED), stop=Part(doc=_DISCARDED)),
+        message=_GONE, stop=_GONE),
+    "SessionEnd": lambda: EventProtocol(message=_GONE, stop=_GONE),
 }
 _BUILT: dict[str, EventProtocol] = {}
 
@@ -269,15 +272,19 @@ _BUILT: dict[str, EventProtocol] = {}
 def protocol(event_name: str | None) -> EventProtocol | None:
     """What each part of a decision does on the event; None for an event this policy does not know. (A hook needs
     one event's entry: each is built when first asked for, not all at import.)"""
-    found = _BUILT.get(event_name or "")
-    if found is None and event_name in _MAKERS:
-        found = _BUILT[event_name] = _MAKERS[event_name]()
-    return found
+    return _entry(event_name) if event_name in _MAKERS else None
 
 
 def protocol_table() -> dict[str, EventProtocol]:
     """The whole table, in Claude Code's event order (for docs/protocol.md and the validate-time checks)."""
-    return {event_name: protocol(event_name) for event_name in _MAKERS}  # type: ignore[misc]
+    return {event_name: _entry(event_name) for event_name in _MAKERS}
+
+
+def _entry(event_name: str) -> EventProtocol:
+    found = _BUILT.get(event_name)
+    if found is None:
+        found = _BUILT[event_name] = _MAKERS[event_name]()
+    return found
 
 
 # Where `ask`/`defer` means asking the user for a permission.

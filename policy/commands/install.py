@@ -308,12 +308,12 @@ def _remove_one_of_ours(text: str, path: str, keep: dict[str, dict[str, Any]], *
     for member_index, (event, _, groups) in enumerate(hooks.members):
         if groups.kind != "array":
             continue
-        removable = (lambda handler: is_ours(handler) or is_wrapped(handler)) if wrapped or not supports(event) \
-            else is_ours
+        any_policy_hook = wrapped or not supports(event)
         ours = [(group_index, handler_index)
                 for group_index, group in enumerate(groups.items) if group.kind == "object"
                 for handlers in [group.member("hooks")] if handlers is not None and handlers[1].kind == "array"
-                for handler_index, handler in enumerate(handlers[1].items) if removable(_value(text, handler))]
+                for handler_index, handler in enumerate(handlers[1].items)
+                for value in [_value(text, handler)] if is_ours(value) or (any_policy_hook and is_wrapped(value))]
         if not ours:
             continue
         if event in keep and len(ours) == 1 and _value(text, groups.items[ours[0][0]]) == keep[event]:
