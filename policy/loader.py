@@ -67,10 +67,20 @@ def _loader_class() -> type:
 
 
 MAX_NODES = 200_000  # far beyond any real file; stops alias bombs ("billion laughs") before they eat the memory
+# Far beyond any real file (rule, test and config files nest a dozen levels at most), and well below every limit
+# the libraries have: PyYAML's pure-Python composer recurses (~330 levels), libyaml stops at 1000 in recent
+# releases and not at all in older ones. Our own limit makes the answer the same whichever of them parses.
+MAX_DEPTH = 100
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, col: int) -> None:
+        super().__init__(line, col)
+        self.line, self.col = line, col
 
 
 class _Builder:
@@ -97,6 +107,8 @@ class _Builder:
             raise _TooLarge
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if len(path) >= MAX_DEPTH:  # (aliases can nest a document deeper than its text)
+                raise _TooDeep(*self.values[path])
             if id(node) in self.active:
                 self.diagnostics.append(Diagnostic(
                     self.at(node, path), "yaml-recursive", "this alias refers to a node that contains it",
@@ -171,27 +183,32 @@ def parse_yaml(text: str, file: str) -> Document:
 
     try:
         root = yaml.compose(text, Loader=_loader_class())
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or str(error)
-        if error.context:
-            problem = f"{problem} ({error.context})"
-        return Document(file, None, diagnostics=(Diagnostic(
-            Location(file, line, col), "yaml-syntax", problem, "fix the YAML syntax at this position"),))
-    except yaml.YAMLError as error:
-        return Document(file, None, diagnostics=(Diagnostic(
-            Location(file, 1, 1), "yaml-syntax", str(error), "fix the YAML syntax"),))
-    except RecursionError:
-        return _too_deep(file)
+    except (yaml.YAMLError, RecursionError) as error:
+        # Too deep for the parser (its own limit, or the stack) or not YAML: which one does not depend on the
+        # wording of PyYAML's message, and the nesting is found where it passes our limit.
+        deep = _deepest_point(text)
+        if deep is not None:
+            return _too_deep(file, *deep)
+        if isinstance(error, yaml.MarkedYAMLError):
+            mark = error.problem_mark or error.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = error.problem or str(error)
+            if error.context:
+                problem = f"{problem} ({error.context})"
+            return Document(file, None, diagnostics=(Diagnostic(
+                Location(file, line, col), "yaml-syntax", problem, "fix the YAML syntax at this position"),))
+        if isinstance(error, yaml.YAMLError):
+            return Document(file, None, diagnostics=(Diagnostic(
+                Location(file, 1, 1), "yaml-syntax", str(error), "fix the YAML syntax"),))
+        return _too_deep(file, 1, 1)
     if root is None or (root.tag == "tag:yaml.org,2002:null" and root.value == ""):  # nothing, or only `---`
         return Document(file, None, diagnostics=(Diagnostic(
             Location(file, 1, 1), "empty-file", "the file is empty", "see docs/rules.md for the format"),))
     builder = _Builder(file)
     try:
         data = builder.build(root, ())
-    except RecursionError:
-        return _too_deep(file)
+    except _TooDeep as deep:
+        return _too_deep(file, deep.line, deep.col)
     except _TooLarge:
         return Document(file, None, diagnostics=(Diagnostic(
             Location(file, 1, 1), "too-large", f"the document expands to more than {MAX_NODES:,} values",
@@ -199,9 +216,31 @@ def parse_yaml(text: str, file: str) -> Document:
     return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics))
 
 
-def _too_deep(file: str) -> Document:
+def _deepest_point(text: str) -> tuple[int, int] | None:
+    """Where the text opens its (MAX_DEPTH + 1)th nested collection, or None when it does not before the end or
+    the first syntax error. The pure-Python parser's events nest without recursion and without a limit (libyaml
+    scans a whole flow collection ahead, so it would stop at its own limit first); only failed files come here."""
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def _too_deep(file: str, line: int, col: int) -> Document:
     return Document(file, None, diagnostics=(Diagnostic(
-        Location(file, 1, 1), "too-deep", "the document is nested too deeply to read", "flatten it"),))
+        Location(file, line, col), "too-deep", f"the document nests more than {MAX_DEPTH} levels deep",
+        "flatten it: rule, test and config files need only a few levels"),))
 
 
 def yaml_files(paths: list[str], suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[str]:

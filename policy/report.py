@@ -118,6 +118,18 @@ def _summary(report: Report) -> str:
     return ", ".join(parts) + f" in {report.seconds:.2f}s"
 
 
+def failure_lines(result: Result) -> list[str]:
+    """What a failed or errored test shows: each unmet expectation at its location, with the diff of expected
+    and actual values; or the error. `policy test` and the pytest plugin print exactly this."""
+    if result.status == "error":
+        return [f"{result.location}: {result.name}: error"] + [f"    {line}" for line in result.error.splitlines()]
+    lines = []
+    for failure in result.failures:
+        lines.append(f"{failure.location}: {result.name} [{failure.step}] {failure.field}: {failure.message}")
+        lines += [f"    {line}" for line in failure.diff.splitlines()]
+    return lines
+
+
 def test_text(report: Report, *, coverage: bool = False) -> str:
     lines: list[str] = []
     by_file: dict[str, list[Result]] = {}
@@ -129,14 +141,7 @@ def test_text(report: Report, *, coverage: bool = False) -> str:
     if problems:
         lines += ["", "FAILURES"]
         for result in problems:
-            if result.status == "error":
-                lines.append(f"{result.location}: {result.name}: error")
-                lines += [f"    {line}" for line in result.error.splitlines()]
-                continue
-            for failure in result.failures:
-                lines.append(f"{failure.location}: {result.name} [{failure.step}] {failure.field}: "
-                             f"{failure.message}")
-                lines += [f"    {line}" for line in failure.diff.splitlines()]
+            lines += failure_lines(result)
     if coverage:
         lines += ["", "rule coverage:"]
         for pack in report.coverage:

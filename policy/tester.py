@@ -398,15 +398,14 @@ def _diff(expected: Any, actual: Any) -> str:
 
 
 class _TestRun:
-    def __init__(self, test_file: TestFile, index: int, test: dict[str, Any], ruleset: RuleSet, template: str,
-                 workdir: str) -> None:
+    def __init__(self, test_file: TestFile, index: int, test: dict[str, Any], ruleset: RuleSet,
+                 database: str) -> None:
         self.test_file = test_file
         self.document = test_file.document
         self.index = index
         self.test = test
         self.ruleset = ruleset
-        self.template = template
-        self.workdir = workdir
+        self.database = database
         data = self.document.data
         self.session = str(data.get("session", DEFAULT_SESSION))
         self.clock = _Clock(test.get("now") or data.get("now") or DEFAULT_NOW)
@@ -420,13 +419,9 @@ class _TestRun:
         self.failures.append(Failure(self.where(*path), step, field, message, diff))
 
     def run(self) -> None:
-        import shutil
-
         from policy.store import Store
 
-        database = os.path.join(self.workdir, f"test-{self.index}.db")
-        shutil.copyfile(self.template, database)
-        store = Store.open(database)
+        store = Store.open(self.database)
         try:
             with store.transaction():
                 _seed(store, self.test.get("given") or {}, self.clock, self.session)
@@ -555,71 +550,127 @@ class _TestRun:
                 self.fail(path, label, "facts", f"the rows of {table} differ", _diff(expected_rows, shown))
 
 
+class Workspace:
+    """Where scenarios run: a temporary directory with a migrated template database that each scenario copies.
+    One serves a whole run (`policy test`, or a pytest session through policy.pytest_plugin)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from policy.store import Store
+
+        self._directory = tempfile.TemporaryDirectory(prefix="policy-test-")
+        self.directory = self._directory.name
+        self.template = os.path.join(self.directory, "template.db")
+        Store.open(self.template).close()
+        self._runs = 0
+
+    def database(self) -> str:
+        """A fresh copy of the template for one scenario (the previous scenario's copy goes: a pytest session may
+        run thousands)."""
+        import shutil
+
+        if self._runs:
+            previous = os.path.join(self.directory, f"test-{self._runs}.db")
+            for leftover in (previous, previous + "-wal", previous + "-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        self._runs += 1
+        path = os.path.join(self.directory, f"test-{self._runs}.db")
+        shutil.copyfile(self.template, path)
+        return path
+
+    def close(self) -> None:
+        self._directory.cleanup()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare(path: str) -> tuple[TestFile, RuleSet | None, Result | None]:
+    """Load, check and compile one test file: (the file, its ruleset, None), or (the file, None, an error Result
+    for the whole file) when it cannot run."""
+    test_file = load_test_file(path)
+    errors = [d for d in test_file.diagnostics if d.severity == "error"]
+    ruleset = None
+    if not errors:
+        ruleset, problems = compile_for(test_file)
+        errors = [d for d in problems if d.severity == "error"]
+        if ruleset is not None:
+            errors += _check_references(test_file, ruleset)
+    if errors or ruleset is None:
+        return test_file, None, Result(path, "(file)", errors[0].location if errors else Location(path), "error",
+                                       error="\n".join(d.render() for d in errors))
+    return test_file, ruleset, None
+
+
+def scenarios(test_file: TestFile) -> list[tuple[int, str, Location]]:
+    """(index, name, location) of every scenario in a loaded test file, in order."""
+    return [(index, str(test["name"]), test_file.document.location(("tests", index)))
+            for index, test in enumerate(test_file.document.data.get("tests") or ())]
+
+
+def skip_reason(test_file: TestFile, index: int) -> str | None:
+    """Why the scenario is skipped (`skip: true` gives ""), or None when it runs."""
+    skip = test_file.document.data["tests"][index].get("skip")
+    return None if not skip else skip if isinstance(skip, str) else ""
+
+
 def run_tests(paths: list[str], *, keyword: str | None = None) -> Report:
     """Run every test in the test files under `paths` (a `-k` keyword selects by `file::name`, any case)."""
-    import tempfile
-
-    from policy.store import Store
-
     started = time.perf_counter()
     results: list[Result] = []
     packs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     covered: dict[str, set[str]] = {}
-    with tempfile.TemporaryDirectory(prefix="policy-test-") as workdir:
-        template = os.path.join(workdir, "template.db")
-        Store.open(template).close()
+    with Workspace() as workspace:
         for path in find_test_files(paths):
-            test_file = load_test_file(path)
-            errors = [d for d in test_file.diagnostics if d.severity == "error"]
-            ruleset = None
-            if not errors:
-                ruleset, problems = compile_for(test_file)
-                errors = [d for d in problems if d.severity == "error"]
-                if ruleset is not None:
-                    errors += _check_references(test_file, ruleset)
-            if errors or ruleset is None:
-                results.append(Result(path, "(file)", errors[0].location if errors else Location(path), "error",
-                                      error="\n".join(d.render() for d in errors)))
+            test_file, ruleset, error = prepare(path)
+            if ruleset is None:
+                assert error is not None
+                results.append(error)
                 continue
             for pack in ruleset.packs:
                 enabled = tuple(rule.id for rule in pack.rules if rule.enabled)
                 disabled = tuple(rule.id for rule in pack.rules if not rule.enabled)
                 packs[pack.name] = (enabled, disabled)
                 covered.setdefault(pack.name, set())
-            for index, test in enumerate(test_file.document.data.get("tests") or ()):
-                name = str(test["name"])
-                location = test_file.document.location(("tests", index))
+            for index, name, _ in scenarios(test_file):
                 if keyword and keyword.lower() not in f"{path}::{name}".lower():
                     continue
-                if test.get("skip"):
-                    results.append(Result(path, name, location, "skipped",
-                                           error=test["skip"] if isinstance(test["skip"], str) else ""))
-                    continue
-                results.append(_run_one(test_file, index, test, ruleset, template, workdir, covered))
+                result = run_scenario(test_file, index, ruleset, workspace)
+                if result.status in ("passed", "failed"):
+                    for pack_name, rule in result.matched:
+                        covered.setdefault(pack_name, set()).add(rule)
+                results.append(result)
     coverage = tuple(PackCoverage(name, enabled, tuple(rule for rule in enabled if rule in covered.get(name, ())),
                                   disabled) for name, (enabled, disabled) in sorted(packs.items()))
     return Report(tuple(results), coverage, time.perf_counter() - started)
 
 
-def _run_one(test_file: TestFile, index: int, test: dict[str, Any], ruleset: RuleSet, template: str,
-             workdir: str, covered: dict[str, set[str]]) -> Result:
+def run_scenario(test_file: TestFile, index: int, ruleset: RuleSet, workspace: Workspace) -> Result:
+    """Run one scenario of a prepared test file against a fresh database: passed, failed, error or skipped."""
     started = time.perf_counter()
+    test = test_file.document.data["tests"][index]
     location = test_file.document.location(("tests", index))
     name = str(test["name"])
+    reason = skip_reason(test_file, index)
+    if reason is not None:
+        return Result(test_file.path, name, location, "skipped", error=reason)
     if test.get("params"):
         ruleset_for_test, problems = compile_for(test_file, test["params"])
         if ruleset_for_test is None:
             return Result(test_file.path, name, location, "error",
                           error="\n".join(d.render() for d in problems if d.severity == "error"))
         ruleset = ruleset_for_test
-    run = _TestRun(test_file, index, test, ruleset, template, workdir)
+    run = _TestRun(test_file, index, test, ruleset, workspace.database())
     try:
         run.run()
     except PolicyError as error:
         return Result(test_file.path, name, location, "error", error=error.one_line(),
                       seconds=time.perf_counter() - started, matched=frozenset(run.matched))
-    for pack, rule in run.matched:
-        covered.setdefault(pack, set()).add(rule)
     status = "failed" if run.failures else "passed"
     return Result(test_file.path, name, location, status, tuple(run.failures), seconds=time.perf_counter() - started,
                   matched=frozenset(run.matched))

@@ -203,48 +203,41 @@ def block_protocol_parts() -> str:
 
 
 def _click_command() -> Any:
-    import typer
+    from policy.cli import click_command
 
-    from policy.cli import app
-
-    return typer.main.get_command(app)
+    return click_command()
 
 
 def _walk(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:
-    """Every command under `command` (typer carries its own click, so groups are found by duck typing)."""
-    found = [(path, command)]
-    if hasattr(command, "list_commands"):
-        context = command.context_class(command)
-        for name in command.list_commands(context):
-            found += _walk(command.get_command(context, name), path + [name])
-    return found
+    from policy.cli import walk
+
+    return walk(command, path)
 
 
-def _param_rows(command: Any) -> list[list[str]]:
-    rows = []
-    for param in command.params:
-        if param.name in ("help",):
-            continue
-        default = "" if param.default in (None, False, ()) or getattr(param, "is_flag", False) and \
-            param.default is False else f" (default: `{param.default}`)"
-        if param.param_type_name == "option":
-            names = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
-            rows.append([names, (param.help or "") + default])
-        else:
-            rows.append([f"`{param.name.upper()}`", (getattr(param, "help", "") or "") + default])
-    return rows
+def _param_rows(command: Any, context: Any) -> list[list[str]]:
+    """The rows of the help screen's Arguments and Options (policy.cli.help_records: the help and the reference
+    cannot say different things)."""
+    from policy.cli import help_records
+
+    return [[f"`{names}`", text + "".join(f" ({note.replace('default: ', 'default: `')}`)" if
+                                          note.startswith("default: ") else f" ({note})" for note in notes)]
+            for _, names, text, notes in help_records(command, context)
+            if command is context.find_root().command or not names.endswith("--help")]  # (-h, --help: everywhere)
 
 
 def block_cli() -> str:
+    from policy.cli import help_context, usage_pieces
+
     root = _click_command()
-    parts = ["### `policy`\n\n```\npolicy [--version] [--help] COMMAND ...\n```", _table(
-        ["option", "meaning"], [*_param_rows(root), ["`--help`", "Show the help of policy or of a command."]])]
+    context = help_context(root, ["policy"])
+    parts = [f"### `policy`\n\n```\npolicy {' '.join(usage_pieces(root, context))}\n```",
+             _table(["option", "meaning"], _param_rows(root, context))]
     for path, command in _walk(root, ["policy"])[1:]:
-        context = command.context_class(command, info_name=" ".join(path))
-        usage = " ".join(command.collect_usage_pieces(context))
+        context = help_context(root, path)
         help_text = (command.help or "").strip()
-        parts.append(f"### `{' '.join(path)}`\n\n```\n{' '.join(path)} {usage}\n```\n\n{help_text}")
-        rows = _param_rows(command)
+        parts.append(f"### `{' '.join(path)}`\n\n```\n{' '.join(path)} {' '.join(usage_pieces(command, context))}"
+                     f"\n```\n\n{help_text}")
+        rows = _param_rows(command, context)
         if rows:
             parts.append(_table(["argument / option", "meaning"], rows))
     return "\n\n".join(parts)

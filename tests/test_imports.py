@@ -85,7 +85,7 @@ def test_the_trace_sees_heavy_imports_when_there_are_some(env):
 
 LAYERS = [
     ("__main__",),
-    ("cli", "commands"),
+    ("cli", "commands", "pytest_plugin"),
     ("adapters", "tester", "report", "hook"),
     ("engine", "effects", "compiler", "cache", "config", "layering"),
     ("conditions", "expressions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),

@@ -196,7 +196,68 @@ def test_shared_aliases_are_expanded():
      "r.yaml:1:4: yaml-value: cannot read the value: could not determine a constructor for the tag "
      "'tag:yaml.org,2002:python/object/apply:os.system'\n"
      "    hint: remove the !tag or write a plain string, number, true/false or null"),
-    ("[" * 3000 + "]" * 3000, "r.yaml:1:1: too-deep: the document is nested too deeply to read\n    hint: flatten it"),
 ])
 def test_values_json_cannot_hold_are_reported_never_raised(text, expected):
     assert rendered(parse_yaml(text, "r.yaml")) == [expected]
+
+
+# ---- nesting depth: one answer whichever parser reads the file -----------------------------------------------------
+
+TOO_DEEP = "too-deep: the document nests more than 100 levels deep\n    hint: flatten it: rule, test and config " \
+           "files need only a few levels"
+
+
+def loaders():
+    """The parsers PyYAML releases differ in: libyaml (CSafeLoader: a depth limit of its own in recent releases,
+    none in older ones) and the pure-Python SafeLoader (which recurses until the stack runs out)."""
+    import yaml
+
+    found = [pytest.param(yaml.SafeLoader, id="python")]
+    if hasattr(yaml, "CSafeLoader"):
+        found.append(pytest.param(yaml.CSafeLoader, id="libyaml"))
+    return found
+
+
+@pytest.fixture(params=loaders())
+def loader(request, monkeypatch):
+    import policy.loader
+
+    monkeypatch.setattr(policy.loader, "_loader_class", lambda: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("levels", [101, 200, 1001, 3000])
+def test_flow_nesting_past_the_limit_is_too_deep_where_it_passes_it(loader, levels):
+    text = "[" * levels + "]" * levels
+    assert rendered(parse_yaml(text, "r.yaml")) == [f"r.yaml:1:101: {TOO_DEEP}"]
+
+
+def test_block_nesting_past_the_limit_is_too_deep_where_it_passes_it(loader):
+    text = "".join(f"{'  ' * level}k{level}:\n" for level in range(150)) + f"{'  ' * 150}leaf\n"
+    # the 101st mapping is the value of k99, which starts on line 101 at its first key
+    assert rendered(parse_yaml(text, "r.yaml")) == [f"r.yaml:101:201: {TOO_DEEP}"]
+
+
+def test_a_syntax_error_after_deep_nesting_is_still_too_deep(loader):
+    assert rendered(parse_yaml("[" * 150 + "]" * 149 + "}", "r.yaml")) == [f"r.yaml:1:101: {TOO_DEEP}"]
+
+
+def test_a_syntax_error_in_shallow_nesting_stays_a_syntax_error(loader):
+    [message] = rendered(parse_yaml("[" * 50 + "]" * 49 + "}", "r.yaml"))
+    assert message.startswith("r.yaml:1:100: yaml-syntax: ")
+
+
+def test_nesting_up_to_the_limit_is_read(loader):
+    document = parse_yaml("[" * 100 + "1" + "]" * 100, "r.yaml")
+    assert document.diagnostics == ()
+    value = document.data
+    for _ in range(99):
+        value = value[0]
+    assert value == [1]
+
+
+def test_aliases_that_nest_past_the_limit_are_too_deep(loader):
+    # b holds a 60-deep list around an alias of another: short text, 121 levels once expanded (the root mapping,
+    # b's 60 lists, a's 60), so the 101st level is a's 40th list, on line 1
+    text = "a: &a " + "[" * 60 + "]" * 60 + "\nb: " + "[" * 60 + "*a" + "]" * 60 + "\n"
+    assert rendered(parse_yaml(text, "r.yaml")) == [f"r.yaml:1:46: {TOO_DEEP}"]

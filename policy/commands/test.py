@@ -39,10 +39,10 @@ def register(app: typer.Typer) -> None:
         paths: list[str] = typer.Argument(None, help="Test files (*.test.yaml) or directories (default: the "
                                                      "current directory)."),
         coverage: bool = typer.Option(False, "--coverage", help="Report the rules no test matched, per pack."),
-        min_coverage: float = typer.Option(None, "--min-coverage", help="Fail if any pack's rule coverage is "
+        min_coverage: float = typer.Option(None, "--min-coverage", metavar="N", help="Fail if any pack's rule coverage is "
                                                                         "below N percent."),
         output_format: str = typer.Option("text", "--format", help="text, json or junit."),
-        keyword: str = typer.Option(None, "-k", help="Only tests whose `file::name` contains PATTERN."),
+        keyword: str = typer.Option(None, "-k", metavar="PATTERN", help="Only tests whose `file::name` contains PATTERN."),
     ) -> None:
         """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
 
