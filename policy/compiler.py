@@ -186,10 +186,26 @@ class _PackCompiler:
                         if (effect := self.effect(item, (*path, "do", position), pack_name)) is not None)
 
         decision = data.get("decision")
-        if data.get("block_cap") is not None and not (set(events) & STOP_EVENTS and decision == "deny"):
+        keeps_working = data.get("stop") is None and (decision == "deny" or data.get("context") is not None)
+        if data.get("block_cap") is not None and not (set(events) & STOP_EVENTS and keeps_working):
             self.diagnostics.append(Diagnostic(
                 self.at(*path, "block_cap", key=True), "useless-block-cap",
-                "block_cap only applies to deny rules on Stop or SubagentStop", "remove it", "warning"))
+                "block_cap only applies to Stop or SubagentStop rules that keep the agent working (a deny or a "
+                "context)", "remove it", "warning"))
+        update_input = None
+        if "update_input" in data:
+            if decision not in ("allow", "ask"):
+                self.diagnostics.append(Diagnostic(
+                    self.at(*path, "update_input", key=True), "rewrite-needs-verdict",
+                    f"rule {rule_id!r} rewrites the tool input but its decision is {decision or 'missing'}: a "
+                    "rewrite only takes effect with a call that goes ahead",
+                    "add `decision: allow` (run the rewritten call) or `decision: ask` (show it to the user first)"))
+            update_input = self.effect_args(data["update_input"], (*path, "update_input"), self.env)
+        update_output = data.get("update_output")
+        if isinstance(update_output, str):  # the whole output, rendered as text
+            update_output = self.template(update_output, (*path, "update_output"))
+        elif update_output is not None:
+            update_output = self.effect_args(update_output, (*path, "update_output"), self.env)
 
         return Rule(
             pack=pack_name, id=rule_id, location=location, events=events,
@@ -200,6 +216,8 @@ class _PackCompiler:
             message=self.template(data.get("message"), (*path, "message")),
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
             final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
+            update_input=update_input, update_output=update_output,
+            stop=self.template(data.get("stop"), (*path, "stop")),
         )
 
     def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:
@@ -252,20 +270,21 @@ class _PackCompiler:
         condition = None
         if condition_source is not None:
             condition = self.expression(condition_source, (*path, "if"), self.effect_env)
-        compiled_args = self.effect_args(args, (*path, kind))
+        compiled_args = self.effect_args(args, (*path, kind), self.effect_env)
         return Effect(kind, module, compiled_args, location, condition, trusted)
 
-    def effect_args(self, value: Any, path: tuple[Any, ...]) -> Any:
-        """Strings inside effect arguments are templates (with `verdict` in scope)."""
+    def effect_args(self, value: Any, path: tuple[Any, ...], env: CompileEnv) -> Any:
+        """Strings inside effect arguments and rewrites are templates (effects have `verdict` in scope); literal
+        strings stay strings, other values stay as written."""
         if isinstance(value, str):
-            template = self.template(value, path, self.effect_env)
+            template = self.template(value, path, env)
             if template is not None and len(template.parts) == 1 and isinstance(template.parts[0], str):
                 return template.parts[0]
             return template
         if isinstance(value, dict):
-            return {key: self.effect_args(item, (*path, key)) for key, item in value.items()}
+            return {key: self.effect_args(item, (*path, key), env) for key, item in value.items()}
         if isinstance(value, list):
-            return tuple(self.effect_args(item, (*path, index)) for index, item in enumerate(value))
+            return tuple(self.effect_args(item, (*path, index), env) for index, item in enumerate(value))
         return value
 
     def sql_fact(self, name: str, spec: dict[str, Any]) -> SqlFact | None:

@@ -3,9 +3,11 @@
 No printing, no writes, no environment reads: the facts are an injected read-only view and the time is an input,
 which is what makes `policy test` deterministic. Rules are considered in pack order, then file order, using the
 ruleset's index so rules of other events cost nothing. The final verdict is the strongest matched one
-(deny > defer > ask > allow > none); the reasons of the rules that carry it are joined; contexts and messages of
-all matched rules are joined; the largest delay is kept (capped, and never before a deny). Effects of matched rules
-are rendered last, when the final decision is known: `verdict` and `decision` (its rules and reason) are in scope.
+(deny > defer > ask > allow > none); the reasons of the rules that carry it are joined; contexts, messages and stop
+reasons of all matched rules are joined (a stop is stronger than any verdict); rewrites of the tool input are merged
+in rule order and kept only when the call goes ahead, rewrites of the output always; the largest delay is kept
+(capped, and never before a deny or a stop). Effects of matched rules are rendered last, when the final decision is
+known: `verdict` and `decision` (its rules and reason) are in scope.
 """
 
 from __future__ import annotations
@@ -162,9 +164,22 @@ class _Evaluation:
         reason = self.text(rule, pack, rule.reason, "reason")
         if rule.decision is not None and not reason:
             reason = rule.description or f"{rule.decision} by policy rule {rule.pack}/{rule.id}"
+        stop = self.text(rule, pack, rule.stop, "stop")
+        if rule.stop is not None and not stop:
+            stop = rule.description or f"stopped by policy rule {rule.pack}/{rule.id}"
         return RuleHit(rule.pack, rule.id, rule.decision, reason,
                        self.text(rule, pack, rule.context, "context"), self.text(rule, pack, rule.message, "message"),
-                       delay)
+                       delay, self.rewrite(rule, pack, rule.update_input, "update_input"),
+                       self.rewrite(rule, pack, rule.update_output, "update_output"), stop)
+
+    def rewrite(self, rule: Rule, pack: Pack, value: Any, where: str) -> Any:
+        """A rule's update_input/update_output, rendered (one-expression templates keep their value's type)."""
+        if value is None:
+            return None
+        try:
+            return render_args(value, self.scope(pack))
+        except ExpressionError as error:
+            raise self.fail(rule, where, None, error) from None
 
     def run(self, disabled_packs: frozenset[str]) -> Decision:
         event = self.event
@@ -195,7 +210,7 @@ class _Evaluation:
             pack = packs[rule.pack]
             if (rule.match or rule.when is not None) and not self.matches(rule, pack):
                 continue
-            if (rule.decision == "deny" and event.name in STOP_EVENTS and event.stop_hook_active):
+            if event.name in STOP_EVENTS and event.stop_hook_active and rule.keeps_working:
                 if stop_blocks is None:
                     stop_blocks = self.facts.stop_blocks()
                 if stop_blocks >= rule.block_cap:
@@ -218,14 +233,22 @@ class _Evaluation:
         reasons = [hit.reason for hit, _ in hits if hit.decision == verdict and hit.reason] if verdict else []
         contexts = [hit.context for hit, _ in hits if hit.context]
         messages = [hit.message for hit, _ in hits if hit.message]
-        delay = 0.0 if verdict == "deny" else min(max((hit.delay for hit, _ in hits), default=0.0),
-                                                  self.ruleset.settings.max_delay)
+        stop = "\n".join(hit.stop for hit, _ in hits if hit.stop) or None
+        delay = 0.0 if verdict == "deny" or stop else min(max((hit.delay for hit, _ in hits), default=0.0),
+                                                          self.ruleset.settings.max_delay)
         reason = "\n".join(reasons) or None
+        # A rewrite goes with a call that goes ahead; later rules' fields win over earlier ones'.
+        input_rewrites = [hit.update_input for hit, _ in hits if hit.update_input is not None]
+        updated_input = rewritten(self.event.tool_input, input_rewrites) \
+            if input_rewrites and verdict in ("allow", "ask", "defer") and not stop else None
+        output_rewrites = [hit.update_output for hit, _ in hits if hit.update_output is not None]
+        updated_output = rewritten(self.event.data.get("tool_response"), output_rewrites) if output_rewrites else None
         effects = self.plan_effects(hits, verdict, reason)
         return Decision(
             event_name=self.event.name, verdict=verdict, reason=reason,
             context="\n\n".join(contexts) or None, message="\n".join(messages) or None, delay=delay,
-            hits=tuple(hit for hit, _ in hits), trace=tuple(self.trace), effects=effects)
+            hits=tuple(hit for hit, _ in hits), trace=tuple(self.trace), effects=effects,
+            updated_input=updated_input, updated_output=updated_output, stop=stop)
 
     def plan_effects(self, hits: list[tuple[RuleHit, Rule]], verdict: str | None,
                      reason: str | None) -> tuple[PlannedEffect, ...]:
@@ -261,6 +284,23 @@ def decision_summary(hits: list[RuleHit], verdict: str | None, reason: str | Non
         "matched": [f"{hit.pack}/{hit.rule_id}" for hit in hits],
         "reason": reason,
     }
+
+
+def rewritten(original: Any, rewrites: list[Any]) -> Any:
+    """`original` with each rewrite applied in turn: a mapping replaces fields (a None value removes one), anything
+    else (or a mapping over a value that is not one) replaces the whole value."""
+    result = original
+    for rewrite in rewrites:
+        if isinstance(rewrite, dict):
+            result = dict(result) if isinstance(result, dict) else {}
+            for key, value in rewrite.items():
+                if value is None:
+                    result.pop(key, None)
+                else:
+                    result[key] = value
+        else:
+            result = rewrite
+    return result
 
 
 def render_args(value: Any, scope: dict[str, Any]) -> Any:

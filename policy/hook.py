@@ -103,8 +103,18 @@ def deadline_error(timeout: float) -> PolicyError:
                                              "the payload shows which rules ran; see docs/security.md#the-deadline")
 
 
-def parse_options(argv: list[str]) -> Options:
-    """`policy eval`'s flags, parsed without argparse (it costs more than the rest of a warm run)."""
+def parse_options(argv: list[str], *, strict: bool = True) -> Options:
+    """`policy eval`'s flags, parsed without argparse (it costs more than the rest of a warm run). With
+    `strict=False`, what can be read of flags that have an error (to answer that error in the event's fail mode)."""
+    try:
+        return _parse_options(argv, strict)
+    except UsageError:
+        if strict:
+            raise
+        return Options()
+
+
+def _parse_options(argv: list[str], strict: bool) -> Options:
     values: dict[str, Any] = {"rules": []}
     flags = {"--dry-run": "dry_run", "--explain": "explain", "-h": "help", "--help": "help"}
     options = {"--agent": "agent", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
@@ -121,13 +131,15 @@ def parse_options(argv: list[str]) -> Options:
             elif index + 1 < len(argv):
                 index += 1
                 value = argv[index]
-            else:
+            elif strict:
                 raise UsageError(f"{name} needs a value", hint=USAGE)
+            else:
+                break
             if options[name] == "rules":
                 values["rules"].append(value)
             else:
                 values[options[name]] = value
-        else:
+        elif strict:
             raise UsageError(f"unknown argument {arg!r}", hint=USAGE)
         index += 1
     values["rules"] = tuple(values["rules"])
@@ -137,9 +149,13 @@ def parse_options(argv: list[str]) -> Options:
         except ValueError:
             values["timeout"] = -1.0
         if not 0 < values["timeout"] < float("inf"):
-            raise UsageError("--timeout must be a number of seconds above 0", hint=USAGE)
+            if strict:
+                raise UsageError("--timeout must be a number of seconds above 0", hint=USAGE)
+            del values["timeout"]
     if values.get("format", "host") not in ("host", "json"):
-        raise UsageError(f"--format must be host or json, not {values['format']!r}", hint=USAGE)
+        if strict:
+            raise UsageError(f"--format must be host or json, not {values['format']!r}", hint=USAGE)
+        del values["format"]
     return Options(**values)
 
 
@@ -154,12 +170,13 @@ def disabled_packs(ruleset: RuleSet, environ: Mapping[str, str]) -> frozenset[st
     return frozenset(pack.name for pack in ruleset.packs if pack_switched_off(pack.name, environ))
 
 
-def read_event(stdin: BinaryIO, limit: int) -> bytes:
+def read_event(stdin: BinaryIO, limit: int) -> tuple[bytes, InputError | None]:
+    """stdin, up to `limit` bytes, and the error when there is more (the bytes read then start the payload)."""
     raw = stdin.read(limit + 1)
     if len(raw) > limit:
-        raise InputError(f"the hook payload is larger than {limit} bytes",
-                         hint="raise max_event_bytes in the config if such payloads are expected")
-    return raw
+        return raw, InputError(f"the hook payload is larger than {limit} bytes",
+                               hint="raise max_event_bytes in the config if such payloads are expected")
+    return raw, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +203,8 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
         settings.log_keep_payload else None
     cursor = store.execute(
         "INSERT INTO decisions(at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, "
-        "ruleset, latency_ms, effects, payload, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ruleset, latency_ms, effects, payload, error, agent_id, stop_hook_active, continued) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, event.host, event.name, event.agent_session, event.tool,
          decision.verdict if decision is not None else None,
          json_dumps(list(decision.rule_ids)) if decision is not None else "[]",
@@ -195,7 +213,8 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
          json_dumps(ruleset.revisions) if ruleset is not None else "{}",
          ruleset.digest if ruleset is not None else None,
          round((time.perf_counter() - started) * 1000, 3),
-         json_dumps(effects) if effects else None, payload, error))
+         json_dumps(effects) if effects else None, payload, error, event.agent_id, int(event.stop_hook_active),
+         int(decision is not None and decision.keeps_working)))
     retention = settings.log_retention_days if settings is not None else 30.0
     if retention > 0 and cursor.lastrowid % 512 == 0:
         store.execute("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at "
@@ -224,7 +243,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         from policy.adapters import ADAPTERS
 
         error = UsageError(f"unknown agent {options.agent!r}", hint="known: " + ", ".join(sorted(ADAPTERS)))
-        return Outcome(HookOutput(stderr=f"policy: {error.one_line()}\n", exit_code=2), error=error)
+        return argument_failure(error, raw, options, environ, cwd=cwd)
     request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
     disabled = environ.get("POLICY_DISABLE") == "1"
     try:
@@ -298,6 +317,28 @@ def _decide_without_broken(adapter: Any, event: Event, raw: bytes, ruleset: Rule
         return replace(outcome, output=adapter.render_failure(error, event.name, "open"), error=error)
     note = f"policy: {error.one_line()} - the untrusted project's broken files are left out\n"
     return replace(outcome, output=replace(outcome.output, stderr=outcome.output.stderr + note))
+
+
+def argument_failure(error: PolicyError, raw: bytes, options: Options, environ: Mapping[str, str], *,
+                     cwd: str) -> Outcome:
+    """The answer to an error in the hook's own arguments (a flag, --now, --agent, stdin past the ceiling): the
+    event's fail mode, rendered for that event, as for any other failure. The event is parsed where it can be, or
+    its name read from the payload's first bytes (the default host's adapter when --agent names none)."""
+    from policy.adapters import ADAPTERS, DEFAULT, get_adapter
+    from policy.config import Request
+
+    if environ.get("POLICY_DISABLE") == "1":  # the kill switch holds whatever arrives
+        return Outcome(HookOutput(), error=error, disabled=True)
+    adapter = get_adapter(options.agent if options.agent in ADAPTERS else DEFAULT)
+    event: Event | None = None
+    try:
+        event = adapter.parse(raw)
+        event_name: str | None = event.name
+    except InputError as parse_error:
+        event_name = parse_error.event_name or adapter.event_name_hint(raw)
+    request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
+    mode = _failure_settings(request, environ).fail_mode(event_name)
+    return Outcome(adapter.render_failure(error, event_name, mode), event=event, error=error)
 
 
 def decide_event(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, store: Store, options: Options,
@@ -490,6 +531,8 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
     environ = os.environ if environ is None else environ
+    now, offset = clock(), None
+    problem: PolicyError | None = None
     try:
         options = parse_options(argv)
         if options.help:
@@ -499,20 +542,24 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
             from policy.times import parse_iso
 
             now, offset = parse_iso(options.now, what="--now")
-        else:
-            now, offset = clock(), None
-        raw = read_event(stdin, MAX_EVENT_BYTES_CEILING)
     except PolicyError as error:
-        stderr.write(f"policy: {error.one_line()}\n".encode())
+        problem, options = error, parse_options(argv, strict=False)
+    if problem is not None and stdin.isatty():  # a person at a terminal, not a hook: no event is coming
+        stderr.write(f"policy: {problem.one_line()}\n".encode())
         return 2
-    if exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1":
+    raw, too_large = read_event(stdin, MAX_EVENT_BYTES_CEILING)
+    problem = problem or too_large
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    if problem is not None:
+        out, err, code, delay = _rendered(argument_failure(problem, raw, options, environ, cwd=os.getcwd()),
+                                          options)
+    elif exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1":
         out, err, code, delay, timeout = _watched(raw, options, environ, now=now, utc_offset=offset,
                                                   started=started)
     else:
         outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(),
                                  started=started, close_store=not exiting)
         out, err, code, delay = _rendered(outcome, options)
-        timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
     stdout.write(out)
     stderr.write(err)
     stdout.flush()

@@ -80,8 +80,18 @@ def _001_initial(db: Database) -> None:
     }, pk="source", not_null={"failures"}, defaults={"failures": 0})
 
 
+def _002_stop_runs(db: Database) -> None:
+    # What the Stop loop guard counts (facts.Facts.stop_blocks): which subagent a decision was for, whether the
+    # agent was already continuing because of a stop hook, and whether policy's answer kept it working.
+    decisions = db.table("decisions")
+    decisions.add_column("agent_id", str)
+    decisions.add_column("stop_hook_active", int)
+    decisions.add_column("continued", int)
+
+
 MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
     (1, "initial tables", _001_initial),
+    (2, "decisions: agent_id, stop_hook_active, continued", _002_stop_runs),
 )
 LATEST = len(MIGRATIONS)
 
@@ -99,7 +109,8 @@ TABLE_DOCS = {
     "agent_sessions": "Agent sessions (Claude Code sessions, not focus sessions): where, which model, the task label, "
                       "the status (active/working/waiting/idle/stopped) and the last event.",
     "decisions": "The decision log: one row per `policy eval` (time, host, event, agent session, tool, verdict, "
-                 "rule ids, reason, delay, pack revisions, ruleset hash, latency, effects applied).",
+                 "rule ids, reason, delay, pack revisions, ruleset hash, latency, effects applied; on stops, the "
+                 "subagent's agent_id, stop_hook_active and whether the answer kept the agent working).",
     "kv": "Generic facts: key -> JSON value, with an optional expiry (`policy fact set`).",
     "source_cache": "Bookkeeping of fact sources: the last value fetched, when, failures in a row and the circuit "
                     "breaker.",

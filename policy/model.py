@@ -49,6 +49,12 @@ class Event:
     transcript_path: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def agent_id(self) -> str | None:
+        """The subagent the event comes from (None on the main agent): each one stops on its own."""
+        value = self.data.get("agent_id")
+        return value if isinstance(value, str) else None
+
 
 # ---- compiled rule parts ---------------------------------------------------------------------------------------
 
@@ -127,6 +133,17 @@ class Rule:
     enabled: bool = True
     final: bool = False
     block_cap: int = 1
+    # The tool input fields to replace (None: remove the field), the tool output to replace (a mapping of fields,
+    # or a Template for the whole output), and the reason to stop the agent outright: values hold Templates.
+    update_input: dict[str, Any] | None = None
+    update_output: Any = None
+    stop: Template | None = None
+
+    @property
+    def keeps_working(self) -> bool:
+        """Whether a match on Stop or SubagentStop keeps the agent working (a deny or a context, not a stop): what
+        `block_cap` bounds."""
+        return self.stop is None and (self.decision == "deny" or self.context is not None)
 
     def expressions(self) -> list[Expr]:
         """Every compiled expression of the rule: `when`, `delay`, the templates, and its effects' `if:` and
@@ -143,7 +160,7 @@ class Rule:
                 for item in value:
                     walk(item)
 
-        for template in (self.reason, self.context, self.message):
+        for template in (self.reason, self.context, self.message, self.stop, self.update_input, self.update_output):
             walk(template)
         for effect in self.effects:
             if effect.condition is not None:
@@ -197,7 +214,7 @@ class Settings:
     fail: dict[str, str] = field(default_factory=dict)  # event name or "*" -> "open" | "closed"
     max_delay: float = 60.0
     defer_as: str = "ask"  # how PreToolUse renders `defer`: "ask" | "defer" | "deny"
-    ask_in_bypass: str = "deny"  # how ask/defer render in bypassPermissions/dontAsk modes: "deny" | "ask"
+    ask_in_bypass: str = "ask"  # how ask/defer render in bypassPermissions mode: "ask" (as the host) | "deny"
     log_retention_days: float = 30.0
     log_keep_payload: bool = False
     db: str | None = None
@@ -263,6 +280,9 @@ class RuleHit:
     context: str | None = None
     message: str | None = None
     delay: float = 0.0
+    update_input: dict[str, Any] | None = None
+    update_output: Any = None
+    stop: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,10 +321,22 @@ class Decision:
     hits: tuple[RuleHit, ...] = ()
     trace: tuple[RuleTrace, ...] = ()
     effects: tuple[PlannedEffect, ...] = ()
+    # The whole tool input as rewritten by the matched rules (None: unchanged), kept only when the verdict lets the
+    # call go ahead (allow, ask, or defer, which is a kind of ask) and nothing stops the agent; the tool output as
+    # replaced (None: unchanged); why to stop the agent outright.
+    updated_input: dict[str, Any] | None = None
+    updated_output: Any = None
+    stop: str | None = None
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
         return tuple(f"{hit.pack}/{hit.rule_id}" for hit in self.hits)
+
+    @property
+    def keeps_working(self) -> bool:
+        """Whether the answer keeps a stopping agent working: a deny or a context on Stop or SubagentStop (both
+        continue the turn), unless the agent is stopped outright. What the Stop loop guard counts."""
+        return self.event_name in STOP_EVENTS and self.stop is None and (self.verdict == "deny" or bool(self.context))
 
 
 @dataclass(frozen=True, slots=True)

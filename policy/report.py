@@ -71,6 +71,9 @@ def eval_json(outcome: Outcome, *, dry_run: bool, explain: bool) -> dict[str, An
         "reason": decision.reason if decision else None,
         "context": decision.context if decision else None,
         "message": decision.message if decision else None,
+        "stop": decision.stop if decision else None,
+        "updated_input": decision.updated_input if decision else None,
+        "updated_output": decision.updated_output if decision else None,
         "delay": decision.delay if decision else 0.0,
         "rules": list(decision.rule_ids) if decision else [],
         "output": {"stdout": outcome.output.stdout, "stderr": outcome.output.stderr,
@@ -84,12 +87,28 @@ def eval_json(outcome: Outcome, *, dry_run: bool, explain: bool) -> dict[str, An
     }
 
 
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def explain_text(decision: Decision | None) -> str:
     """The `policy eval --explain` trace, one rule per line, for stderr."""
     if decision is None:
         return ""
+    from policy.lean import json_dumps
+
     lines = [f"explain: {decision.event_name}: verdict {decision.verdict or 'none'}"
              + (f", delay {decision.delay:g}s" if decision.delay else "")]
+    if decision.stop:
+        lines.append(f"  stop: {' '.join(decision.stop.split())} (stronger than the verdict)")
+    if decision.updated_input is not None:
+        lines.append(f"  tool input rewritten to {_short(json_dumps(decision.updated_input))}")
+    elif any(hit.update_input is not None for hit in decision.hits):
+        lines.append("  tool input not rewritten: " + ("the agent is stopped" if decision.stop else
+                                                         f"the verdict {decision.verdict or 'none'} does not let the "
+                                                         "call go ahead"))
+    if decision.updated_output is not None:
+        lines.append(f"  tool output replaced by {_short(json_dumps(decision.updated_output))}")
     for step in decision.trace:
         values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
         lines.append(printable(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}"

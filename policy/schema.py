@@ -255,11 +255,23 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                    "description": "Effects, run after the final decision."},
             "enabled": {"type": "boolean", "description": "Default true."},
             "final": {"type": "boolean", "description": "When this rule matches, skip the later rules of this pack."},
-            "block_cap": {"description": "Stop/SubagentStop deny rules: how many consecutive blocks this rule may "
-                                         "make (default 1: never block again while stop_hook_active). An "
-                                         "integer, or an expression over params (e.g. params.max_blocks), "
-                                         "fixed when the rules are compiled.",
+            "block_cap": {"description": "Stop/SubagentStop rules that keep the agent working (a deny or a "
+                                         "context): how many times in a row this rule may do so (default 1: "
+                                         "never again while stop_hook_active). An integer, or an expression over "
+                                         "params (e.g. params.max_blocks), fixed when the rules are compiled.",
                           "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "update_input": {"type": "object", "minProperties": 1,
+                             "description": "Tool events, with decision allow or ask: fields of the tool input to "
+                                            "replace before the tool runs (strings are templates; a one-expression "
+                                            "template keeps its value's type; null removes the field). The other "
+                                            "fields are kept."},
+            "update_output": {"description": "PostToolUse: what the agent sees instead of the tool's output: a "
+                                             "mapping of fields to replace in it (as update_input), or a template "
+                                             "for the whole output.",
+                              "anyOf": [{"type": "object", "minProperties": 1}, {"type": "string", "minLength": 1}]},
+            "stop": {**template, "minLength": 1,
+                     "description": "Stop the agent outright (it ends its work; the text is shown to the user). "
+                                    "Stronger than any decision."},
         },
     }
     effect = {
@@ -406,7 +418,7 @@ def _tests_schema() -> dict[str, Any]:
                                         "max_delay": {"type": "number", "minimum": 0,
                                                       "description": "As `max_delay` in the config."},
                                         "defer_as": {"enum": ["ask", "defer", "deny"]},
-                                        "ask_in_bypass": {"enum": ["deny", "ask"]}}},
+                                        "ask_in_bypass": {"enum": ["ask", "deny"]}}},
             "now": {"type": "string", "description": "The default start of the fake clock for every test."},
             "session": {"type": "string", "description": "The default agent session id of events and actions "
                                                          "(default test-session)."},
@@ -495,9 +507,10 @@ def _config_schema() -> dict[str, Any]:
             "defer_as": {"enum": ["ask", "defer", "deny"],
                          "description": "How `defer` is rendered on PreToolUse (default ask; `defer` needs "
                                         "claude -p)."},
-            "ask_in_bypass": {"enum": ["deny", "ask"],
-                              "description": "How ask/defer render when nobody is asked (bypassPermissions, "
-                                             "dontAsk); default deny."},
+            "ask_in_bypass": {"enum": ["ask", "deny"],
+                              "description": "How ask/defer render in bypassPermissions mode: ask (default: Claude "
+                                             "Code still shows a hook's ask there) or deny. In dontAsk mode nobody "
+                                             "is asked: they always render as deny."},
             "log": {"type": "object", "additionalProperties": False,
                     "description": "The decision log: how long rows are kept, and whether payloads are.",
                     "properties": {

@@ -183,6 +183,26 @@ def block_test_defaults() -> str:
                                                 f"or the test sets `now`."
 
 
+def _protocol_table(parts: tuple[str, ...]) -> str:
+    from policy.adapters.claude_code import RULE_KEYS, protocol_table
+
+    return _table(["event", *(f"`{RULE_KEYS[part]}`" for part in parts)],
+                  [[f"`{event}`", *(getattr(protocol, part).doc for part in parts)]
+                   for event, protocol in protocol_table().items()])
+
+
+def block_protocol_verdicts() -> str:
+    from policy.adapters.claude_code import VERDICT_PARTS
+
+    return _protocol_table(VERDICT_PARTS)
+
+
+def block_protocol_parts() -> str:
+    from policy.adapters.claude_code import OTHER_PARTS
+
+    return _protocol_table(OTHER_PARTS)
+
+
 def _click_command() -> Any:
     from policy.cli import click_command
 

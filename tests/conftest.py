@@ -23,6 +23,29 @@ POLICY_HOOK = BIN / "policy-hook"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+OUTPUT_SCHEMA = json.loads((ROOT / "tests" / "schemas" / "claude-code-output.schema.json").read_text())
+
+
+def host_output(event_name: str, stdout: str) -> dict | None:
+    """A Claude Code hook's stdout, parsed (None when empty), after checking that it is one JSON object on one line,
+    valid for the event by tests/schemas/claude-code-output.schema.json ("failure": what fail-open may print on any
+    event), and that `hookSpecificOutput.hookEventName` names the event."""
+    from jsonschema import Draft202012Validator
+
+    if not stdout:
+        return None
+    assert stdout.endswith("\n") and stdout.count("\n") == 1, stdout
+    payload = json.loads(stdout)
+    schema_name = event_name if event_name in OUTPUT_SCHEMA["$defs"]["events"] else "failure"
+    validator = Draft202012Validator({"$ref": f"#/$defs/events/{schema_name}", "$defs": OUTPUT_SCHEMA["$defs"]})
+    errors = [error.message for error in validator.iter_errors(payload)]
+    assert errors == [], errors
+    specific = payload.get("hookSpecificOutput")
+    if specific is not None:
+        assert specific["hookEventName"] == event_name
+    return payload
+
+
 def event_payload(name: str) -> dict:
     """One payload from examples/events/, e.g. event_payload("PreToolUse-Bash")."""
     return json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))

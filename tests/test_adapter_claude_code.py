@@ -7,40 +7,27 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EVENTS, all_event_files, event_bytes, event_payload
+from conftest import EVENTS, OUTPUT_SCHEMA, all_event_files, event_bytes, event_payload, host_output
 from jsonschema import Draft202012Validator
 
 from policy.adapters import claude_code, get_adapter
-from policy.errors import InputError, PolicyError
+from policy.errors import InputError, Location, PolicyError
 from policy.lean import replace
-from policy.model import Decision, Event, HookOutput, Settings
-
-OUTPUT_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "claude-code-output.schema.json").read_text())
-
+from policy.model import EVENTS as EVENTS_NAMES, Decision, Event, HookOutput, Settings
 
 def check_output(event_name: str, output: HookOutput) -> dict | None:
-    """The parsed stdout (None when empty), after checking it is one JSON object valid for the event."""
-    if not output.stdout:
-        return None
-    assert output.stdout.endswith("\n") and output.stdout.count("\n") == 1
-    payload = json.loads(output.stdout)
-    schema_name = event_name if event_name in OUTPUT_SCHEMA["$defs"]["events"] else "failure"
-    validator = Draft202012Validator({"$ref": f"#/$defs/events/{schema_name}", "$defs": OUTPUT_SCHEMA["$defs"]})
-    errors = [error.message for error in validator.iter_errors(payload)]
-    assert errors == [], errors
-    specific = payload.get("hookSpecificOutput")
-    if specific is not None:
-        assert specific["hookEventName"] == event_name
-    return payload
+    """The parsed stdout (None when empty), checked against the output schema for the event."""
+    return host_output(event_name, output.stdout)
+
+
+def valid(event_name, payload):
+    validator = Draft202012Validator({"$ref": f"#/$defs/events/{event_name}", "$defs": OUTPUT_SCHEMA["$defs"]})
+    return validator.is_valid(payload)
 
 
 def test_the_output_schema_is_itself_valid_and_refuses_wrong_shapes():
     Draft202012Validator.check_schema(OUTPUT_SCHEMA)
-
-    def valid(event_name, payload):
-        validator = Draft202012Validator({"$ref": f"#/$defs/events/{event_name}", "$defs": OUTPUT_SCHEMA["$defs"]})
-        return validator.is_valid(payload)
-
+    assert set(OUTPUT_SCHEMA["$defs"]["events"]) == set(EVENTS_NAMES) | {"failure"}
     assert valid("PreToolUse", {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
                                                        "permissionDecisionReason": "x"}})
     assert not valid("PreToolUse", {"permissionDecision": "deny"})  # top level: silently ignored by Claude Code
@@ -49,6 +36,14 @@ def test_the_output_schema_is_itself_valid_and_refuses_wrong_shapes():
     assert not valid("Stop", {"decision": "deny", "reason": "x"})
     assert not valid("PermissionRequest", {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
                                                                   "decision": {"behavior": "deny", "message": None}}})
+    assert not valid("PostToolUseFailure", {"decision": "block", "reason": "x"})  # context only (errata)
+    assert not valid("TaskCompleted", {"decision": "block", "reason": "x"})  # exit 2 or continue: false only
+    assert valid("TaskCompleted", {"continue": False, "stopReason": "x"})
+    assert not valid("Stop", {"stopReason": "x"})  # a stop reason goes with continue: false
+    assert not valid("Stop", {"continue": True, "stopReason": "x"})
+    assert not valid("WorktreeCreate", {})  # its stdout is a path
+    assert not valid("Notification", {"decision": "block", "reason": "x"})
+    assert valid("Elicitation", {"hookSpecificOutput": {"hookEventName": "Elicitation", "action": "decline"}})
 
 
 # ---- parse: every real payload ------------------------------------------------------------------------------------------
@@ -74,6 +69,8 @@ EXPECTED_EVENTS = {
     "PostToolUse-Write": ("PostToolUse", "Write", None, "default", False),
     "PostToolUseFailure-Bash": ("PostToolUseFailure", "Bash", None, "default", False),
     "PreCompact": ("PreCompact", None, None, None, False),
+    "PreToolUse-Bash-bypass": ("PreToolUse", "Bash", None, "bypassPermissions", False),
+    "PreToolUse-Bash-dontAsk": ("PreToolUse", "Bash", None, "dontAsk", False),
     "PreToolUse-Bash-ls": ("PreToolUse", "Bash", None, "default", False),
     "PreToolUse-Bash-session2": ("PreToolUse", "Bash", None, "default", False),
     "PreToolUse-Bash": ("PreToolUse", "Bash", None, "default", False),
@@ -90,6 +87,8 @@ EXPECTED_EVENTS = {
     "StopFailure": ("StopFailure", None, None, None, False),
     "SubagentStart": ("SubagentStart", None, None, None, False),
     "SubagentStop": ("SubagentStop", None, None, "default", False),
+    "SubagentStop-active": ("SubagentStop", None, None, "default", True),
+    "SubagentStop-parallel": ("SubagentStop", None, None, "default", False),
     "TaskCompleted": ("TaskCompleted", None, None, "default", False),
     "TaskCreated": ("TaskCreated", None, None, "default", False),
     "TeammateIdle": ("TeammateIdle", None, None, "default", False),
@@ -180,171 +179,173 @@ def test_adapter_registry():
 
 
 # ---- render ---------------------------------------------------------------------------------------------------------------
+# tests/test_protocol.py runs every cell of the event x part table through `policy eval`; these are the cases of one
+# cell that depend on the decision's other parts, the settings or the permission mode.
 
-PAYLOAD_FOR = {
-    "PreToolUse": "PreToolUse-Bash", "PermissionRequest": "PermissionRequest-Bash",
-    "UserPromptSubmit": "UserPromptSubmit", "Stop": "Stop", "SubagentStop": "SubagentStop",
-    "PostToolUse": "PostToolUse-Bash", "PostToolUseFailure": "PostToolUseFailure-Bash",
-    "SessionStart": "SessionStart", "SubagentStart": "SubagentStart",
-}
 R, C, M = "the reason", "the context", "the message"
 
 
-def rendered(event_name, verdict, *, reason=R, context=None, message=None, settings=None, mode=None,
-             payload=None):
-    event = claude_code.parse(event_bytes(payload or PAYLOAD_FOR[event_name]))
+def rendered(payload, verdict=None, *, settings=None, mode=None, **fields):
+    event = claude_code.parse(event_bytes(payload))
     if mode is not None:
         event = replace(event, permission_mode=mode)
-    decision = Decision(event_name, verdict, reason if verdict else None, context, message)
+    decision = Decision(event.name, verdict, fields.pop("reason", R if verdict else None), **fields)
     output = claude_code.render(decision, event, settings or Settings())
-    assert output.stderr == "" and output.exit_code == 0
-    return check_output(event.name, output)
+    return check_output(event.name, output), output.stderr, output.exit_code
+
+
+def specific(event_name, **fields):
+    return {"hookSpecificOutput": {"hookEventName": event_name, **fields}}
 
 
 def pre(**fields):
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", **fields}}
+    return specific("PreToolUse", **fields)
 
 
-@pytest.mark.parametrize("verdict, settings, mode, expected", [
-    ("deny", None, None, pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("ask", None, None, pre(permissionDecision="ask", permissionDecisionReason=R)),
-    ("defer", None, None, pre(permissionDecision="ask", permissionDecisionReason=R)),
-    ("defer", Settings(defer_as="defer"), None, pre(permissionDecision="defer")),
-    ("defer", Settings(defer_as="deny"), None, pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("allow", None, None, pre(permissionDecision="allow", permissionDecisionReason=R)),
-    (None, None, None, None),
-    ("ask", None, "bypassPermissions", pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("ask", None, "dontAsk", pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("defer", None, "bypassPermissions", pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("defer", Settings(defer_as="defer"), "dontAsk", pre(permissionDecision="deny", permissionDecisionReason=R)),
-    ("ask", Settings(ask_in_bypass="ask"), "bypassPermissions", pre(permissionDecision="ask",
-                                                                    permissionDecisionReason=R)),
-    ("ask", None, "acceptEdits", pre(permissionDecision="ask", permissionDecisionReason=R)),
-    ("ask", None, "plan", pre(permissionDecision="ask", permissionDecisionReason=R)),
-    ("allow", None, "bypassPermissions", pre(permissionDecision="allow", permissionDecisionReason=R)),
+BASH = event_payload("PreToolUse-Bash")["tool_input"]
+NEW_INPUT = {**BASH, "command": "terraform plan"}
+
+
+@pytest.mark.parametrize("verdict, settings, payload, expected", [
+    ("ask", None, "PreToolUse-Bash-bypass", pre(permissionDecision="ask", permissionDecisionReason=R)),
+    ("ask", Settings(ask_in_bypass="deny"), "PreToolUse-Bash-bypass",
+     pre(permissionDecision="deny", permissionDecisionReason=R)),
+    ("defer", None, "PreToolUse-Bash-bypass", pre(permissionDecision="ask", permissionDecisionReason=R)),
+    ("defer", Settings(defer_as="defer"), "PreToolUse-Bash-bypass", pre(permissionDecision="defer")),
+    ("ask", None, "PreToolUse-Bash-dontAsk", pre(permissionDecision="deny", permissionDecisionReason=R)),
+    ("ask", Settings(ask_in_bypass="deny"), "PreToolUse-Bash-dontAsk",
+     pre(permissionDecision="deny", permissionDecisionReason=R)),
+    ("defer", Settings(defer_as="defer"), "PreToolUse-Bash-dontAsk",
+     pre(permissionDecision="deny", permissionDecisionReason=R)),
+    ("allow", Settings(ask_in_bypass="deny"), "PreToolUse-Bash-bypass",
+     pre(permissionDecision="allow", permissionDecisionReason=R)),
 ])
-def test_pre_tool_use(verdict, settings, mode, expected):
-    assert rendered("PreToolUse", verdict, settings=settings, mode=mode) == expected
+def test_permission_modes(verdict, settings, payload, expected):
+    assert rendered(payload, verdict, settings=settings) == (expected, "", 0)
 
 
-def test_pre_tool_use_context_and_message():
-    assert rendered("PreToolUse", None, context=C) == pre(additionalContext=C)
-    assert rendered("PreToolUse", "deny", context=C, message=M) == {
-        **pre(permissionDecision="deny", permissionDecisionReason=R, additionalContext=C), "systemMessage": M}
-    assert rendered("PreToolUse", None, message=M) == {"systemMessage": M}
-
-
-@pytest.mark.parametrize("verdict, expected", [
-    ("deny", {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
-                                     "decision": {"behavior": "deny", "message": R}}}),
-    ("allow", {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {"behavior": "allow"}}}),
-    ("ask", None),     # the dialog shows
-    ("defer", None),
-    (None, None),
+@pytest.mark.parametrize("verdict, mode, settings, expected", [
+    ("ask", "dontAsk", None, {"behavior": "deny", "message": R}),
+    ("defer", "dontAsk", None, {"behavior": "deny", "message": R}),
+    ("ask", "bypassPermissions", None, None),  # the dialog shows (were there one)
+    ("ask", "bypassPermissions", Settings(ask_in_bypass="deny"), {"behavior": "deny", "message": R}),
 ])
-def test_permission_request(verdict, expected):
-    assert rendered("PermissionRequest", verdict, context=C) == expected
+def test_permission_request_where_nobody_answers(verdict, mode, settings, expected):
+    output = specific("PermissionRequest", decision=expected) if expected else None
+    assert rendered("PermissionRequest-Bash", verdict, mode=mode, settings=settings) == (output, "", 0)
 
 
-def test_permission_request_deny_always_has_a_message():
-    event = claude_code.parse(event_bytes("PermissionRequest-Bash"))
-    output = claude_code.render(Decision("PermissionRequest", "deny"), event, Settings())
-    assert check_output("PermissionRequest", output) == {"hookSpecificOutput": {
-        "hookEventName": "PermissionRequest", "decision": {"behavior": "deny", "message": "blocked by policy"}}}
+def test_a_deny_or_a_block_always_has_a_text_and_the_others_only_their_own():
+    assert rendered("PreToolUse-Bash", "deny", reason=None)[0] == pre(permissionDecision="deny",
+                                                                       permissionDecisionReason="blocked by policy")
+    assert rendered("PreToolUse-Bash", "allow", reason=None)[0] == pre(permissionDecision="allow")
+    assert rendered("PreToolUse-Bash", "ask", reason=None)[0] == pre(permissionDecision="ask")
+    assert rendered("Stop", "deny", reason=None)[0] == {"decision": "block", "reason": "blocked by policy"}
+    assert rendered("UserPromptSubmit", "ask", reason=None)[0] == {"decision": "block", "reason": "blocked by policy"}
+    assert rendered("PermissionRequest-Bash", "deny", reason=None)[0] == specific(
+        "PermissionRequest", decision={"behavior": "deny", "message": "blocked by policy"})
+    assert rendered("TaskCompleted", "deny", reason=None) == (None, "blocked by policy\n", 2)
 
 
-@pytest.mark.parametrize("verdict, context, expected", [
-    ("deny", None, {"decision": "block", "reason": R}),
-    ("ask", None, {"decision": "block", "reason": R}),
-    ("defer", None, {"decision": "block", "reason": R}),
-    ("deny", C, {"decision": "block", "reason": R}),  # the prompt is erased: no context for it
-    ("allow", None, None),
-    ("allow", C, {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": C}}),
-    (None, C, {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": C}}),
-    (None, None, None),
+@pytest.mark.parametrize("payload, verdict, expected", [
+    ("UserPromptSubmit", "deny", {"decision": "block", "reason": R}),  # the prompt is erased: no context for it
+    ("UserPromptSubmit", "ask", {"decision": "block", "reason": R}),
+    ("UserPromptSubmit", "allow", specific("UserPromptSubmit", additionalContext=C)),
+    ("UserPromptExpansion", "deny", {"decision": "block", "reason": R}),
+    ("PostToolUse-Bash", "deny", {"decision": "block", "reason": R, **specific("PostToolUse", additionalContext=C)}),
+    ("PostToolBatch", "deny", {"decision": "block", "reason": R, **specific("PostToolBatch", additionalContext=C)}),
+    ("Stop", "deny", {"decision": "block", "reason": R, **specific("Stop", additionalContext=C)}),
+    ("PostToolUseFailure-Bash", "deny", specific("PostToolUseFailure", additionalContext=R + "\n\n" + C)),
+    ("PreToolUse-Bash", "deny", pre(permissionDecision="deny", permissionDecisionReason=R, additionalContext=C)),
 ])
-def test_user_prompt_submit(verdict, context, expected):
-    assert rendered("UserPromptSubmit", verdict, context=context) == expected
+def test_context_with_a_verdict(payload, verdict, expected):
+    assert rendered(payload, verdict, context=C) == (expected, "", 0)
 
 
-@pytest.mark.parametrize("event_name", ["Stop", "SubagentStop"])
-@pytest.mark.parametrize("verdict, expected", [
-    ("deny", {"decision": "block", "reason": R}), ("ask", None), ("defer", None), ("allow", None), (None, None),
+def test_a_deny_that_exits_2_carries_nothing_else():
+    assert rendered("TeammateIdle", "deny", context=C, message=M) == (None, R + "\n", 2)
+    assert rendered("TaskCompleted", None, message=M) == ({"systemMessage": M}, "", 0)
+
+
+def test_directory_added_gives_its_system_message_to_claude():
+    """There Claude Code hands systemMessage to Claude: it carries the context, and never a message for the user."""
+    assert rendered("DirectoryAdded", context=C, message=M) == ({"systemMessage": C}, "", 0)
+    assert rendered("DirectoryAdded", message=M) == (None, "", 0)
+
+
+@pytest.mark.parametrize("verdict, settings, payload, expected", [
+    ("allow", None, "PreToolUse-Bash", pre(permissionDecision="allow", permissionDecisionReason=R,
+                                            updatedInput=NEW_INPUT)),
+    ("ask", None, "PreToolUse-Bash", pre(permissionDecision="ask", permissionDecisionReason=R,
+                                          updatedInput=NEW_INPUT)),
+    ("defer", None, "PreToolUse-Bash", pre(permissionDecision="ask", permissionDecisionReason=R,
+                                            updatedInput=NEW_INPUT)),
+    # Claude Code ignores a rewrite with defer; a deny runs nothing
+    ("defer", Settings(defer_as="defer"), "PreToolUse-Bash", pre(permissionDecision="defer")),
+    ("ask", None, "PreToolUse-Bash-dontAsk", pre(permissionDecision="deny", permissionDecisionReason=R)),
+    ("allow", None, "PermissionRequest-Bash", specific("PermissionRequest", decision={
+        "behavior": "allow", "updatedInput": NEW_INPUT})),
+    ("ask", None, "PermissionRequest-Bash", None),
+    ("allow", None, "Stop", None),
 ])
-def test_stop_and_subagent_stop(event_name, verdict, expected):
-    assert rendered(event_name, verdict, context=C) == expected
+def test_a_rewritten_input_goes_with_a_call_that_goes_ahead(verdict, settings, payload, expected):
+    assert rendered(payload, verdict, settings=settings, updated_input=NEW_INPUT) == (expected, "", 0)
 
 
-def test_stop_block_always_has_a_reason():
-    event = claude_code.parse(event_bytes("Stop"))
-    output = claude_code.render(Decision("Stop", "deny"), event, Settings())
-    assert check_output("Stop", output) == {"decision": "block", "reason": "blocked by policy"}
+def test_a_replaced_output_only_on_post_tool_use():
+    assert rendered("PostToolUse-Bash", updated_output={"stdout": "x"}) == (
+        specific("PostToolUse", updatedToolOutput={"stdout": "x"}), "", 0)
+    assert rendered("PostToolUseFailure-Bash", updated_output={"stdout": "x"}) == (None, "", 0)
 
 
-@pytest.mark.parametrize("verdict, context, expected", [
-    ("deny", None, {"decision": "block", "reason": R}),
-    ("deny", C, {"decision": "block", "reason": R,
-                 "hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": C}}),
-    (None, C, {"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": C}}),
-    ("ask", None, None), ("allow", None, None), (None, None, None),
+STOP = {"continue": False, "stopReason": "enough"}
+
+
+@pytest.mark.parametrize("payload, verdict, expected", [
+    ("PreToolUse-Bash", "allow", {**STOP, **pre(permissionDecision="deny", permissionDecisionReason="enough")}),
+    ("PreToolUse-Bash", "deny", {**STOP, **pre(permissionDecision="deny", permissionDecisionReason=R)}),
+    ("PermissionRequest-Bash", None, {**STOP, **specific("PermissionRequest", decision={
+        "behavior": "deny", "message": "enough", "interrupt": True})}),
+    ("Stop", "deny", STOP),
+    ("SubagentStop", "deny", STOP),
+    ("TeammateIdle", "deny", STOP),
+    ("UserPromptSubmit", "deny", {**STOP, "decision": "block", "reason": R}),
+    ("TaskCreated", "deny", {"decision": "block", "reason": R}),
+    ("PreCompact", None, None),
 ])
-def test_post_tool_use(verdict, context, expected):
-    assert rendered("PostToolUse", verdict, context=context) == expected
+def test_stop(payload, verdict, expected):
+    assert rendered(payload, verdict, stop="enough", context=None) == (expected, "", 0)
+    assert rendered("Stop", "deny", stop="enough", context=C) == (STOP, "", 0)
 
 
-@pytest.mark.parametrize("verdict, context, expected", [
-    ("deny", None, {"hookSpecificOutput": {"hookEventName": "PostToolUseFailure", "additionalContext": R}}),
-    ("deny", C, {"hookSpecificOutput": {"hookEventName": "PostToolUseFailure", "additionalContext": R + "\n\n" + C}}),
-    (None, C, {"hookSpecificOutput": {"hookEventName": "PostToolUseFailure", "additionalContext": C}}),
-    ("ask", None, None), ("allow", None, None),
-])
-def test_post_tool_use_failure(verdict, context, expected):
-    assert rendered("PostToolUseFailure", verdict, context=context) == expected
+def test_unknown_events_get_no_answer():
+    event = claude_code.parse(b'{"hook_event_name": "PreModelSwitch", "session_id": "s"}')
+    assert claude_code.render(Decision("PreModelSwitch", "deny", R, C, M, stop="x"), event, Settings()) == HookOutput()
 
 
-@pytest.mark.parametrize("event_name", ["SessionStart", "SubagentStart"])
-@pytest.mark.parametrize("verdict", ["deny", "ask", "allow", None])
-def test_context_only_events(event_name, verdict):
-    assert rendered(event_name, verdict) is None
-    assert rendered(event_name, verdict, context=C) == {"hookSpecificOutput": {"hookEventName": event_name,
-                                                                                "additionalContext": C}}
-    # systemMessage only where the adapter knows Claude Code shows it
-    assert ("systemMessage" in rendered(event_name, verdict, context=C, message=M)) is (event_name == "SessionStart")
-
-
-OTHERS = sorted({path.stem for path in all_event_files()} - set(PAYLOAD_FOR.values()) - {
-    "PreToolUse-Bash-ls", "PreToolUse-Bash-session2", "PreToolUse-Edit", "PreToolUse-Read", "PreToolUse-Write",
-    "PreToolUse-mcp", "PostToolUse-Edit", "PostToolUse-Write", "Stop-active", "SessionStart-resume",
-    "UserPromptSubmit-focus"})
-
-
-def test_others_are_all_the_other_events():
-    assert {event_payload(name)["hook_event_name"] for name in OTHERS} == {
-        "ConfigChange", "CwdChanged", "DirectoryAdded", "Elicitation", "ElicitationResult", "FileChanged",
-        "InstructionsLoaded", "MessageDisplay", "Notification", "PermissionDenied", "PostCompact", "PostToolBatch",
-        "PreCompact", "SessionEnd", "Setup", "StopFailure", "TaskCompleted", "TaskCreated", "TeammateIdle",
-        "UserPromptExpansion", "WorktreeCreate", "WorktreeRemove"}
-
-
-@pytest.mark.parametrize("name", OTHERS)
-@pytest.mark.parametrize("verdict", ["deny", "defer", "ask", "allow", None])
-def test_other_events_print_nothing(name, verdict):
-    event = claude_code.parse(event_bytes(name))
-    output = claude_code.render(Decision(event.name, verdict, R if verdict else None, C, M), event, Settings())
-    assert output == HookOutput()
+def test_worktree_create_is_refused_whatever_the_decision():
+    event = claude_code.parse(event_bytes("WorktreeCreate"))
+    for decision in (Decision("WorktreeCreate"), Decision("WorktreeCreate", "allow", R, C, M)):
+        output = claude_code.render(decision, event, Settings())
+        assert (output.stdout, output.exit_code) == ("", 2)
+        assert output.stderr.startswith("policy: unsupported-event: policy cannot answer WorktreeCreate (")
 
 
 # ---- failures -------------------------------------------------------------------------------------------------------------
 
 ERROR = PolicyError("the fact store is corrupt", code="db-corrupt", hint="move it aside")
 LINE = "policy: db-corrupt: the fact store is corrupt (move it aside)"
+OPEN = json.dumps({"systemMessage": LINE + " - policy is NOT enforcing rules"}, separators=(",", ":")) + "\n"
 
 
-@pytest.mark.parametrize("event_name", [None, "PreToolUse", "PermissionRequest", "Stop", "Notification"])
-def test_fail_open_says_so_and_lets_the_host_decide(event_name):
+@pytest.mark.parametrize("event_name, stdout", [
+    (None, OPEN), ("PreToolUse", OPEN), ("PermissionRequest", OPEN), ("Stop", OPEN), ("SomethingNew", OPEN),
+    ("CwdChanged", OPEN),
+    ("Notification", ""), ("SessionEnd", ""), ("DirectoryAdded", ""),  # they show no systemMessage
+])
+def test_fail_open_says_so_where_the_user_sees_it(event_name, stdout):
     output = claude_code.render_failure(ERROR, event_name, "open")
-    assert output == HookOutput(stdout=json.dumps({"systemMessage": LINE + " - policy is NOT enforcing rules"},
-                                                  separators=(",", ":")) + "\n", stderr=LINE + "\n", exit_code=0)
+    assert output == HookOutput(stdout=stdout, stderr=LINE + "\n", exit_code=0)
     check_output("failure", output)
 
 
@@ -355,14 +356,117 @@ def test_fail_closed_on_permission_request_is_a_json_deny():
         "hookEventName": "PermissionRequest", "decision": {"behavior": "deny", "message": LINE}}}
 
 
-@pytest.mark.parametrize("event_name", [None, "PreToolUse", "UserPromptSubmit", "Stop", "Notification"])
+@pytest.mark.parametrize("event_name", [None, "PreToolUse", "UserPromptSubmit", "Stop", "Notification",
+                                        "TaskCompleted"])
 def test_fail_closed_exits_2_with_one_line_and_no_stdout(event_name):
     assert claude_code.render_failure(ERROR, event_name, "closed") == HookOutput(stderr=LINE + "\n", exit_code=2)
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_worktree_create_failures_never_print_to_stdout(mode):
+    assert claude_code.render_failure(ERROR, "WorktreeCreate", mode) == HookOutput(stderr=LINE + "\n", exit_code=2)
 
 
 def test_failure_line_is_one_line():
     error = PolicyError("two\nlines", code="x", hint="a\nhint")
     assert claude_code.render_failure(error, None, "closed").stderr == "policy: x: two lines (a hint)\n"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (event_bytes("Stop")[:event_bytes("Stop").index(b"Stop") + 5], "Stop"),
+    (b'{"session_id": "s", "hook_event_name" :  "PermissionRequest", "tool_input": {"x": "', "PermissionRequest"),
+    (b'{"session_id": "s"', None),
+    (b'{"hook_event_name": 5}', None),
+    (b'{"prompt": "x", ' + b" " * 70000 + b'"hook_event_name": "Stop"}', None),  # only the first 64 KiB are read
+])
+def test_event_name_hint(raw, expected):
+    assert claude_code.event_name_hint(raw) == expected
+
+
+# ---- validate time ------------------------------------------------------------------------------------------------------
+
+def diagnostics_for(tmp_path, rules):
+    from conftest import write
+
+    from policy.compiler import PackSource, compile_files
+
+    path = write(tmp_path / "r.yaml", "version: 1\npack: p\nrules:\n" + rules.lstrip("\n"))
+    compiled = compile_files([PackSource(str(path), "r.yaml", trusted=True)])
+    assert compiled.diagnostics == ()
+    return [problem.render() for problem in claude_code.check(compiled.packs)]
+
+
+def test_check_says_what_claude_code_would_not_do(tmp_path):
+    assert diagnostics_for(tmp_path, """
+  - id: gate
+    events: [TaskCompleted, Stop, PostCompact]
+    decision: deny
+    message: hi
+  - id: note
+    events: [UserPromptSubmit, PermissionRequest, Notification]
+    decision: ask
+    context: branch main
+  - id: quiet
+    events: [SessionEnd, PreToolUse]
+    stop: enough
+    update_output: {stdout: x}
+  - id: worktree
+    events: [WorktreeCreate, SessionStart]
+    context: x
+  - id: rewrite
+    events: [PreToolUse, PermissionRequest]
+    decision: ask
+    update_input: {command: ls}
+""") == [
+        "r.yaml:4:5: warning: inert-decision: decision: deny does nothing on PostCompact in Claude Code (the rule still "
+        "matches there: its other parts and effects apply)\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the decision",
+        "r.yaml:4:5: warning: inert-field: message does nothing on PostCompact in Claude Code\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the message",
+        "r.yaml:4:5: warning: inert-field: message is dropped with this rule's deny on TaskCompleted: Claude Code "
+        "blocks there by exit code only, which carries only the reason\n"
+        "    hint: put the message in the reason, or in a rule of its own",
+        "r.yaml:8:5: warning: inert-decision: decision: ask does nothing on Notification in Claude Code (the rule "
+        "still matches there: its other parts and effects apply)\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the decision",
+        "r.yaml:8:5: warning: inert-field: context does nothing on PermissionRequest in Claude Code\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the context",
+        "r.yaml:8:5: warning: inert-field: context is dropped with this rule's block on UserPromptSubmit: the prompt "
+        "it would go with is erased\n"
+        "    hint: drop the context, or move it to a rule of its own",
+        "r.yaml:8:5: warning: unconfirmed-field: context on Notification: Claude Code accepts it but does not "
+        "document giving it to Claude\n"
+        "    hint: docs/protocol.md; put the context on another event to be sure it arrives",
+        "r.yaml:12:5: warning: inert-field: stop does nothing on SessionEnd in Claude Code\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the stop",
+        "r.yaml:12:5: warning: inert-field: update_output does nothing on SessionEnd, PreToolUse in Claude Code\n"
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the update_output",
+        "r.yaml:16:5: unsupported-event: rule p/worktree: policy cannot answer WorktreeCreate in Claude Code\n"
+        "    hint: a WorktreeCreate hook must create the worktree itself and print its path, which policy does not "
+        "do; drop WorktreeCreate from the rule",
+        "r.yaml:19:5: warning: inert-field: update_input is dropped with this rule's ask on PermissionRequest: "
+        "Claude Code takes a rewrite there only with an allow\n"
+        "    hint: make it a rule of its own with `decision: allow`, or drop the event",
+    ]
+
+
+def test_check_is_quiet_about_rules_claude_code_acts_on(tmp_path):
+    assert diagnostics_for(tmp_path, """
+  - id: a
+    events: [PreToolUse, PermissionRequest]
+    decision: allow
+    update_input: {command: ls}
+  - id: b
+    events: [Stop, SubagentStop, PostToolBatch, Setup, SubagentStart]
+    context: x
+    message: y
+    stop: z
+""") == []
+
+
+def test_supports():
+    assert [claude_code.supports(name) for name in ("PreToolUse", "WorktreeCreate", "SomethingNew")] == [
+        True, False, True]
 
 
 def test_examples_directory_exists():

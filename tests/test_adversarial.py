@@ -55,7 +55,8 @@ def test_without_timeout_the_hook_takes_the_one_policy_install_writes(tmp_path):
     write(tmp_path / "r.yaml", "version: 1\npack: r\nrules:\n  - {id: a, events: [PreToolUse, Stop], decision: deny}\n"
                                "  - {id: b, events: Stop, do: [{run: {argv: [make, notes], timeout: 30}}]}\n")
     ruleset = build_ruleset(compile_files([PackSource(str(tmp_path / "r.yaml"), trusted=True)]), Settings())
-    installed = {event: group["hooks"][0]["timeout"] for event, group in hook_groups(ruleset, "policy-hook").items()}
+    handler = {"type": "command", "command": "policy-hook"}
+    installed = {event: group["hooks"][0]["timeout"] for event, group in hook_groups(ruleset, handler).items()}
     assert installed == {"PreToolUse": 75, "Stop": 106}
     assert {event: hook_timeout(Options(), ruleset, event) for event in installed} == installed
     assert hook_timeout(Options(timeout=9), ruleset, "Stop") == 9

@@ -349,12 +349,80 @@ def test_tools_on_a_rule_without_a_tool_event(tmp_path):
         "    hint: tool events are PermissionDenied, PermissionRequest, PostToolUse, PostToolUseFailure, PreToolUse"]
 
 
-def test_block_cap_outside_a_stop_deny_is_a_warning(tmp_path):
-    compiled = compile_text(tmp_path, HEADER + "rules:\n  - id: a\n    events: PreToolUse\n    decision: deny\n"
+@pytest.mark.parametrize("rule", [
+    "events: PreToolUse\n    decision: deny\n",
+    "events: Stop\n    decision: ask\n",
+    "events: Stop\n    message: hi\n",
+    "events: Stop\n    decision: deny\n    stop: enough\n",  # a stop ends the agent's work: nothing to cap
+])
+def test_block_cap_where_nothing_keeps_the_agent_working_is_a_warning(tmp_path, rule):
+    compiled = compile_text(tmp_path, HEADER + "rules:\n  - id: a\n    " + rule + "    block_cap: 3\n")
+    (diagnostic,) = compiled.diagnostics
+    assert diagnostic.render().endswith(
+        "warning: useless-block-cap: block_cap only applies to Stop or SubagentStop rules that keep the agent "
+        "working (a deny or a context)\n    hint: remove it")
+
+
+@pytest.mark.parametrize("rule", ["decision: deny", "context: run the tests"])
+def test_block_cap_on_a_rule_that_keeps_the_agent_working(tmp_path, rule):
+    compiled = compile_text(tmp_path, HEADER + f"rules:\n  - id: a\n    events: SubagentStop\n    {rule}\n"
                                                "    block_cap: 3\n")
-    assert rendered(compiled) == ["rules.yaml:7:5: warning: useless-block-cap: block_cap only applies to deny rules "
-                                  "on Stop or SubagentStop\n    hint: remove it"]
-    assert compiled.errors == ()
+    assert (compiled.diagnostics, compiled.packs[0].rules[0].block_cap) == ((), 3)
+
+
+# ---- rewrites and stops -------------------------------------------------------------------------------------------
+
+def test_rewrites_and_stops_compile_to_templates(tmp_path):
+    from policy.model import Template
+
+    compiled = compile_text(tmp_path, HEADER + """rules:
+  - id: a
+    events: [PreToolUse, PostToolUse]
+    decision: ask
+    update_input: {command: "{{ input.command }} --dry-run", timeout: 5, run_in_background: null, flags: [a, "{{ tool }}"]}
+    update_output: {stdout: "[redacted]"}
+    stop: "{{ tool }} is over budget"
+  - id: b
+    events: PostToolUse
+    update_output: "the output of {{ tool }} is hidden"
+""")
+    assert compiled.diagnostics == ()
+    first, second = compiled.packs[0].rules
+    assert isinstance(first.update_input["command"], Template) and first.update_input["command"].source == \
+        "{{ input.command }} --dry-run"
+    assert (first.update_input["timeout"], first.update_input["run_in_background"]) == (5, None)
+    assert first.update_input["flags"][0] == "a" and isinstance(first.update_input["flags"][1], Template)
+    assert first.update_output == {"stdout": "[redacted]"}
+    assert (first.stop.source, second.update_output.source) == ("{{ tool }} is over budget",
+                                                               "the output of {{ tool }} is hidden")
+    assert {expr.source for expr in first.expressions()} >= {"input.command", "tool"}
+
+
+@pytest.mark.parametrize("decision, shown", [(None, "missing"), ("deny", "deny"), ("defer", "defer")])
+def test_a_rewrite_needs_a_verdict_that_lets_the_call_go_ahead(tmp_path, decision, shown):
+    rule = "  - id: a\n    events: PreToolUse\n" + (f"    decision: {decision}\n" if decision else "") + \
+        "    update_input: {command: ls}\n"
+    compiled = compile_text(tmp_path, HEADER + "rules:\n" + rule)
+    assert rendered(compiled) == [
+        f"rules.yaml:{7 if decision else 6}:5: rewrite-needs-verdict: rule 'a' rewrites the tool input but its decision "
+        f"is {shown}: a rewrite only takes effect with a call that goes ahead\n"
+        "    hint: add `decision: allow` (run the rewritten call) or `decision: ask` (show it to the user first)"]
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("update_input", "ls -la", "rules.yaml:7:19: bad-type: rules[0].update_input must be a mapping, not a string"),
+    ("update_output", "[1]", "rules.yaml:7:20: bad-type: rules[0].update_output must be a mapping, not a list"),
+    ("update_input", "{command: '{{ nope }}'}", "rules.yaml:7:29: unknown-name: unknown name 'nope'\n"
+     "    hint: names in scope: event, tool, input, prompt, session, facts, params, now"),
+    # (jsonschema words these itself: only where and what kind of error is checked)
+    ("update_input", "{}", "rules.yaml:7:19: schema: rules[0].update_input: "),
+    ("stop", "''", "rules.yaml:7:11: schema: rules[0].stop: "),
+])
+def test_bad_rewrites_and_stops(tmp_path, field, value, expected):
+    compiled = compile_text(tmp_path, HEADER + f"rules:\n  - id: a\n    events: PreToolUse\n    decision: allow\n"
+                                               f"    {field}: {value}\n")
+    (line,) = rendered(compiled)
+    assert line == expected or (expected.endswith(": ") and line.startswith(expected)), line
 
 
 # ---- SQL facts -------------------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_no_config_means_no_packs_and_the_documented_defaults(project, home):
     assert resolved.settings == Settings()
     assert (resolved.settings.max_delay, resolved.settings.defer_as, resolved.settings.ask_in_bypass,
             resolved.settings.log_retention_days, resolved.settings.log_keep_payload, resolved.settings.db,
-            resolved.settings.max_event_bytes) == (60.0, "ask", "deny", 30.0, False, None, 8 * 1024 * 1024)
+            resolved.settings.max_event_bytes) == (60.0, "ask", "ask", 30.0, False, None, 8 * 1024 * 1024)
     assert [Settings().fail_mode(event) for event in ("PreToolUse", "PermissionRequest", "UserPromptSubmit",
                                                       "Stop", "PostToolUse", "SessionStart")] == \
         ["closed", "closed", "closed", "open", "open", "open"]
@@ -224,8 +224,6 @@ WEAKENINGS = [
             "user-level rules)", {"max_event_bytes": 8 * 1024 * 1024}),
     ("defer_as: defer",
      "1:1", "change defer_as from 'ask' to 'defer' (it is less strict)", {"defer_as": "ask"}),
-    ("ask_in_bypass: ask",
-     "1:1", "change ask_in_bypass from 'deny' to 'ask' (it is less strict)", {"ask_in_bypass": "deny"}),
     ("db: other.db",
      "1:1", "move the fact store (the user-level rules keep their facts in it)", {"db": None}),
     ("log: {retention_days: 1, keep_payload: true}",
@@ -236,6 +234,17 @@ WEAKENINGS = [
     ("trusted_projects: ['/']",
      "1:1", "trust projects (only the user config can)", {"trusted_paths": ()}),
 ]
+
+
+def test_a_project_cannot_turn_the_users_ask_in_bypass_deny_back_into_asks(project, home):
+    user_config(home, "ask_in_bypass: deny\nrules: [user.yaml]\n")
+    write(Path(home["XDG_CONFIG_HOME"]) / "policy" / "user.yaml", DENY_RM.format(pack="user"))
+    write(project / "policy.yaml", "ask_in_bypass: ask\n")
+    resolved = run_resolve(project, home)
+    assert rendered(resolved) == [
+        f"{project}/policy.yaml:1:1: warning: not-trusted: the project config cannot change ask_in_bypass from 'deny' "
+        "to 'ask' (it is less strict): ignored\n" + hint(project, home)]
+    assert resolved.settings.ask_in_bypass == "deny"
 
 
 @pytest.mark.parametrize("text, position, what, kept", WEAKENINGS, ids=[w[0].split(":")[0] for w in WEAKENINGS])

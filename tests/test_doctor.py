@@ -65,7 +65,7 @@ def test_all_good_after_init_and_install(env, project):
         "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)",
         OK_RUNS,
         "policy is enforcing your rules here"])
-    assert doctor(env)[1][1] == store_line(env, "opens, writable, schema version 1, private (0600)")
+    assert doctor(env)[1][1] == store_line(env, "opens, writable, schema version 2, private (0600)")
 
 
 def test_json_output(env, project):
@@ -160,6 +160,58 @@ def test_hooks_in_two_scopes_with_different_commands_run_twice(env, project):
             "twice on every PreToolUse; fix: policy uninstall --scope user") in lines
 
 
+@pytest.mark.parametrize("handler", [
+    {"type": "command", "command": f"POLICY_PACING=off {HOOK}", "timeout": 75},
+    {"type": "command", "command": "/usr/bin/env", "args": ["POLICY_PACING=off", str(POLICY_HOOK)], "timeout": 75},
+    {"type": "command", "command": str(POLICY_HOOK), "args": ["--agent", "claude-code"], "timeout": 75},
+])
+def test_a_hook_the_user_wrapped_is_checked_like_ours(env, project, handler):
+    write(settings(project), json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [handler]}]}}))
+    code, lines = doctor(env)
+    shown = handler["command"] if "args" not in handler else json.dumps([handler["command"], *handler["args"]])
+    assert (code, lines[2:]) == (0, [
+        "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)",
+        f"ok    hooks   `{shown}` runs and decides (checked with a dry-run event)",
+        "policy is enforcing your rules here"])
+
+
+def test_a_wrapped_hook_whose_program_is_gone(env, project):
+    write(settings(project), json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "FOO=1 /nowhere/bin/policy-hook --agent claude-code", "timeout": 75}]}]}}))
+    code, lines = doctor(env)
+    assert code == 1
+    assert problems(lines) == [
+        "fail  hooks   the installed command `FOO=1 /nowhere/bin/policy-hook --agent claude-code` (project): "
+        "/nowhere/bin/policy-hook does not exist or is not executable (Claude Code then runs without policy)"
+        + FIX_PROJECT]
+
+
+def test_a_policy_hook_on_worktree_create_fails(env, project):
+    env.run("install", "--scope", "project")
+    edit_settings(project, lambda data: data["hooks"].update(WorktreeCreate=[{"hooks": [
+        {"type": "command", "command": HOOK, "timeout": 75}]}]))
+    code, lines = doctor(env)
+    assert code == 1
+    assert problems(lines) == [
+        "fail  hooks   .claude/settings.json hooks policy on WorktreeCreate, which it cannot answer: every worktree "
+        "creation fails" + FIX_PROJECT,
+        "warn  hooks   hooked but no rule uses WorktreeCreate (a process start each time, for nothing)" + FIX_PROJECT]
+    env.run("install", "--scope", "project")
+    assert doctor(env)[0] == 0
+
+
+def test_a_rule_on_worktree_create_is_a_config_error(env, project):
+    env.run("install", "--scope", "project")
+    write(project / ".policy" / "rules" / "wt.yaml", "version: 1\npack: wt\nrules:\n  - {id: w, events: "
+                                                      "[WorktreeCreate], decision: deny}\n")
+    code, lines = doctor(env)
+    assert code == 1
+    assert problems(lines) == [
+        "fail  config  .policy/rules/wt.yaml:4:5: unsupported-event: rule wt/w: policy cannot answer WorktreeCreate "
+        "in Claude Code; fix: a WorktreeCreate hook must create the worktree itself and print its path, which "
+        "policy does not do; drop WorktreeCreate from the rule"]
+
+
 def test_disable_all_hooks_and_unreadable_settings(env, project):
     env.run("install", "--scope", "project")
     write(project / ".claude" / "settings.local.json", '{"disableAllHooks": true}\n')
@@ -218,7 +270,7 @@ def test_a_store_readable_by_others(env, project):
     assert problems(lines) == [
         f"fail  store   {env.db} is readable by other users (mode 0644); it holds your prompts' decisions and "
         f"sessions; fix: chmod 600 {env.db}"]
-    assert f"ok    store   {env.db}: opens, writable, schema version 1" in lines
+    assert f"ok    store   {env.db}: opens, writable, schema version 2" in lines
 
 
 def test_a_store_from_a_newer_policy(env, project):
@@ -227,7 +279,7 @@ def test_a_store_from_a_newer_policy(env, project):
     connection.execute("PRAGMA user_version=9")
     connection.close()
     assert problems(doctor(env)[1])[0] == (f"fail  store   {env.db} has schema version 9, newer than this policy "
-                                           "(1); fix: upgrade policy")
+                                           "(2); fix: upgrade policy")
 
 
 def test_a_corrupt_store(env, project):

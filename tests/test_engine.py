@@ -173,11 +173,83 @@ def test_stop_block_cap(tmp_path, payload, blocks, cap, expected):
                                             (("stop_hook_active", True), ("consecutive_blocks", blocks))),)
 
 
-def test_block_cap_applies_to_subagent_stop_and_not_to_other_verdicts(tmp_path):
+def test_block_cap_applies_to_what_keeps_a_subagent_working_and_nothing_else(tmp_path):
+    """On SubagentStop a deny and a context both keep the subagent working: both are capped. A message, or a
+    stop (which ends the work), is not."""
     rules = ruleset(tmp_path, ("p", rule("s", "deny", events="SubagentStop") + rule("c", context="'note'",
-                                                                                      events="SubagentStop")))
+                                                                                      events="SubagentStop")
+                               + rule("m", message="'fyi'", events="SubagentStop")
+                               + rule("end", stop="'enough'", events="SubagentStop")))
     decision = decide(rules, event("SubagentStop", stop_hook_active=True), StaticFacts(stop_blocks=1))
-    assert (decision.verdict, decision.context, decision.rule_ids) == (None, "note", ("p/c",))
+    assert (decision.verdict, decision.context, decision.message, decision.stop, decision.rule_ids) == (
+        None, None, "fyi", "enough", ("p/m", "p/end"))
+    assert decision.keeps_working is False
+    first = decide(rules, event("SubagentStop"), StaticFacts(stop_blocks=1))
+    assert (first.verdict, first.context, first.rule_ids) == ("deny", "note", ("p/s", "p/c", "p/m", "p/end"))
+
+
+@pytest.mark.parametrize("verdict, context, stop, keeps", [
+    ("deny", None, None, True), (None, "note", None, True), ("deny", "note", "enough", False), (None, None, None, False),
+    ("allow", None, None, False),
+])
+def test_what_keeps_a_stopping_agent_working(verdict, context, stop, keeps):
+    assert Decision("Stop", verdict, context=context, stop=stop).keeps_working is keeps
+    assert Decision("PostToolUse", verdict, context=context, stop=stop).keeps_working is False
+
+
+# ---- stops and rewrites --------------------------------------------------------------------------------------------------
+
+def test_stops_are_joined_and_cancel_the_delay(tmp_path):
+    rules = ruleset(tmp_path, ("p", rule("a", "allow", stop="'budget spent'", delay="5")
+                               + rule("b", stop="'{{ tool }} is off limits'")
+                               + rule("c", stop="\"{{ '' }}\"", description="the default text")
+                               + rule("d", stop="\"{{ '' }}\"")))
+    decision = decide(rules)
+    assert (decision.verdict, decision.stop, decision.delay) == (
+        "allow", "budget spent\nBash is off limits\nthe default text\nstopped by policy rule p/d", 0.0)
+
+
+def test_input_rewrites_merge_in_rule_order(tmp_path):
+    rules = ruleset(tmp_path, ("p", rule("a", "allow", update_input="{command: '{{ input.command }} -no-color', "
+                                                                      "timeout: 1}")
+                               + rule("b", "ask", update_input="{timeout: '{{ 2 * 30 }}', run_in_background: null, "
+                                                                 "extra: [1, '{{ tool }}']}")))
+    decision = decide(rules)
+    assert decision.verdict == "ask"
+    assert decision.updated_input == {"command": "terraform apply -auto-approve -no-color",
+                                      "description": "Apply Terraform changes to the billing stack", "timeout": 60,
+                                      "extra": [1, "Bash"]}
+    assert decision.hits[0].update_input == {"command": "terraform apply -auto-approve -no-color", "timeout": 1}
+
+
+@pytest.mark.parametrize("other, kept", [
+    (rule("x", "deny"), False), (rule("x", "defer"), True), (rule("x", stop="'enough'"), False), ("", True),
+])
+def test_an_input_rewrite_goes_only_with_a_call_that_goes_ahead(tmp_path, other, kept):
+    rules = ruleset(tmp_path, ("p", rule("a", "allow", update_input="{command: ls}") + other))
+    decision = decide(rules)
+    assert decision.updated_input == ({**event().tool_input, "command": "ls"} if kept else None)
+
+
+def test_output_rewrites_merge_fields_or_replace_the_whole_output(tmp_path):
+    original = event("PostToolUse-Bash").data["tool_response"]
+    rules = ruleset(tmp_path, ("p", rule("a", events="PostToolUse", update_output="{stdout: hidden, extra: null}")
+                               + rule("b", "deny", events="PostToolUse", update_output="{stderr: '{{ tool }}'}")))
+    decision = decide(rules, event("PostToolUse-Bash"))
+    assert (decision.verdict, decision.updated_output) == ("deny", {**original, "stdout": "hidden", "stderr": "Bash"})
+    whole = ruleset(tmp_path, ("p", rule("a", events="PostToolUse", update_output="{stdout: hidden}")
+                               + rule("b", events="PostToolUse", update_output="'replaced for {{ tool }}'")))
+    assert decide(whole, event("PostToolUse-Bash")).updated_output == "replaced for Bash"
+    fields_on_text = ruleset(tmp_path, ("p", rule("a", events="PostToolUse", update_output="'text'")
+                                        + rule("b", events="PostToolUse", update_output="{stdout: x}")))
+    assert decide(fields_on_text, event("PostToolUse-Bash")).updated_output == {"stdout": "x"}
+
+
+def test_a_failing_rewrite_template_names_the_rule(tmp_path):
+    rules = ruleset(tmp_path, ("p", rule("a", "allow", update_input="{command: '{{ 1 / 0 }}'}")))
+    with pytest.raises(EvaluationError) as raised:
+        decide(rules)
+    assert raised.value.message.startswith("rule p/a: update_input failed: ")
 
 
 class CountingFacts(StaticFacts):

@@ -91,7 +91,7 @@ def test_deny_with_its_effect_and_decision_row(env, rules):
         "tool": "Bash", "verdict": "deny", "rule_ids": '["guard/no-terraform"]',
         "reason": "No terraform apply -auto-approve in billing.", "delay": 0.0, "packs": '{"guard":"r1"}',
         "effects": '[{"rule":"guard/no-terraform","effect":"record","result":"recorded a row in audit"}]',
-        "payload": None, "error": None}
+        "payload": None, "error": None, "agent_id": None, "stop_hook_active": 0, "continued": 0}
     assert env.rows("SELECT * FROM audit") == [
         {"command": "terraform apply -auto-approve", "session": SESSION, "verdict": "deny"}]
 
@@ -138,13 +138,23 @@ def test_stop_block_is_not_repeated_while_stop_hook_active(env, rules):
     assert output(run(env, "Stop-active")) == {"decision": "block", "reason": "Run the tests first."}
 
 
-@pytest.mark.parametrize("path", all_event_files(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", [path for path in all_event_files() if path.stem != "WorktreeCreate"],
+                         ids=lambda path: path.stem)
 def test_every_payload_without_rules_passes_through(env, path):
     write(env.root / "rules.yaml", "version: 1\npack: empty\nrules: []\n")
     result = run(env, path.read_bytes())
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
     (row,) = decisions(env)
     assert (row["event"], row["verdict"], row["error"]) == (event_payload(path.stem)["hook_event_name"], None, None)
+
+
+def test_worktree_create_is_never_passed_through(env):
+    """Printing nothing there would fail the creation with "no worktree path": policy says why instead."""
+    write(env.root / "rules.yaml", "version: 1\npack: empty\nrules: []\n")
+    result = run(env, "WorktreeCreate")
+    assert (result.returncode, result.stdout, result.stderr.decode()) == (
+        2, b"", "policy: unsupported-event: policy cannot answer WorktreeCreate (a WorktreeCreate hook must create the "
+                "worktree itself and print its path, which policy does not do; drop WorktreeCreate from the rule)\n")
 
 
 def test_unknown_event_passes_through(env, rules):
@@ -224,24 +234,46 @@ def test_max_event_bytes_can_be_raised(env, rules):
 
 
 def test_unknown_agent(env, rules):
+    """Answered for the event, in its fail mode (Stop: open), with the default host's protocol."""
     result = env.eval("--agent", "cursor", stdin=event_bytes("Stop"))
-    assert (result.returncode, result.stdout, result.stderr) == (
-        2, b"", b"policy: usage: unknown agent 'cursor' (known: claude-code)\n")
+    line = "policy: usage: unknown agent 'cursor' (known: claude-code)"
+    assert (result.returncode, output(result), result.stderr.decode()) == (
+        0, {"systemMessage": line + " - policy is NOT enforcing rules"}, line + "\n")
 
 
 def test_usage_errors(env, rules):
-    result = env.eval("--bogus", stdin=event_bytes("Stop"))
+    result = env.eval("--bogus", stdin=event_bytes("PreToolUse-Bash"))
     assert (result.returncode, result.stdout) == (2, b"")
     assert result.stderr.decode() == (
         "policy: usage: unknown argument '--bogus' (usage: policy eval [--agent claude-code] [--config FILE] "
         "[--rules PATH]... [--db FILE] [--now ISO] [--dry-run] [--explain] [--format host|json] "
         "[--timeout SECONDS] < event.json)\n")
-    result = env.eval("--timeout", "0", stdin=event_bytes("Stop"))
+    result = env.eval("--timeout", "0", stdin=event_bytes("PreToolUse-Bash"))  # fails closed, as any usage error
     assert (result.returncode, result.stderr.decode().split(" (")[0]) == (
         2, "policy: usage: --timeout must be a number of seconds above 0")
-    result = env.eval("--now", "tomorrow", stdin=event_bytes("Stop"))
+    result = env.eval("--now", "tomorrow", stdin=event_bytes("PreToolUse-Bash"))
     assert (result.returncode, result.stderr.decode()) == (
         2, "policy: usage: --now 'tomorrow' is not an ISO 8601 time (e.g. 2026-11-20T10:00:00+01:00)\n")
+    assert decisions(env) == []  # nothing was evaluated
+
+
+def test_a_usage_error_at_a_terminal_does_not_wait_for_stdin(env, rules):
+    """Someone typing `policy eval --bogus` gets the error at once (no hook event is coming from a terminal)."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import POLICY
+
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([str(POLICY), "eval", "--bogus"], stdin=terminal, capture_output=True, env=env.vars,
+                              cwd=str(env.root), timeout=30)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert (done.returncode, done.stdout, done.stderr.decode().startswith("policy: usage: unknown argument")) == (
+        2, b"", True)
 
 
 # ---- broken rule files ----------------------------------------------------------------------------------------------
@@ -325,7 +357,8 @@ def test_format_json(env, rules):
     report = json.loads(result.stdout)
     assert report == {
         "event": "PreToolUse", "verdict": "deny", "reason": "No terraform apply -auto-approve in billing.",
-        "context": None, "message": None, "delay": 0.0, "rules": ["guard/no-terraform"],
+        "context": None, "message": None, "stop": None, "updated_input": None, "updated_output": None, "delay": 0.0,
+        "rules": ["guard/no-terraform"],
         "output": {"stdout": json.dumps(TERRAFORM_DENY, separators=(",", ":")) + "\n", "stderr": "", "exit_code": 0},
         "effects": ['guard/no-terraform: record {"table": "audit", "values": {"command": "terraform apply '
                     f'-auto-approve", "session": "{SESSION}", "verdict": "deny"}}}}'],

@@ -92,14 +92,20 @@ def installed(env: Env, *args: str) -> subprocess.CompletedProcess:
     return env.run("install", "--agent", "claude-code", "--scope", "project", *args)
 
 
-def run_as_claude_code(env: Env, command: str, payload: dict, project: Path) -> subprocess.CompletedProcess:
-    """`sh -c "<command>"` with the event on stdin, in the project, with Claude Code's variables and a PATH that
-    has neither the virtualenv nor `policy` on it."""
+def run_as_claude_code(env: Env, handler: dict | str, payload: dict, project: Path) -> subprocess.CompletedProcess:
+    """The handler run as Claude Code runs it: shell form (`command` alone) through `sh -c`, exec form (`args`)
+    spawned directly with `${CLAUDE_PROJECT_DIR}` substituted, no shell; with the event on stdin, in the project,
+    with Claude Code's variables and a PATH that has neither the virtualenv nor `policy` on it."""
+    handler = {"command": handler} if isinstance(handler, str) else handler
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
     environ.update(PATH="/usr/bin:/bin", CLAUDE_PROJECT_DIR=str(project), CLAUDE_CODE_SESSION_ID=payload["session_id"])
     assert shutil.which("policy", path=environ["PATH"]) is None
-    return subprocess.run(["sh", "-c", command], input=json.dumps(payload).encode(), capture_output=True,
-                          env=environ, cwd=str(project), timeout=60)
+    if "args" in handler:
+        argv = [word.replace("${CLAUDE_PROJECT_DIR}", str(project)) for word in [handler["command"], *handler["args"]]]
+    else:
+        argv = ["sh", "-c", handler["command"]]
+    return subprocess.run(argv, input=json.dumps(payload).encode(), capture_output=True, env=environ,
+                          cwd=str(project), timeout=60)
 
 
 def bash_event(command: str, project: Path) -> dict:
@@ -313,6 +319,59 @@ def test_a_hook_from_an_old_virtualenv_is_replaced_and_other_policy_commands_are
         {"matcher": "*", "hooks": [theirs]}]}}
 
 
+def test_a_policy_hook_the_user_wrapped_is_kept_instead_of_installing_a_second_one(env, project):
+    """The user prefixed our command with an env variable (PreToolUse) and wrote it in exec form (Stop): both are
+    policy's hook. The wrapped one stays as the user wrote it; the exec form, our own command, becomes what install
+    writes; SessionStart, which neither covers, gets ours. Uninstall takes them all out."""
+    wrapped = {"type": "command", "command": f"POLICY_PACING=off {HOOK}", "timeout": 75}
+    exec_form = {"type": "command", "command": str(POLICY_HOOK), "args": ["--agent", "claude-code"], "timeout": 90}
+    write(settings_file(project), json.dumps({"hooks": {
+        "PreToolUse": [{"matcher": "Bash", "hooks": [wrapped]}], "Stop": [{"hooks": [exec_form]}]}}, indent=2))
+    result = installed(env)
+    assert result.returncode == 0
+    assert "  kept:    your own policy hook on PreToolUse, as you wrote it (`policy doctor` checks the timeout and " \
+           "matcher)" in result.stdout.decode().splitlines()
+    ours = {"type": "command", "command": HOOK, "timeout": 75}
+    data = json.loads(settings_file(project).read_text())
+    assert data["hooks"] == {"PreToolUse": [{"matcher": "Bash", "hooks": [wrapped]}], "Stop": [{"hooks": [ours]}],
+                             "SessionStart": [{"hooks": [ours]}]}
+    again = installed(env)
+    assert again.stdout.decode() == ("policy's hooks are already installed in .claude/settings.json: nothing changed "
+                                     "(your own on PreToolUse kept as you wrote it)\n")
+    denied = run_as_claude_code(env, wrapped["command"], bash_event("git push --force", project), project)
+    assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
+    assert env.run("uninstall", "--scope", "project").returncode == 0
+    assert json.loads(settings_file(project).read_text()) == {}
+
+
+def test_a_duplicate_of_a_wrapped_hook_is_taken_out(env, project):
+    """Settings that have both (an earlier install next to the user's wrapper) keep only the user's."""
+    wrapped = {"type": "command", "command": f"env POLICY_PACING=off {HOOK}", "timeout": 75}
+    write(settings_file(project), json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "Bash", "hooks": [wrapped]},
+        {"matcher": "Bash", "hooks": [{"type": "command", "command": HOOK, "timeout": 75}]}]}}, indent=2))
+    installed(env)
+    assert json.loads(settings_file(project).read_text())["hooks"]["PreToolUse"] == [
+        {"matcher": "Bash", "hooks": [wrapped]}]
+
+
+def test_worktree_create_is_never_hooked(env, project):
+    """Rules on it are refused; a policy hook found there (any form) is taken out; others' hooks stay."""
+    theirs = {"type": "command", "command": "~/bin/make-worktree"}
+    write(settings_file(project), json.dumps({"hooks": {"WorktreeCreate": [
+        {"hooks": [{"type": "command", "command": HOOK, "timeout": 75}]},
+        {"hooks": [{"type": "command", "command": f"FOO=1 {HOOK}"}, theirs]}]}}, indent=2))
+    assert installed(env).returncode == 0
+    data = json.loads(settings_file(project).read_text())
+    assert data["hooks"]["WorktreeCreate"] == [{"hooks": [theirs]}]
+    write(project / ".policy" / "rules" / "worktree.yaml", "version: 1\npack: wt\nrules:\n"
+          "  - {id: log, events: [WorktreeCreate], do: [{set: {key: wt.last, value: '{{ event.name }}'}}]}\n")
+    refused = installed(env)
+    assert (refused.returncode, refused.stderr.decode()) == (1, (
+        "policy: invalid-config: the configuration has errors: unsupported-event: rule wt/log: policy cannot answer "
+        "WorktreeCreate in Claude Code\n    hint: run `policy validate`, fix what it reports, then install again\n"))
+
+
 def test_a_symlinked_settings_file_stays_a_symlink(env, project, tmp_path):
     dotfiles = write(tmp_path / "dotfiles" / "claude-settings.json", EXISTING)
     settings_file(project).parent.mkdir()
@@ -377,7 +436,7 @@ def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
 
 
 def test_the_command_is_the_launcher_next_to_the_interpreter(tmp_path):
-    assert install.hook_command() == HOOK
+    assert install.hook_handler() == {"type": "command", "command": HOOK}
     assert install.is_ours({"type": "command", "command": HOOK})
 
 
@@ -392,24 +451,80 @@ def fake_venv(root: Path, *, launcher: bool) -> Path:
     return root / "bin" / "python"
 
 
-def test_without_the_launcher_the_command_is_python_m_policy_quoted_for_sh(env, project, tmp_path):
+def test_without_the_launcher_a_path_that_needs_quoting_is_run_without_a_shell(env, project, tmp_path):
+    """A path no shell reads as one word unquoted gets exec form: quoting for sh (`'…'`) would not run in
+    PowerShell, where Claude Code runs shell-form hooks on Windows without Git Bash."""
     python = fake_venv(tmp_path / "my venv's dir", launcher=False)
-    command = install.hook_command(executable=str(python))
-    assert command == f"'{tmp_path}/my venv'\"'\"'s dir/bin/python' -m policy eval --agent claude-code"
-    assert install.is_ours({"type": "command", "command": command})
-    denied = run_as_claude_code(env, command, bash_event("git push -f", project), project)
+    handler = install.hook_handler(executable=str(python))
+    assert handler == {"type": "command", "command": f"{tmp_path}/my venv's dir/bin/python",
+                       "args": ["-m", "policy", "eval", "--agent", "claude-code"]}
+    assert install.is_ours(handler) and not install.is_wrapped(handler)
+    denied = run_as_claude_code(env, handler, bash_event("git push -f", project), project)
     assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
+
+
+def test_without_the_launcher_a_plain_path_is_python_m_policy_in_shell_form(tmp_path):
+    python = fake_venv(tmp_path / "venv", launcher=False)
+    assert install.hook_handler(executable=str(python)) == {
+        "type": "command", "command": f"{tmp_path}/venv/bin/python -m policy eval --agent claude-code"}
 
 
 def test_a_virtualenv_inside_the_project_is_named_through_claude_project_dir(env, tmp_path):
     project = tmp_path / "my project"
     python = fake_venv(project / ".venv", launcher=True)
     assert env.run("init", cwd=project).returncode == 0
-    command = install.hook_command(project_dir=str(project), executable=str(python))
-    assert command == '"$CLAUDE_PROJECT_DIR"/.venv/bin/policy-hook --agent claude-code'
-    assert install.is_ours({"type": "command", "command": command})
-    denied = run_as_claude_code(env, command, bash_event("git push --force", project), project)
+    handler = install.hook_handler(project_dir=str(project), executable=str(python))
+    assert handler == {"type": "command", "command": "${CLAUDE_PROJECT_DIR}/.venv/bin/policy-hook",
+                       "args": ["--agent", "claude-code"]}
+    assert install.is_ours(handler)
+    denied = run_as_claude_code(env, handler, bash_event("git push --force", project), project)
     assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
+
+
+@pytest.mark.parametrize("path, plain", [
+    ("/home/dev/shop/.venv/bin/policy-hook", True),
+    ("C:/Users/dev/shop/.venv/Scripts/policy-hook.exe", True),
+    ("/home/dév/.venv/bin/policy-hook", True),
+    ("/home/dev/my shop/.venv/bin/policy-hook", False),
+    ("/opt/it's/bin/policy-hook", False),
+    ("/opt/$HOME/bin/policy-hook", False),
+    ("/opt/a;b/bin/policy-hook", False),
+    ("/opt/a&b/bin/policy-hook", False),
+    ("/opt/(x)/bin/policy-hook", False),
+    ("/opt/a,b/bin/policy-hook", False),  # PowerShell reads a comma as an array
+    ("/opt/a@b/bin/policy-hook", False),
+    ("/opt/`x`/bin/policy-hook", False),
+    ("~/venv/bin/policy-hook", False),
+    ("-rf/bin/policy-hook", False),
+    ("C:\\Users\\dev\\policy-hook.exe", False),  # Git Bash would read the backslashes as escapes
+])
+def test_shell_form_only_for_a_word_every_shell_reads_as_is(path, plain):
+    """sh, Git Bash and PowerShell (no shell of PowerShell is available here to run it: the rule is checked)."""
+    assert install._plain(path) is plain
+
+
+def test_policy_hooks_of_every_form_and_version_are_recognised():
+    exec_form = {"type": "command", "command": "/v/bin/policy-hook", "args": ["--agent", "claude-code"]}
+    old_quoted = {"type": "command", "command": "'/old venv/bin/policy-hook' --agent claude-code"}
+    old_project = {"type": "command", "command": '"$CLAUDE_PROJECT_DIR"/.venv/bin/policy-hook --agent claude-code'}
+    windows = {"type": "command", "command": "C:/venv/Scripts/policy-hook.exe --agent claude-code"}
+    assert [install.is_ours(handler) for handler in (exec_form, old_quoted, old_project, windows)] == [True] * 4
+    wrapped = [
+        {"type": "command", "command": "POLICY_DB=/tmp/f.db /v/bin/policy-hook --agent claude-code"},
+        {"type": "command", "command": "env POLICY_PACING=off policy-hook"},
+        {"type": "command", "command": "bash -c 'policy eval --agent claude-code 2>>/tmp/policy.log'"},
+        {"type": "command", "command": "/usr/bin/env", "args": ["POLICY_DB=/x", "/v/bin/policy-hook", "--agent",
+                                                                 "claude-code"]},
+        {"type": "command", "command": "/v/bin/policy", "args": ["eval"]},
+    ]
+    assert [(install.is_ours(handler), install.is_wrapped(handler)) for handler in wrapped] == [(False, True)] * 5
+    others = [
+        {"type": "command", "command": "policy eval --rules ~/my-rules"},  # a policy hook of its own
+        {"type": "command", "command": "/v/bin/policy-hook --agent cursor"},
+        {"type": "command", "command": "npx prettier --check"},
+        {"type": "http", "url": "http://127.0.0.1:1/policy-hook"},
+    ]
+    assert [(install.is_ours(handler), install.is_wrapped(handler)) for handler in others] == [(False, False)] * 4
 
 
 # ---- matchers and timeouts -----------------------------------------------------------------------------------------
@@ -435,7 +550,7 @@ def test_the_matcher_is_star_unless_every_rule_names_its_tools(tmp_path, tools, 
     rules = "".join(f"  - {{id: r{index}, events: [PreToolUse, PostToolUse], decision: deny"
                     + (f", tools: {tool}" if tool else "") + "}\n" for index, tool in enumerate(tools))
     rules += "  - {id: switched-off, events: [PreToolUse], enabled: false, decision: deny}\n"
-    groups = install.hook_groups(ruleset_of(tmp_path, rules), "x")
+    groups = install.hook_groups(ruleset_of(tmp_path, rules), {"type": "command", "command": "x"})
     assert {event: group["matcher"] for event, group in groups.items()} == {"PreToolUse": matcher,
                                                                            "PostToolUse": matcher}
 
@@ -459,7 +574,7 @@ def test_the_timeout_leaves_time_for_the_commands_a_rule_runs(tmp_path):
     assert {event: install.required_timeout(ruleset, event) for event in ("PreToolUse", "Stop", "PostToolUse",
                                                                           "SessionStart")} == {
         "PreToolUse": 75 + 41 + 11, "Stop": 75 + 11, "PostToolUse": 75 + 601, "SessionStart": 75}
-    groups = install.hook_groups(ruleset, "x")
+    groups = install.hook_groups(ruleset, {"type": "command", "command": "x"})
     assert {event: group["hooks"][0]["timeout"] for event, group in groups.items()} == {
         "PreToolUse": 127, "Stop": 86, "PostToolUse": 676}
 

@@ -1,9 +1,10 @@
 """policy.migrations: the store's schema, as numbered migrations applied on open, each recorded.
 
-"Older" here means a store whose `PRAGMA user_version` is below migrations.LATEST. Today LATEST is 1, so the only
-older stores are version 0: an empty file (as left by a crash between creating the file and migrating it) or an
-SQLite file that never held a policy schema. To exercise a real upgrade path, the tests also add a migration 2 and
-open a store created at version 1: that is what the next schema change will do to every user's store.
+"Older" here means a store whose `PRAGMA user_version` is below migrations.LATEST: version 0 (an empty file, as
+left by a crash between creating the file and migrating it, or an SQLite file that never held a policy schema), or
+a store made by an earlier policy (version 1, before the decision log kept what the Stop loop guard counts). The
+tests also add a migration 3 and open a store created at the latest version: that is what the next schema change
+will do to every user's store.
 """
 
 from __future__ import annotations
@@ -30,34 +31,38 @@ TABLES = {
     "agent_sessions": ("agent_session", "agent", "cwd", "model", "source", "task", "status", "last_event",
                        "started_at", "updated_at", "ended_at"),
     "decisions": ("id", "at", "host", "event", "agent_session", "tool", "verdict", "rule_ids", "reason", "delay",
-                  "packs", "ruleset", "latency_ms", "effects", "payload", "error"),
+                  "packs", "ruleset", "latency_ms", "effects", "payload", "error", "agent_id", "stop_hook_active",
+                  "continued"),
     "kv": ("key", "value", "updated_at", "expires_at"),
     "source_cache": ("source", "value", "fetched_at", "failures", "last_error", "open_until", "attempted_at",
                      "etag"),
 }
 
 
+NAMES = [(1, "initial tables"), (2, "decisions: agent_id, stop_hook_active, continued")]
+
+
 def test_latest_schema():
-    assert LATEST == len(MIGRATIONS) == 1
-    assert [(number, name) for number, name, _ in MIGRATIONS] == [(1, "initial tables")]
+    assert LATEST == len(MIGRATIONS) == 2
+    assert [(number, name) for number, name, _ in MIGRATIONS] == NAMES
     assert table_columns() == TABLES
     assert BOOKKEEPING_TABLES == {"schema_migrations", "meta", "decisions", "source_cache"}
 
 
 def test_new_store_records_its_migrations(tmp_path):
     with Store.open(str(tmp_path / "facts.db")) as store:
-        assert store.value("PRAGMA user_version") == 1
+        assert store.value("PRAGMA user_version") == 2
         rows = store.rows("SELECT version, name, applied_at FROM schema_migrations")
-        assert [(row["version"], row["name"]) for row in rows] == [(1, "initial tables")]
+        assert [(row["version"], row["name"]) for row in rows] == NAMES
         assert rows[0]["applied_at"] > 1_700_000_000
     with Store.open(str(tmp_path / "facts.db")) as store:  # reopening applies nothing again
-        assert store.value("SELECT count(*) FROM schema_migrations") == 1
+        assert store.value("SELECT count(*) FROM schema_migrations") == 2
 
 
 def test_empty_schema_is_in_memory_and_empty():
     connection = empty_schema()
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
         assert connection.execute("SELECT count(*) FROM decisions").fetchone() == (0,)
         assert connection.execute("PRAGMA database_list").fetchone()[2] == ""
     finally:
@@ -70,8 +75,8 @@ def test_zero_byte_file_is_migrated(tmp_path):
     path = tmp_path / "facts.db"
     path.write_bytes(b"")
     with Store.open(str(path)) as store:
-        assert store.value("PRAGMA user_version") == 1
-        assert store.value("SELECT count(*) FROM schema_migrations") == 1
+        assert store.value("PRAGMA user_version") == 2
+        assert store.value("SELECT count(*) FROM schema_migrations") == 2
 
 
 def test_version_0_database_with_other_tables_keeps_them(tmp_path):
@@ -82,7 +87,7 @@ def test_version_0_database_with_other_tables_keeps_them(tmp_path):
     connection.commit()
     connection.close()
     with Store.open(str(path)) as store:
-        assert store.value("PRAGMA user_version") == 1
+        assert store.value("PRAGMA user_version") == 2
         assert store.rows("SELECT text FROM notes") == [{"text": "keep me"}]
 
 
@@ -107,60 +112,76 @@ def test_version_0_database_with_part_of_the_schema_is_refused_untouched(tmp_pat
 def test_newer_store_is_refused(tmp_path):
     path = tmp_path / "facts.db"
     connection = sqlite3.connect(path)
-    connection.execute("PRAGMA user_version = 2")
+    connection.execute("PRAGMA user_version = 3")
     connection.close()
     with pytest.raises(StoreError) as raised:
         Store.open(str(path))
-    assert raised.value.one_line() == (f"db-too-new: the fact store {path} has schema version 2, newer than this "
-                                       "policy knows (1) (upgrade policy, or point --db at another file)")
+    assert raised.value.one_line() == (f"db-too-new: the fact store {path} has schema version 3, newer than this "
+                                       "policy knows (2) (upgrade policy, or point --db at another file)")
+
+
+def test_store_of_version_1_gets_the_stop_columns(tmp_path, monkeypatch):
+    """A store an earlier policy made (version 1) is upgraded on open: its decisions keep their rows, with the new
+    columns empty (the Stop loop guard reads such rows the way that policy did)."""
+    path = str(tmp_path / "facts.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "LATEST", 1)
+    monkeypatch.setattr(store_module, "LATEST", 1)
+    with Store.open(path) as store:
+        store.execute("INSERT INTO decisions(at, host, event, verdict) VALUES (1, 'claude-code', 'Stop', 'deny')")
+    monkeypatch.undo()
+    with Store.open(path) as store:
+        assert store.value("PRAGMA user_version") == 2
+        assert store.rows("SELECT event, verdict, agent_id, stop_hook_active, continued FROM decisions") == [
+            {"event": "Stop", "verdict": "deny", "agent_id": None, "stop_hook_active": None, "continued": None}]
 
 
 # ---- the next migration ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def with_migration_2(monkeypatch):
-    def _002_tool_attempt_duration(db):
+def with_migration_3(monkeypatch):
+    def _003_tool_attempt_duration(db):
         db["tool_attempts"].add_column("duration_ms", float)
         db["kv"].create_index(["updated_at"])
 
-    def install(step=_002_tool_attempt_duration):
-        monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + ((2, "tool attempt duration", step),))
-        monkeypatch.setattr(migrations, "LATEST", 2)
-        monkeypatch.setattr(store_module, "LATEST", 2)
+    def install(step=_003_tool_attempt_duration):
+        monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + ((3, "tool attempt duration", step),))
+        monkeypatch.setattr(migrations, "LATEST", 3)
+        monkeypatch.setattr(store_module, "LATEST", 3)
 
     return install
 
 
-def test_store_of_version_1_is_upgraded_in_place(tmp_path, with_migration_2):
+def test_store_of_the_latest_version_is_upgraded_in_place(tmp_path, with_migration_3):
     path = str(tmp_path / "facts.db")
-    with Store.open(path) as store:  # created by this policy, at version 1
+    with Store.open(path) as store:  # created by this policy, at version 2
         store.execute("INSERT INTO tool_attempts(at, verdict, tool) VALUES (1, 'allowed', 'Bash')")
         store.execute("INSERT INTO decisions(at, host, event) VALUES (1, 'h', 'Stop')")
-    with_migration_2()
+    with_migration_3()
     with Store.open(path) as store:
-        assert store.value("PRAGMA user_version") == 2
+        assert store.value("PRAGMA user_version") == 3
         assert [row["version"] for row in store.rows("SELECT version FROM schema_migrations ORDER BY version")] == [
-            1, 2]
+            1, 2, 3]
         assert store.rows("SELECT tool, verdict, duration_ms FROM tool_attempts") == [
             {"tool": "Bash", "verdict": "allowed", "duration_ms": None}]
         assert store.value("SELECT count(*) FROM decisions") == 1
 
 
-def test_a_failing_migration_changes_nothing(tmp_path, with_migration_2):
+def test_a_failing_migration_changes_nothing(tmp_path, with_migration_3):
     path = str(tmp_path / "facts.db")
     Store.open(path).close()
 
     def broken(db):
         db["tool_attempts"].add_column("half", float)
-        raise RuntimeError("migration 2 failed halfway")
+        raise RuntimeError("migration 3 failed halfway")
 
-    with_migration_2(broken)
+    with_migration_3(broken)
     with pytest.raises(RuntimeError):
         Store.open(path)
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
         assert "half" not in [row[1] for row in connection.execute("PRAGMA table_info(tool_attempts)")]
-        assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
     finally:
         connection.close()

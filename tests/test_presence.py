@@ -696,12 +696,18 @@ def test_defer_is_rendered_as_the_config_says(tmp_path: Path, defer_as: str, out
         0, json.dumps(output, separators=(",", ":")) + "\n", "")
 
 
-def test_nobody_to_ask_in_bypass_mode_means_deny(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "config", "decision"), [
+    ("bypassPermissions", "", "ask"),  # Claude Code still shows a hook's ask there
+    ("bypassPermissions", "ask_in_bypass: deny\n", "deny"),
+    ("dontAsk", "", "deny"),  # nobody is asked
+])
+def test_a_defer_in_the_permission_modes(tmp_path: Path, mode: str, config: str, decision: str) -> None:
     shell = Shell(tmp_path)
-    assert shell.eval("PreToolUse-Bash", T0) == (0, "", "")
+    (tmp_path / "policy.yaml").write_text(f"version: 1\n{config}", encoding="utf-8")
+    assert shell.eval("PreToolUse-Bash", T0, "--config", str(tmp_path / "policy.yaml")) == (0, "", "")
     event = json.loads((EVENTS / "PreToolUse-Bash-session2.json").read_text())
-    code, out, _ = shell.eval({**event, "permission_mode": "bypassPermissions"}, at(1))
-    assert (code, json.loads(out)["hookSpecificOutput"]["permissionDecision"]) == (0, "deny")
+    code, out, _ = shell.eval({**event, "permission_mode": mode}, at(1), "--config", str(tmp_path / "policy.yaml"))
+    assert (code, json.loads(out)["hookSpecificOutput"]["permissionDecision"]) == (0, decision)
 
 
 def test_the_command_map_is_extended_in_the_project_config(tmp_path: Path) -> None:

@@ -105,8 +105,8 @@ def test_validate_text(files, capsys):
         "    hint: did you mean 'fail'?\n"
         "rules/bad.yaml:5:13: bad-value: 'Stp' is not a valid value for rules[0].events\n"
         "    hint: did you mean 'Stop'?\n"
-        "rules/bad.yaml:9:5: warning: useless-block-cap: block_cap only applies to deny rules on Stop or "
-        "SubagentStop\n"
+        "rules/bad.yaml:9:5: warning: useless-block-cap: block_cap only applies to Stop or SubagentStop rules that "
+        "keep the agent working (a deny or a context)\n"
         "    hint: remove it\n"
         "rules/good.test.yaml:1:1: missing-key: the top level needs the key 'tests'\n"
         "    hint: add `tests:`\n"
@@ -123,7 +123,8 @@ def test_validate_json(files, capsys):
              "severity": "error", "message": "'Stp' is not a valid value for rules[0].events",
              "hint": "did you mean 'Stop'?"},
             {"file": "rules/bad.yaml", "line": 9, "col": 5, "path": "rules[1].block_cap", "code": "useless-block-cap",
-             "severity": "warning", "message": "block_cap only applies to deny rules on Stop or SubagentStop",
+             "severity": "warning", "message": "block_cap only applies to Stop or SubagentStop rules that keep the agent "
+                                               "working (a deny or a context)",
              "hint": "remove it"}]}
 
 

@@ -8,7 +8,7 @@ import json
 import os
 import stat
 
-from conftest import event_payload, write
+from conftest import event_bytes, event_payload, write
 
 RULES = """
     version: 1
@@ -108,8 +108,8 @@ def test_a_lone_surrogate_in_the_event_cannot_cost_the_answer(env):
     assert [row["verdict"] for row in env.rows("SELECT verdict FROM decisions")] == ["deny"]
 
 
-def test_ask_on_stop_in_a_bypass_mode_does_not_block(env):
-    """ask/defer become deny in bypassPermissions only where they mean asking the user (PreToolUse,
+def test_ask_on_stop_in_dont_ask_mode_does_not_block(env):
+    """ask/defer become deny where nobody is asked (dontAsk) only where they mean asking the user (PreToolUse,
     PermissionRequest): on Stop an `ask` is no verdict, and turning it into a block would keep the agent going
     until Claude Code's own cap."""
     write(env.root / "rules.yaml", """
@@ -119,11 +119,10 @@ def test_ask_on_stop_in_a_bypass_mode_does_not_block(env):
           - {id: ask-stop, events: [Stop], decision: ask, reason: Check the tests.}
           - {id: ask-tool, events: [PreToolUse], decision: ask, reason: Check the command.}
     """)
-    stop = dict(event_payload("Stop"), permission_mode="bypassPermissions")
+    stop = dict(event_payload("Stop"), permission_mode="dontAsk")
     result = env.eval("--rules", "rules.yaml", stdin=json.dumps(stop).encode())
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
-    tool = dict(event_payload("PreToolUse-Bash"), permission_mode="bypassPermissions")
-    result = env.eval("--rules", "rules.yaml", stdin=json.dumps(tool).encode())
+    result = env.eval("--rules", "rules.yaml", stdin=event_bytes("PreToolUse-Bash-dontAsk"))
     assert json.loads(result.stdout) == {"hookSpecificOutput": {
         "hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": "Check the command."}}
 
@@ -133,16 +132,16 @@ def test_a_decision_claude_code_cannot_act_on_is_a_warning(env):
         version: 1
         pack: guard
         rules:
-          - {id: no-compact, events: [PreCompact, Stop], decision: deny, reason: Not now.}
-          - {id: allow-stop, events: [Stop], decision: allow}
+          - {id: no-compact, events: [PostCompact, Stop], decision: deny, reason: Not now.}
+          - {id: allow-stop, events: [Stop], decision: allow, message: hi, context: note}
     """)
     result = env.run("validate", "rules.yaml")
     assert (result.returncode, result.stdout.decode()) == (0, (
-        "rules.yaml:4:5: warning: inert-decision: decision deny does nothing on PreCompact in Claude Code (the rule "
-        "still matches there: its context, message and effects apply)\n"
+        "rules.yaml:4:5: warning: inert-decision: decision: deny does nothing on PostCompact in Claude Code (the "
+        "rule still matches there: its other parts and effects apply)\n"
         "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the decision\n"
-        "rules.yaml:5:5: warning: inert-decision: decision allow does nothing on Stop in Claude Code (the rule "
-        "still matches there: its context, message and effects apply)\n"
+        "rules.yaml:5:5: warning: inert-decision: decision: allow does nothing on Stop in Claude Code (the rule "
+        "still matches there: its other parts and effects apply)\n"
         "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the decision\n"
         "0 errors, 2 warnings in 1 file\n"))
 

@@ -1,7 +1,10 @@
 """Host adapters: one module per agent host, the only code that knows a host's hook format.
 
 An adapter turns the host's stdin into a canonical `Event` (`parse`) and a `Decision` back into the host's stdout,
-stderr and exit code (`render`, and `render_failure` for when no decision could be made).
+stderr and exit code (`render`, and `render_failure` for when no decision could be made). It keeps what each part
+of a decision does on each event in one table, which `render` follows, `check` turns into
+validate-time diagnostics for rules that ask for something the host would not do, and scripts/gen_docs.py turns
+into the host's page in docs/.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol
 
-    from policy.errors import PolicyError
-    from policy.model import Decision, Event, HookOutput, Settings
+    from policy.errors import Diagnostic, PolicyError
+    from policy.model import Decision, Event, HookOutput, Pack, Settings
 
     class Adapter(Protocol):
         name: str
@@ -22,13 +25,25 @@ if TYPE_CHECKING:
 
         def render_failure(self, error: PolicyError, event_name: str | None, mode: str) -> HookOutput: ...
 
+        def event_name_hint(self, raw: bytes) -> str | None: ...
+
+        def check(self, packs: tuple[Pack, ...] | list[Pack]) -> list[Diagnostic]: ...
+
+        def supports(self, event_name: str) -> bool: ...
+
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
 }
+DEFAULT = "claude-code"
 
 
 def get_adapter(name: str) -> Adapter:
     """The adapter for `name`; raises KeyError for an unknown host."""
     module = __import__(ADAPTERS[name], fromlist=["_"])
     return module
+
+
+def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], host: str = DEFAULT) -> list[Diagnostic]:
+    """What `policy validate` reports about rules the host cannot act on as written (errors and warnings)."""
+    return get_adapter(host).check(packs)

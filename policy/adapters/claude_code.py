@@ -1,9 +1,11 @@
 """Claude Code's hook protocol (docs: ../shared/docs/hook-protocols.md; mapping: docs/protocol.md).
 
-In: one JSON object on stdin, `hook_event_name` naming the event. Out: exactly one JSON object on stdout (or
-nothing), exit 0; `hookSpecificOutput.hookEventName` always equals the event. A deny is signalled one way only
-(JSON), never JSON and exit 2 together. Failures that must stop the agent exit 2 with one line on stderr, except
-on PermissionRequest, where current Claude Code ignores exit 2 and only a JSON deny works.
+In: one JSON object on stdin, `hook_event_name` naming the event. Out: what `protocol()` says for each event — one
+JSON object on stdout (or nothing) and exit 0, or, where Claude Code blocks only by exit code (TaskCompleted,
+TeammateIdle), the reason on stderr and exit 2; `hookSpecificOutput.hookEventName` always equals the event. A deny
+is signalled one way only, never JSON and exit 2 together. Failures that must stop the agent exit 2 with one line
+on stderr, except on PermissionRequest, where current Claude Code ignores exit 2 and only a JSON deny works.
+WorktreeCreate is never answered on stdout: Claude Code would read it as the path of the worktree.
 """
 
 from __future__ import annotations
@@ -14,30 +16,18 @@ from policy.model import EVENTS, TOOL_EVENTS, Event, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from dataclasses import dataclass
     from typing import Any
 
     from policy.errors import Diagnostic, PolicyError
     from policy.model import Decision, Settings
+else:
+    from policy.lean import dataclass
 
 name = "claude-code"
 
 _STRING_FIELDS = ("session_id", "transcript_path", "cwd", "permission_mode", "tool_name", "prompt")
-# Events whose output shows `systemMessage` to the user (others discard it).
-_SHOWS_SYSTEM_MESSAGE = frozenset({
-    "PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure", "UserPromptSubmit", "Stop",
-    "SubagentStop", "SessionStart",
-})
-_BYPASS_MODES = frozenset({"bypassPermissions", "dontAsk"})
-# Where `ask`/`defer` means asking the user, which no one can answer in the bypass modes.
-_ASKING_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
-# The events on which each verdict changes what Claude Code does (`render`, SPEC §5). Anywhere else a rule's
-# decision renders nothing (its context, message and effects still apply), and `policy validate` says so.
-_ASK_EVENTS = frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit"})
-VERDICT_EVENTS = {
-    "deny": frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure",
-                       "Stop", "SubagentStop"}),
-    "ask": _ASK_EVENTS, "defer": _ASK_EVENTS, "allow": frozenset({"PreToolUse", "PermissionRequest"}),
-}
 
 
 def _type_name(value: object) -> str:
@@ -133,93 +123,377 @@ def _event(event_name: str, data: dict[str, Any]) -> Event:
     )
 
 
+# ---- render: what each part of a decision does on each event ---------------------------------------------------
+#
+# The table below is the one statement of how policy answers Claude Code: render() follows it, check() warns from it at
+# validate time, and docs/protocol.md's tables are generated from it (scripts/gen_docs.py). Sources: the Claude
+# Code hooks reference (v2.1.239) and CHANGELOG; the errata of hook-protocols.md; docs/protocol.md lists what
+# could not be confirmed and the reading chosen.
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What one part of a decision does on one event: `how` names what render() writes ("" for nothing), `doc` is
+    the table cell of docs/protocol.md."""
+
+    how: str = ""
+    doc: str = "—"
+
+
+_NONE = Part()
+
+
+@dataclass(frozen=True, slots=True)
+class EventProtocol:
+    """How each part of a decision is answered on one event. Verdicts: `permission` (hookSpecificOutput
+    .permissionDecision), `permission-request` (hookSpecificOutput.decision.behavior), `block` (top-level decision:
+    block + reason), `exit-2` (the reason on stderr, exit 2, nothing on stdout), `into-context` (the reason joins
+    the context), `decline` (hookSpecificOutput.action: decline). Context: `additional-context`, `system-message`.
+    Message: `system-message`. Stop: `continue` (continue: false + stopReason), `instead` (the same, and the
+    answers that would keep the agent working are dropped), `deny-call` (the same, and the pending call is denied).
+    Rewrites: `specific` (in hookSpecificOutput), `decision` (in hookSpecificOutput.decision)."""
+
+    deny: Part = _NONE
+    ask: Part = _NONE
+    defer: Part = _NONE
+    allow: Part = _NONE
+    context: Part = _NONE
+    message: Part = _NONE
+    stop: Part = _NONE
+    update_input: Part = _NONE
+    update_output: Part = _NONE
+    # The context is dropped when the answer blocks (the prompt it would go with is erased).
+    context_with_block: bool = True
+    # False: policy refuses rules on the event and never installs a hook for it.
+    supported: bool = True
+    # Whether the context's delivery is documented (False: Claude Code's output schema accepts it, no more).
+    context_confirmed: bool = True
+
+
+VERDICT_PARTS = ("deny", "ask", "defer", "allow")
+OTHER_PARTS = ("context", "message", "stop", "update_input", "update_output")
+RULE_KEYS = {"deny": "decision: deny", "ask": "decision: ask", "defer": "decision: defer", "allow": "decision: allow",
+             "context": "context", "message": "message", "stop": "stop", "update_input": "update_input",
+             "update_output": "update_output"}
+
+_MESSAGE = Part("system-message", "`systemMessage`")
+_CONTEXT = Part("additional-context", "`hookSpecificOutput.additionalContext`")
+_STOP = Part("continue", "`continue: false` + `stopReason`")
+_BLOCK = "`decision: \"block\"` + `reason`"
+_STOP_INSTEAD = Part("instead", "`continue: false` + `stopReason` (instead of keeping it working)")
+_DISCARDED = "— (discarded by Claude Code)"
+_GONE = Part(doc=_DISCARDED)
+_IGNORED = Part(doc="— (output ignored)")
+_NOTIFICATION = Part("system-message", "`systemMessage` (a brief notification)")
+_REFUSED = Part(doc="refused (`unsupported-event`)")
+
+_MAKERS: dict[str, Callable[[], EventProtocol]] = {
+    "SessionStart": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "Setup": lambda: EventProtocol(context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "InstructionsLoaded": lambda: EventProtocol(message=_GONE, stop=_GONE),
+    "UserPromptSubmit": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the prompt is erased, the reason is shown to the user"),
+        ask=Part("block", "as deny (nobody else to ask)"), defer=Part("block", "as deny"),
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext` (not with a block)"),
+        message=_MESSAGE, stop=_STOP, context_with_block=False),
+    "UserPromptExpansion": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the command does not expand, the reason is shown to the user"),
+        ask=Part("block", "as deny"), defer=Part("block", "as deny"),
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext` (not with a block)"),
+        message=_MESSAGE, stop=_STOP, context_with_block=False),
+    "MessageDisplay": lambda: EventProtocol(message=_GONE, stop=_GONE),
+    "PreToolUse": lambda: EventProtocol(
+        deny=Part("permission", "`hookSpecificOutput.permissionDecision: \"deny\"` + `permissionDecisionReason` "
+                                "(the reason goes to Claude)"),
+        ask=Part("permission", "`\"ask\"` + reason (shown to the user); as deny in `dontAsk` mode, and in "
+                               "`bypassPermissions` with `ask_in_bypass: deny`"),
+        defer=Part("permission", "per `defer_as`: `\"ask\"` + reason (default), `\"defer\"` or `\"deny\"`"),
+        allow=Part("permission", "`\"allow\"` + reason"),
+        context=_CONTEXT, message=_MESSAGE,
+        stop=Part("deny-call", "`continue: false` + `stopReason`, and the call is denied"),
+        update_input=Part("specific", "`hookSpecificOutput.updatedInput` (with `\"allow\"` or `\"ask\"`)")),
+    "PermissionRequest": lambda: EventProtocol(
+        deny=Part("permission-request", "`hookSpecificOutput.decision: {behavior: \"deny\", message}`"),
+        ask=Part("permission-request", "nothing: the dialog shows (a deny in `dontAsk` mode)"),
+        defer=Part("permission-request", "nothing: the dialog shows (a deny in `dontAsk` mode)"),
+        allow=Part("permission-request", "`decision: {behavior: \"allow\"}`"),
+        message=_MESSAGE,
+        stop=Part("deny-call", "`continue: false` + `stopReason`, and `decision: {behavior: \"deny\", "
+                               "interrupt: true}`"),
+        update_input=Part("decision", "`decision.updatedInput` (with allow)")),
+    "PermissionDenied": lambda: EventProtocol(message=_MESSAGE, stop=_STOP),
+    "PostToolUse": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + " (feedback next to the tool result; the tool already ran)"),
+        context=_CONTEXT, message=_MESSAGE, stop=_STOP,
+        update_output=Part("specific", "`hookSpecificOutput.updatedToolOutput` (what Claude sees)")),
+    "PostToolUseFailure": lambda: EventProtocol(
+        deny=Part("into-context", "the reason joins the context (the event takes context only)"),
+        context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "PostToolBatch": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the agentic loop stops before the next model call"),
+        context=_CONTEXT, message=_MESSAGE, stop=_STOP),
+    "Notification": lambda: EventProtocol(
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext` (in Claude Code's output schema; "
+                                           "delivery not documented)"),
+        message=_GONE, stop=_GONE, context_confirmed=False),
+    "SubagentStart": lambda: EventProtocol(
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext` (to the subagent)"),
+        message=_MESSAGE, stop=_STOP),
+    "SubagentStop": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the subagent keeps working, the reason is its next instruction"),
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext`: the subagent keeps working on "
+                                           "it (as a deny, without the hook-error label)"),
+        message=_MESSAGE, stop=_STOP_INSTEAD),
+    "TaskCreated": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the task is not created, the reason goes to Claude as the tool's error"),
+        message=_MESSAGE, stop=Part(doc="— (ignored by Claude Code)")),
+    "TaskCompleted": lambda: EventProtocol(
+        deny=Part("exit-2", "exit 2, the reason on stderr: the task stays open, the reason goes to the model"),
+        message=Part("system-message", "`systemMessage` (not with a deny: it exits 2)"), stop=_STOP_INSTEAD),
+    "Stop": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": Claude keeps working, the reason is its next instruction"),
+        context=Part("additional-context", "`hookSpecificOutput.additionalContext`: Claude keeps working on it "
+                                           "(as a deny, without the hook-error label)"),
+        message=_MESSAGE, stop=_STOP_INSTEAD),
+    "StopFailure": lambda: EventProtocol(message=_IGNORED, stop=_IGNORED),
+    "TeammateIdle": lambda: EventProtocol(
+        deny=Part("exit-2", "exit 2, the reason on stderr: the teammate keeps working on it"),
+        message=Part("system-message", "`systemMessage` (not with a deny: it exits 2)"), stop=_STOP_INSTEAD),
+    "ConfigChange": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": the change is not applied (except `policy_settings`); the reason is "
+                                    "never shown"),
+        message=_GONE, stop=_GONE),
+    "CwdChanged": lambda: EventProtocol(message=_NOTIFICATION, stop=_GONE),
+    "DirectoryAdded": lambda: EventProtocol(
+        context=Part("system-message", "`systemMessage`: Claude gets it on its next turn (from `/add-dir`; SDK "
+                                       "additions: the debug log)"),
+        message=Part(doc="— (`systemMessage` goes to Claude there)"), stop=_GONE),
+    "FileChanged": lambda: EventProtocol(message=_NOTIFICATION, stop=_GONE),
+    "WorktreeCreate": lambda: EventProtocol(
+        supported=False, deny=_REFUSED, ask=_REFUSED, defer=_REFUSED, allow=_REFUSED, context=_REFUSED,
+        message=_REFUSED, stop=_REFUSED, update_input=_REFUSED, update_output=_REFUSED),
+    "WorktreeRemove": lambda: EventProtocol(message=_GONE, stop=_GONE),
+    "PreCompact": lambda: EventProtocol(
+        deny=Part("block", _BLOCK + ": compaction does not happen (an automatic one that was needed fails the "
+                                    "request)"),
+        message=_GONE, stop=_GONE),
+    "PostCompact": lambda: EventProtocol(message=_GONE, stop=_GONE),
+    "Elicitation": lambda: EventProtocol(
+        deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (no dialog)"), message=_GONE, stop=_GONE),
+    "ElicitationResult": lambda: EventProtocol(
+        deny=Part("decline", "`hookSpecificOutput.action: \"decline\"` (overrides the user's answer)"),
+        message=_GONE, stop=_GONE),
+    "SessionEnd": lambda: EventProtocol(message=_GONE, stop=_GONE),
+}
+_BUILT: dict[str, EventProtocol] = {}
+
+
+def protocol(event_name: str | None) -> EventProtocol | None:
+    """What each part of a decision does on the event; None for an event this policy does not know. (A hook needs
+    one event's entry: each is built when first asked for, not all at import.)"""
+    return _entry(event_name) if event_name in _MAKERS else None
+
+
+def protocol_table() -> dict[str, EventProtocol]:
+    """The whole table, in Claude Code's event order (for docs/protocol.md and the validate-time checks)."""
+    return {event_name: _entry(event_name) for event_name in _MAKERS}
+
+
+def _entry(event_name: str) -> EventProtocol:
+    found = _BUILT.get(event_name)
+    if found is None:
+        found = _BUILT[event_name] = _MAKERS[event_name]()
+    return found
+
+
+# Where `ask`/`defer` means asking the user for a permission.
+_ASKING_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+UNSUPPORTED_HINT = ("a WorktreeCreate hook must create the worktree itself and print its path, which policy does "
+                    "not do; drop WorktreeCreate from the rule")
+
+
 def _output(payload: dict[str, Any]) -> HookOutput:
     return HookOutput(stdout=json_dumps(payload) + "\n" if payload else "")
 
 
-def _specific(event_name: str, **fields: Any) -> dict[str, Any]:
-    return {"hookEventName": event_name, **{key: value for key, value in fields.items() if value is not None}}
-
-
 def effective_verdict(decision: Decision, event: Event, settings: Settings) -> str | None:
-    """The verdict as rendered: `defer` per `defer_as`, ask/defer as deny where no one can be asked."""
+    """The verdict as rendered: `defer` per `defer_as`; ask/defer as deny where nobody can be asked (`dontAsk`
+    mode), and in `bypassPermissions` mode when `ask_in_bypass: deny` (Claude Code itself still shows a hook's
+    ask there)."""
     verdict = decision.verdict
     if verdict == "defer" and event.name == "PreToolUse":
         verdict = settings.defer_as
-    if verdict in ("ask", "defer") and event.name in _ASKING_EVENTS and event.permission_mode in _BYPASS_MODES \
-            and settings.ask_in_bypass == "deny":
+    if verdict in ("ask", "defer") and event.name in _ASKING_EVENTS and (
+            event.permission_mode == "dontAsk"
+            or (event.permission_mode == "bypassPermissions" and settings.ask_in_bypass == "deny")):
         verdict = "deny"
     return verdict
 
 
 def render(decision: Decision, event: Event, settings: Settings) -> HookOutput:
-    """The decision in Claude Code's protocol (SPEC §5)."""
-    event_name = event.name
+    """The decision in Claude Code's protocol, as the table says."""
+    entry = protocol(event.name)
+    if entry is None:  # an event this policy does not know yet (a newer Claude Code): no answer
+        return HookOutput()
+    if not entry.supported:
+        return HookOutput(stderr=f"policy: unsupported-event: policy cannot answer {event.name} "
+                                 f"({UNSUPPORTED_HINT})\n", exit_code=2)
     verdict = effective_verdict(decision, event, settings)
-    reason, context = decision.reason, decision.context
-    # Claude Code requires the text of a block or a PermissionRequest deny; JSON it cannot validate is a
-    # "hook error" and the action proceeds, so a deny must never go out without one.
-    block_reason = reason or "blocked by policy"
+    reason = decision.reason
+    how = getattr(entry, verdict).how if verdict else ""
+    context = decision.context if entry.context.how else None
     payload: dict[str, Any] = {}
-    if event_name == "PreToolUse":
-        specific = _specific(event_name, permissionDecision=verdict,
-                             permissionDecisionReason=reason if verdict in ("deny", "ask", "allow") else None,
-                             additionalContext=context)
-        if len(specific) > 1:
-            payload["hookSpecificOutput"] = specific
-    elif event_name == "PermissionRequest":
+    specific: dict[str, Any] = {}
+    stop = decision.stop if entry.stop.how else None
+    if stop:
+        payload["continue"] = False
+        payload["stopReason"] = stop
+        if entry.stop.how == "instead":
+            how, context = "", None
+        elif entry.stop.how == "deny-call":
+            reason = reason if verdict == "deny" else stop
+            verdict, how = "deny", entry.deny.how
+    # Claude Code requires the text of a block or a deny; JSON it cannot validate is a "hook error" and the action
+    # proceeds, so a deny never goes out without one.
+    if how in ("exit-2", "block") or verdict == "deny":
+        reason = reason or "blocked by policy"
+    if how == "exit-2":
+        return HookOutput(stderr=f"{reason}\n", exit_code=2)
+    if how == "permission":
+        specific["permissionDecision"] = verdict
+        if verdict != "defer" and reason:
+            specific["permissionDecisionReason"] = reason
+        if decision.updated_input is not None and verdict in ("allow", "ask"):
+            specific["updatedInput"] = decision.updated_input
+    elif how == "permission-request" and verdict in ("deny", "allow"):
+        answer: dict[str, Any] = {"behavior": verdict}
         if verdict == "deny":
-            payload["hookSpecificOutput"] = _specific(event_name, decision={"behavior": "deny",
-                                                                              "message": block_reason})
-        elif verdict == "allow":
-            payload["hookSpecificOutput"] = _specific(event_name, decision={"behavior": "allow"})
-    elif event_name in ("UserPromptSubmit", "PostToolUse", "Stop", "SubagentStop"):
-        blocks = verdict == "deny" or (event_name == "UserPromptSubmit" and verdict in ("ask", "defer"))
-        if blocks:
-            payload["decision"] = "block"
-            payload["reason"] = block_reason
-        if context and event_name in ("UserPromptSubmit", "PostToolUse") and not (blocks and event_name ==
-                                                                                 "UserPromptSubmit"):
-            payload["hookSpecificOutput"] = _specific(event_name, additionalContext=context)
-    elif event_name == "PostToolUseFailure":
-        text = "\n\n".join(part for part in (reason if verdict == "deny" else None, context) if part)
-        if text:
-            payload["hookSpecificOutput"] = _specific(event_name, additionalContext=text)
-    elif event_name in ("SessionStart", "SubagentStart"):
-        if context:
-            payload["hookSpecificOutput"] = _specific(event_name, additionalContext=context)
-    if decision.message and event_name in _SHOWS_SYSTEM_MESSAGE:
+            answer["message"] = reason
+            if stop:
+                answer["interrupt"] = True
+        elif decision.updated_input is not None:
+            answer["updatedInput"] = decision.updated_input
+        specific["decision"] = answer
+    elif how == "block":
+        payload["decision"] = "block"
+        payload["reason"] = reason
+    elif how == "into-context":
+        context = "\n\n".join(part for part in (decision.reason, context) if part)
+    elif how == "decline":
+        specific["action"] = "decline"
+    if context and (entry.context_with_block or how != "block"):
+        if entry.context.how == "system-message":
+            payload["systemMessage"] = context
+        else:
+            specific["additionalContext"] = context
+    if decision.updated_output is not None and entry.update_output.how:
+        specific["updatedToolOutput"] = decision.updated_output
+    if decision.message and entry.message.how and "systemMessage" not in payload:
         payload["systemMessage"] = decision.message
+    if specific:
+        payload["hookSpecificOutput"] = {"hookEventName": event.name, **specific}
     return _output(payload)
 
 
 def render_failure(error: PolicyError, event_name: str | None, mode: str) -> HookOutput:
-    """No decision could be made: fail closed (block, with one line) or open (let the host decide, say so)."""
+    """No decision could be made: fail closed (block, with one line) or open (let the host decide, say so where
+    the user sees it). stdout never carries anything Claude Code could take for another answer."""
     line = f"policy: {error.one_line()}"
+    entry = protocol(event_name)
+    if entry is not None and not entry.supported:  # stdout would be read as the worktree's path
+        return HookOutput(stderr=line + "\n", exit_code=2)
     if mode == "open":
-        return HookOutput(stdout=json_dumps({"systemMessage": f"{line} - policy is NOT enforcing rules"}) + "\n",
-                          stderr=line + "\n")
-    if event_name == "PermissionRequest":
-        return HookOutput(stdout=json_dumps({"hookSpecificOutput": _specific(
-            event_name, decision={"behavior": "deny", "message": line})}) + "\n", stderr=line + "\n")
+        shown = entry is None or entry.message.how == "system-message"
+        return HookOutput(stdout=json_dumps({"systemMessage": f"{line} - policy is NOT enforcing rules"}) + "\n"
+                          if shown else "", stderr=line + "\n")
+    if event_name == "PermissionRequest":  # current Claude Code ignores exit 2 there: only a JSON deny works
+        return HookOutput(stdout=json_dumps({"hookSpecificOutput": {
+            "hookEventName": event_name, "decision": {"behavior": "deny", "message": line}}}) + "\n",
+            stderr=line + "\n")
     return HookOutput(stderr=line + "\n", exit_code=2)
 
 
-def inert_decisions(packs: Any) -> list[Diagnostic]:
-    """A warning for each rule whose decision Claude Code cannot act on for some of its events."""
+def event_name_hint(raw: bytes) -> str | None:
+    """The event a payload names, read from its first bytes without parsing it (for a payload that cannot be
+    parsed, e.g. one cut at the size ceiling, so that the failure still answers in that event's fail mode)."""
+    import re
+
+    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
+    return found.group(1).decode() if found else None
+
+
+# ---- validate time: what rules ask for that Claude Code would not do ------------------------------------------
+
+def rule_parts(rule: Any) -> list[str]:
+    """The parts of a decision a rule produces (keys of EventProtocol)."""
+    parts = [rule.decision] if rule.decision else []
+    return parts + [part for part in OTHER_PARTS if getattr(rule, part) is not None]
+
+
+def check(packs: Any) -> list[Diagnostic]:
+    """Located diagnostics for rules Claude Code cannot act on as written: an error for an event policy cannot
+    answer (WorktreeCreate); warnings for each part of a decision that does nothing on some of its events, is
+    dropped there by the rule's own verdict, or whose effect there is not documented."""
     from policy.errors import Diagnostic
 
-    problems = []
+    problems: list[Diagnostic] = []
     for pack in packs:
         for rule in pack.rules:
-            inert = [event for event in rule.events if rule.decision and event not in VERDICT_EVENTS[rule.decision]]
-            if inert:
+            protocols = {event: entry for event in rule.events if (entry := protocol(event)) is not None}
+            unsupported = [event for event, entry in protocols.items() if not entry.supported]
+            if unsupported:
+                problems.append(Diagnostic(rule.location, "unsupported-event",
+                                           f"rule {pack.name}/{rule.id}: policy cannot answer "
+                                           f"{', '.join(unsupported)} in Claude Code", UNSUPPORTED_HINT))
+            known = {event: entry for event, entry in protocols.items() if entry.supported}
+            for part in rule_parts(rule):
+                inert = [event for event, entry in known.items() if not getattr(entry, part).how]
+                if inert and part in VERDICT_PARTS:
+                    problems.append(Diagnostic(
+                        rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)} in "
+                        "Claude Code (the rule still matches there: its other parts and effects apply)",
+                        "docs/protocol.md shows what each event can do; drop these events from the rule or the "
+                        "decision", "warning"))
+                elif inert:
+                    problems.append(Diagnostic(
+                        rule.location, "inert-field", f"{part} does nothing on {', '.join(inert)} in Claude Code",
+                        f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
+                        f"{part}", "warning"))
+            verdict = rule.decision
+            exits = [event for event, entry in known.items()
+                     if verdict and getattr(entry, verdict).how == "exit-2"]
+            if rule.message is not None and exits:
                 problems.append(Diagnostic(
-                    rule.location, "inert-decision", f"decision {rule.decision} does nothing on {', '.join(inert)} "
-                    "in Claude Code (the rule still matches there: its context, message and effects apply)",
-                    "docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                    "decision", "warning"))
+                    rule.location, "inert-field", f"message is dropped with this rule's deny on {', '.join(exits)}: "
+                    "Claude Code blocks there by exit code only, which carries only the reason",
+                    "put the message in the reason, or in a rule of its own", "warning"))
+            erased = [event for event, entry in known.items() if verdict and not entry.context_with_block
+                      and entry.context.how and getattr(entry, verdict).how == "block"]
+            if rule.context is not None and erased:
+                problems.append(Diagnostic(
+                    rule.location, "inert-field", f"context is dropped with this rule's block on {', '.join(erased)}: "
+                    "the prompt it would go with is erased", "drop the context, or move it to a rule of its own",
+                    "warning"))
+            dropped = [event for event, entry in known.items() if entry.update_input.how == "decision"
+                       and verdict != "allow"]
+            if rule.update_input is not None and dropped:
+                problems.append(Diagnostic(
+                    rule.location, "inert-field", f"update_input is dropped with this rule's {verdict} on "
+                    f"{', '.join(dropped)}: Claude Code takes a rewrite there only with an allow",
+                    "make it a rule of its own with `decision: allow`, or drop the event", "warning"))
+            unconfirmed = [event for event, entry in known.items()
+                           if entry.context.how and not entry.context_confirmed]
+            if rule.context is not None and unconfirmed:
+                problems.append(Diagnostic(
+                    rule.location, "unconfirmed-field", f"context on {', '.join(unconfirmed)}: Claude Code accepts "
+                    "it but does not document giving it to Claude",
+                    "docs/protocol.md; put the context on another event to be sure it arrives", "warning"))
     return problems
+
+
+def supports(event_name: str) -> bool:
+    """Whether policy can answer the event (install never hooks one it cannot)."""
+    entry = protocol(event_name)
+    return entry is None or entry.supported
 
 
 def known_event(event_name: str) -> bool:

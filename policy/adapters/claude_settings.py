@@ -81,15 +81,30 @@ def handlers(data: Any) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
                     yield str(event), group, handler
 
 
-def runs_policy(command: str, args: list[str] | None = None) -> bool:
-    """Whether a hook command runs `policy eval`: the `policy-hook` launcher, or `policy ... eval` (also as
-    `python -m policy eval`), in shell form (`command` alone) or exec form (`command` + `args`)."""
+def command_words(command: str, args: list[str] | None = None) -> list[str]:
+    """The words of a hook command: `command` split as the shell would (shell form), or `command` then `args`
+    (exec form, no shell). A word that is itself a command line (`sh -c '...'`) is followed by its own words."""
     import shlex
 
-    try:
-        words = shlex.split(command) + list(args or [])
-    except ValueError:
-        words = command.split() + list(args or [])
+    def split(text: str) -> list[str]:
+        try:
+            return shlex.split(text)
+        except ValueError:
+            return text.split()
+
+    words = [command, *args] if args is not None else split(command)
+    return [part for word in words for part in ([word] + (split(word) if " " in word.strip() else []))]
+
+
+def runs_policy(command: str, args: list[str] | None = None) -> bool:
+    """Whether a hook command runs `policy eval` for Claude Code: the `policy-hook` launcher, or `policy ... eval`
+    (also as `python -m policy eval`), in shell form or exec form, however wrapped (an env prefix, `env`, a shell
+    around it), unless it names another `--agent`."""
+    words = command_words(command, args)
+    agents = [words[index + 1] for index, word in enumerate(words[:-1]) if word == "--agent"]
+    agents += [word.split("=", 1)[1] for word in words if word.startswith("--agent=")]
+    if any(agent != "claude-code" for agent in agents):
+        return False
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
         if name in HOOK_PROGRAMS:

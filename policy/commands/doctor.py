@@ -39,11 +39,13 @@ class Check:
 
 def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSet | None]:
     """The config files and the rule files they load (as `policy validate`), and the ruleset they give."""
+    from policy.adapters import host_diagnostics
     from policy.commands.validate import effective
     from policy.compiler import build_ruleset
 
     refs, resolved, compiled = effective(cwd, environ)
-    diagnostics = sorted(resolved.diagnostics + compiled.diagnostics, key=lambda d: d.sort_key())
+    diagnostics = sorted([*resolved.diagnostics, *compiled.diagnostics, *host_diagnostics(compiled.packs)],
+                         key=lambda d: d.sort_key())
     checks = [Check("config", "fail" if diagnostic.severity == "error" else "warn",
                     f"{_shown_location(diagnostic.location)}: {diagnostic.code}: {diagnostic.message}",
                     diagnostic.hint or "see `policy validate`") for diagnostic in diagnostics]
@@ -90,8 +92,8 @@ def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], dict[
     return checks, found
 
 
-def _executable_problem(command: str, project: str) -> str | None:
-    path = install.command_path(command, project)
+def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
+    path = install.command_path(handler, project)
     if path is None:
         return "it cannot be parsed"
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
@@ -105,18 +107,24 @@ def _executable_problem(command: str, project: str) -> str | None:
     return None
 
 
-def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: int) -> str | None:
-    """Run the installed command as Claude Code would, on a harmless PreToolUse event, with --dry-run."""
+def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int) -> str | None:
+    """Run the installed command as Claude Code would (exec form directly, shell form through sh), on a harmless
+    PreToolUse event, with --dry-run."""
     import json
     import subprocess
 
     event = {"session_id": "policy-doctor", "transcript_path": "", "cwd": project, "permission_mode": "default",
              "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "policy-doctor",
              "tool_input": {"command": "true", "description": "policy doctor"}}
+    args = handler.get("args")
+    if isinstance(args, list):
+        argv = [str(word).replace("${CLAUDE_PROJECT_DIR}", project) for word in [handler["command"], *args]]
+        argv += ["--dry-run", "--format", "json"]
+    else:
+        argv = ["sh", "-c", handler["command"] + " --dry-run --format json"]
     try:
-        result = subprocess.run(["sh", "-c", command + " --dry-run --format json"], input=json.dumps(event).encode(),
-                                capture_output=True, cwd=project, timeout=timeout,
-                                env={**environ, "CLAUDE_PROJECT_DIR": project})
+        result = subprocess.run(argv, input=json.dumps(event).encode(), capture_output=True, cwd=project,
+                                timeout=timeout, env={**environ, "CLAUDE_PROJECT_DIR": project})
     except subprocess.TimeoutExpired:
         return f"it did not answer within its {timeout} s timeout"
     except OSError as error:
@@ -133,6 +141,7 @@ def _smoke_test(command: str, project: str, environ: dict[str, str], timeout: in
 
 
 def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
+    from policy.adapters.claude_code import supports
     from policy.adapters.claude_settings import DEFAULT_TIMEOUT, EVENT_TIMEOUTS, run_bounds
 
     checks, found = _handlers(environ, project)
@@ -157,16 +166,22 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                                         f"before a rule's delay can end (max_delay {max_delay:g} s"
                                         f"{' and its commands' if event in runs else ''} need{'s' * (event not in runs)} "
                                         f"{required} s)", f"policy install --scope {scope}"))
-    commands = {handler["command"]: scope for scope, events in found.items() for handlers in events.values()
-                for handler in handlers}
-    for command, scope in commands.items():
+    commands = {install.shown_command(handler): (scope, handler) for scope, events in found.items()
+                for handlers in events.values() for handler in handlers}
+    for command, (scope, handler) in commands.items():
         smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
-        problem = _executable_problem(command, project) or _smoke_test(command, project, environ, smoke_timeout)
+        problem = _executable_problem(handler, project) or _smoke_test(handler, project, environ, smoke_timeout)
         if problem:
             checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}",
                                 f"policy install --scope {scope}"))
         else:
             checks.append(Check("hooks", "ok", f"`{command}` runs and decides (checked with a dry-run event)"))
+    for scope, events in found.items():
+        for event in events:
+            if not supports(event):
+                checks.append(Check("hooks", "fail", f"{install.shown(install.settings_path(scope, environ, project))}"
+                                    f" hooks policy on {event}, which it cannot answer: every worktree creation "
+                                    "fails", f"policy install --scope {scope}"))
     for event, scopes in scope_of.items():
         if len(scopes) > 1 and len({h["command"] for s in scopes for h in found[s][event]}) > 1:
             checks.append(Check("hooks", "warn", f"{event} is hooked in {' and '.join(scopes)} settings with "

@@ -48,11 +48,13 @@ rules:
 # Default: closed for PreToolUse, PermissionRequest and UserPromptSubmit; open for the others.
 # fail: closed
 
-# How a `defer` verdict is rendered on PreToolUse: ask, defer (only honoured by `claude -p`) or deny.
+# How a `defer` verdict is rendered on PreToolUse: ask, defer (honoured by `claude -p` and the Agent SDK,
+# ignored by interactive sessions) or deny.
 # defer_as: ask
 
-# How ask and defer are rendered where nobody is asked (bypassPermissions, dontAsk): deny or ask.
-# ask_in_bypass: deny
+# How ask and defer are rendered in bypassPermissions mode: ask (Claude Code still asks there) or deny.
+# In dontAsk mode, where nobody is asked, they are always a deny.
+# ask_in_bypass: ask
 
 # The decision log: how many days decisions are kept (0: forever), and whether whole payloads are kept.
 # log:

@@ -1,19 +1,22 @@
 """`policy install --agent claude-code [--scope user|project|local] [--dry-run]` and `policy uninstall …`: put
 policy's hook into Claude Code's settings.json, and take it out again (hook-protocols.md §3; docs: hooks/README.md).
 
-Installed: for each event the enabled rules use (`ruleset.by_event`), one matcher group holding one command
-handler, `{"type": "command", "command": …, "timeout": …}`. The matcher is `*`, or the exact tool names when every
-rule of the event names its tools plainly. The timeout is in seconds, above `max_delay` plus what a hook may wait
-for besides (the fact store's busy timeout, fact sources, start-up). The command is the absolute path of the
-`policy-hook` launcher next to this interpreter (so it works without `policy` on the hook's PATH), else
-`<this python> -m policy eval`.
+Installed: for each event the enabled rules use (`ruleset.by_event`) that policy can answer (never WorktreeCreate),
+one matcher group holding one command handler, `{"type": "command", "command": …, "timeout": …}`. The matcher is
+`*`, or the exact tool names when every rule of the event names its tools plainly. The timeout is in seconds, above
+`max_delay` plus what a hook may wait for besides (the fact store's busy timeout, fact sources, start-up). The
+command is the absolute path of the `policy-hook` launcher next to this interpreter (so it works without `policy`
+on the hook's PATH), else `<this python> -m policy eval`, written so that every shell Claude Code may use runs it
+(`hook_handler`: sh, Git Bash, and PowerShell where Windows has no Git Bash).
 
 Our handlers are recognised by their command: `…/policy-hook --agent claude-code` or
-`… -m policy eval --agent claude-code`, whatever the directory (a re-created virtualenv is still ours), and
-nothing else. No marker field is added (Claude Code validates handlers; an unknown key could make it reject the
-file). The settings file is edited as text (policy.commands._jsonedit): every other byte stays, a second install
-changes nothing, and uninstall restores the file as it was. Each change is backed up first, under
-$XDG_STATE_HOME/policy/backups/, and written atomically.
+`… -m policy eval --agent claude-code`, in shell or exec form, whatever the directory (a re-created virtualenv is
+still ours). A policy hook the user wrote or wrapped (`FOO=1 …/policy-hook …`, `env …`, a script around it) is
+recognised too (`is_wrapped`): install keeps it as it is instead of adding a second one; uninstall removes it. No
+marker field is added (Claude Code validates handlers; an unknown key could make it reject the file). The settings
+file is edited as text (policy.commands._jsonedit): every other byte stays, a second install changes nothing, and
+uninstall restores the file as it was. Each change is backed up first, under $XDG_STATE_HOME/policy/backups/, and
+written atomically.
 """
 
 from __future__ import annotations
@@ -51,45 +54,118 @@ class SettingsError(PolicyError):
 
 # ---- what to install ---------------------------------------------------------------------------------------------
 
-def hook_command(*, project_dir: str | None = None, executable: str | None = None) -> str:
-    """The command Claude Code runs (through `sh -c`): the launcher next to the interpreter, quoted for the shell;
-    inside the project (a project-scope install of a project's own virtualenv) relative to $CLAUDE_PROJECT_DIR,
-    so that the committed settings work on every clone. Falls back to `<python> -m policy eval`."""
+def _plain(path: str) -> bool:
+    """Whether a path needs no quoting in any shell Claude Code may run a hook with: sh, Git Bash and PowerShell
+    (Windows without Git Bash) all read a word of letters, digits and `_ . / - + :` as one program name."""
+    return bool(path) and path[0] not in "-~" and all(char.isalnum() or char in "_./-+:" for char in path)
+
+
+def hook_handler(*, project_dir: str | None = None, executable: str | None = None) -> dict[str, Any]:
+    """The command handler Claude Code runs: the `policy-hook` launcher next to the interpreter (else
+    `<python> -m policy eval`), `--agent claude-code`. Shell form (`command` alone, which every Claude Code version
+    runs) when the path needs no quoting in any shell; otherwise exec form (`command` + `args`, no shell, Claude
+    Code 2.1.139 and later), the one form that PowerShell, Git Bash and sh all run alike. Paths use `/`, which every
+    one of them reads on Windows too. A project-scope install of the project's own virtualenv names the launcher
+    by `${CLAUDE_PROJECT_DIR}` (exec form), so that the committed settings work on every clone."""
     python = os.path.abspath(executable or sys.executable)
-    launcher = os.path.join(os.path.dirname(python), LAUNCHER)
-    arguments = " ".join(HOOK_ARGS)
+    launcher = os.path.join(os.path.dirname(python), LAUNCHER + (".exe" if os.name == "nt" else ""))
     if os.path.isfile(launcher) and os.access(launcher, os.X_OK):
+        program, args = launcher, list(HOOK_ARGS)
         if project_dir is not None:
             relative = os.path.relpath(launcher, project_dir)
             if not relative.startswith(os.pardir + os.sep):
-                return f'"$CLAUDE_PROJECT_DIR"/{shlex.quote(relative)} {arguments}'
-        return f"{shlex.quote(launcher)} {arguments}"
-    return f"{shlex.quote(python)} -m policy eval {arguments}"
+                program = "${CLAUDE_PROJECT_DIR}/" + relative.replace(os.sep, "/")
+                return {"type": "command", "command": program, "args": args}
+    else:
+        program, args = python, ["-m", "policy", "eval", *HOOK_ARGS]
+    program = program.replace(os.sep, "/")
+    if _plain(program):
+        return {"type": "command", "command": " ".join([program, *args])}
+    return {"type": "command", "command": program, "args": args}
+
+
+def shown_command(handler: dict[str, Any]) -> str:
+    """A handler's command as one line: shell form as written, exec form as the JSON list of its words (no shell
+    reads them, so no quoting applies)."""
+    args = handler.get("args")
+    if not isinstance(args, list):
+        return str(handler.get("command"))
+    return json.dumps([handler.get("command"), *args], ensure_ascii=False)
+
+
+def _canonical(words: list[str]) -> bool:
+    name = os.path.basename(words[0].replace("\\", "/")) if words else ""
+    if name in (LAUNCHER, LAUNCHER + ".exe") and words[1:] == list(HOOK_ARGS):
+        return True
+    return words[1:] == ["-m", "policy", "eval", *HOOK_ARGS]
 
 
 def is_ours(handler: Any) -> bool:
-    """Whether a settings handler is one `policy install` writes (see the module docstring)."""
+    """Whether a settings handler is one `policy install` writes (see the module docstring), in either form, from
+    any policy version."""
     if not isinstance(handler, dict) or handler.get("type") != "command" or not isinstance(handler.get("command"),
                                                                                            str):
         return False
+    args = handler.get("args")
+    if args is not None:
+        return isinstance(args, list) and _canonical([handler["command"], *map(str, args)])
     try:
-        argv = shlex.split(handler["command"])
+        return _canonical(shlex.split(handler["command"]))
     except ValueError:
         return False
-    if argv and os.path.basename(argv[0]) == LAUNCHER and argv[1:] == list(HOOK_ARGS):
-        return True
-    return len(argv) == 4 + len(HOOK_ARGS) and argv[1:4] == ["-m", "policy", "eval"] and argv[4:] == list(HOOK_ARGS)
 
 
-def command_path(command: str, project_dir: str) -> str | None:
-    """The executable a hook command starts, with $CLAUDE_PROJECT_DIR expanded as Claude Code would."""
-    try:
-        argv = shlex.split(command)
-    except ValueError:
+def _ends_command(word: str) -> bool:
+    """Whether a shell word ends the command before it: a pipe, a list operator or a redirection."""
+    return word.lstrip("0123456789")[:1] in ("<", ">") or word[:1] in ("|", "&", ";")
+
+
+def is_wrapped(handler: Any) -> bool:
+    """A handler that runs our hook command, wrapped in something `policy install` does not write: an env prefix
+    (`POLICY_DB=… …/policy-hook --agent claude-code`), `env`, a shell or script around it, or the exec form of
+    another path. Policy's hook all the same, which install neither duplicates nor changes. A policy command with
+    flags of its own (`policy eval --rules …`) is another hook, not ours."""
+    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words
+
+    if not isinstance(handler, dict) or handler.get("type", "command") != "command" or is_ours(handler):
+        return False
+    command, args = handler.get("command"), handler.get("args")
+    if not isinstance(command, str):
+        return False
+    words = command_words(command, [str(arg) for arg in args] if isinstance(args, list) else None)
+    for index, word in enumerate(words):
+        name = os.path.basename(word.replace("\\", "/"))
+        if name in HOOK_PROGRAMS:
+            rest = words[index + 1:]
+        elif name in POLICY_PROGRAMS and words[index + 1:index + 2] == ["eval"]:
+            rest = words[index + 2:]
+        else:
+            continue
+        end = next((position for position, part in enumerate(rest) if _ends_command(part)), len(rest))
+        if rest[:end] in ([], list(HOOK_ARGS)):
+            return True
+    return False
+
+
+def command_path(handler: dict[str, Any], project_dir: str) -> str | None:
+    """The executable a hook handler starts, with `${CLAUDE_PROJECT_DIR}` expanded as Claude Code would, past an
+    env prefix (`NAME=value ...`, `env ...`); a bare name is looked up on PATH."""
+    import shutil
+
+    from policy.adapters.claude_settings import command_words
+
+    args = handler.get("args")
+    words = command_words(str(handler.get("command", "")), [str(arg) for arg in args]
+                          if isinstance(args, list) else None)
+    while words and ("=" in words[0] and not words[0].startswith(("/", ".")) or
+                     os.path.basename(words[0]) == "env" and len(words) > 1):
+        words = words[1:]
+    if not words:
         return None
-    if not argv:
-        return None
-    return argv[0].replace("${CLAUDE_PROJECT_DIR}", project_dir).replace("$CLAUDE_PROJECT_DIR", project_dir)
+    path = words[0].replace("${CLAUDE_PROJECT_DIR}", project_dir).replace("$CLAUDE_PROJECT_DIR", project_dir)
+    if os.sep not in path and "/" not in path:
+        return shutil.which(path) or path
+    return path
 
 
 def _tool_names(rule: Rule) -> list[str] | None:
@@ -115,20 +191,22 @@ def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
 
 
 def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
-    """The enabled rules of each event, in Claude Code's event order."""
+    """The enabled rules of each event Claude Code can be answered on, in Claude Code's event order (never
+    WorktreeCreate: its hook must create the worktree, which policy does not)."""
+    from policy.adapters.claude_code import supports
     from policy.model import EVENTS
 
     return {event: [rule for rule in ruleset.by_event[event] if rule.enabled] for event in EVENTS
-            if any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
+            if supports(event) and any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
 
 
-def hook_groups(ruleset: RuleSet, command: str) -> dict[str, dict[str, Any]]:
+def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Event → the matcher group to install for it."""
     from policy.model import TOOL_EVENTS
 
     groups = {}
     for event, rules in used_events(ruleset).items():
-        handler = {"type": "command", "command": command, "timeout": required_timeout(ruleset, event)}
+        handler = {**handler_spec, "timeout": required_timeout(ruleset, event)}
         # tool events match on the tool name; the others' matchers test other fields, and we want every value
         group: dict[str, Any] = {"matcher": matcher_for(rules)} if event in TOOL_EVENTS else {}
         group["hooks"] = [handler]
@@ -204,19 +282,24 @@ def _value(text: str, node: _jsonedit.Node) -> Any:
     return json.loads(text[node.start:node.end])
 
 
-def _remove_one_of_ours(text: str, path: str, keep: dict[str, dict[str, Any]]) -> str | None:
-    """Remove one of our handlers that is not the one to keep (with the group, event and `hooks` it leaves empty).
+def _remove_one_of_ours(text: str, path: str, keep: dict[str, dict[str, Any]], *, wrapped: bool) -> str | None:
+    """Remove one of our handlers that is not the one to keep (with the group, event and `hooks` it leaves empty):
+    one install wrote, or (`wrapped`) one the user wrapped, or any policy hook on an event policy cannot answer.
     None when there is nothing to remove."""
+    from policy.adapters.claude_code import supports
+
     root, hooks = _hooks_node(text, path)
     if hooks is None:
         return None
     for member_index, (event, _, groups) in enumerate(hooks.members):
         if groups.kind != "array":
             continue
+        any_policy_hook = wrapped or not supports(event)
         ours = [(group_index, handler_index)
                 for group_index, group in enumerate(groups.items) if group.kind == "object"
                 for handlers in [group.member("hooks")] if handlers is not None and handlers[1].kind == "array"
-                for handler_index, handler in enumerate(handlers[1].items) if is_ours(_value(text, handler))]
+                for handler_index, handler in enumerate(handlers[1].items)
+                for value in [_value(text, handler)] if is_ours(value) or (any_policy_hook and is_wrapped(value))]
         if not ours:
             continue
         if event in keep and len(ours) == 1 and _value(text, groups.items[ours[0][0]]) == keep[event]:
@@ -252,11 +335,14 @@ def _add_missing(text: str, path: str, groups: dict[str, dict[str, Any]]) -> str
 
 
 def edited(text: str | None, path: str, groups: dict[str, dict[str, Any]]) -> str:
-    """The settings text with exactly `groups` as our hooks (none, to uninstall)."""
+    """The settings text with exactly `groups` as our hooks (none, to uninstall). An event the user already hooks
+    with a policy command of their own (`is_wrapped`) keeps that one and gets none of ours; uninstalling removes
+    those too."""
     current = text if text is not None and text.strip() else "{}"
-    while (step := _remove_one_of_ours(current, path, groups)) is not None:
+    keep = {event: group for event, group in groups.items() if event not in wrapped_events(current)}
+    while (step := _remove_one_of_ours(current, path, keep, wrapped=not groups)) is not None:
         current = step
-    while (step := _add_missing(current, path, groups)) is not None:
+    while (step := _add_missing(current, path, keep)) is not None:
         current = step
     if text is None or not text.strip():
         return current + "\n" if current != "{}" else (text or "")
@@ -264,14 +350,21 @@ def edited(text: str | None, path: str, groups: dict[str, dict[str, Any]]) -> st
 
 
 def installed_handlers(text: str | None) -> dict[str, list[dict[str, Any]]]:
-    """Event → [{"matcher": …, **handler}] of our handlers in a settings text."""
+    """Event → [{"matcher": …, "wrapped": …, **handler}] of the handlers in a settings text that run policy: ours,
+    and the ones the user wrapped."""
     from policy.adapters.claude_settings import handlers
 
     found: dict[str, list[dict[str, Any]]] = {}
     for event, group, handler in handlers(json.loads(text) if text and text.strip() else {}):
-        if is_ours(handler):
-            found.setdefault(event, []).append({"matcher": group.get("matcher"), **handler})
+        if is_ours(handler) or is_wrapped(handler):
+            found.setdefault(event, []).append({"matcher": group.get("matcher"), "wrapped": is_wrapped(handler),
+                                                **handler})
     return found
+
+
+def wrapped_events(text: str | None) -> set[str]:
+    """The events whose policy hook is one the user wrapped."""
+    return {event for event, found in installed_handlers(text).items() if any(item["wrapped"] for item in found)}
 
 
 def _has_ours(path: str) -> bool:
@@ -366,11 +459,18 @@ def effective_ruleset_for_install(cwd: str) -> RuleSet:
     from policy.commands._shared import effective_ruleset
     from policy.errors import ValidationFailed
 
+    from policy.adapters import host_diagnostics
+
     try:
-        return effective_ruleset(cwd=cwd)
+        ruleset = effective_ruleset(cwd=cwd)
     except ValidationFailed as failed:
         raise PolicyError(f"the configuration has errors: {failed.code}: {failed.message}", code="invalid-config",
                           hint="run `policy validate`, fix what it reports, then install again") from None
+    errors = [problem for problem in host_diagnostics(ruleset.packs) if problem.severity == "error"]
+    if errors:
+        raise PolicyError(f"the configuration has errors: {errors[0].code}: {errors[0].message}",
+                          code="invalid-config", hint="run `policy validate`, fix what it reports, then install again")
+    return ruleset
 
 
 def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
@@ -381,17 +481,20 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     if not events:
         raise PolicyError("no rules are enabled here, so there is nothing to hook", code="nothing-to-install",
                           hint="run `policy init` (or add packs to policy.yaml) first")
-    command = hook_command(project_dir=project if scope == "project" else None)
-    groups = hook_groups(ruleset, command)
+    handler = hook_handler(project_dir=project if scope == "project" else None)
+    groups = hook_groups(ruleset, handler)
     path = settings_path(scope, environ, project)
     before = read_settings(path)
     after = edited(before, path, groups)
+    kept = sorted(wrapped_events(before) & set(groups))
     if dry_run:
         typer.echo(diff(shown(path), before, after) or f"no changes: {shown(path)} already has policy's hooks\n",
                    nl=False)
         return 0
     if after == (before or ""):
-        typer.echo(f"policy's hooks are already installed in {shown(path)}: nothing changed")
+        typer.echo(f"policy's hooks are already installed in {shown(path)}: nothing changed"
+                   + (f" (your own on {', '.join(kept)} kept as you wrote {'them' if len(kept) > 1 else 'it'})"
+                      if kept else ""))
         return 0
     backup = write_settings(path, before, after, scope=scope, environ=environ)
     timeout = required_timeout(ruleset, "")  # an event without `run` commands
@@ -400,7 +503,10 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     typer.echo(f"installed policy's hooks in {shown(path)} ({scope} scope)")
     typer.echo("  events:  " + ", ".join(f"{event} ({group['matcher']})" if "matcher" in group else event
                                          for event, group in groups.items()))
-    typer.echo(f"  command: {command}")
+    typer.echo(f"  command: {shown_command(handler)}")
+    if kept:
+        typer.echo(f"  kept:    your own policy hook{'s' * (len(kept) > 1)} on {', '.join(kept)}, as you wrote "
+                   f"{'them' if len(kept) > 1 else 'it'} (`policy doctor` checks the timeout and matcher)")
     typer.echo(f"  timeout: {timeout} s (max_delay {ruleset.settings.max_delay:g} s + "
                f"{timeout - ruleset.settings.max_delay:g} s for the fact store, sources and start-up)"
                + "".join(f"; {event} {seconds} s (its rules run commands)" for event, seconds in longer.items()))
@@ -469,7 +575,7 @@ def snippet(rule_paths: list[str]) -> str:
     from policy.model import Settings
 
     ruleset = build_ruleset(compile_files([PackSource(path, trusted=True) for path in rule_paths]), Settings())
-    groups = hook_groups(ruleset, f"{LAUNCHER} {' '.join(HOOK_ARGS)}")
+    groups = hook_groups(ruleset, {"type": "command", "command": f"{LAUNCHER} {' '.join(HOOK_ARGS)}"})
     return json.dumps({"hooks": settings_hooks(groups)}, indent=2) + "\n"
 
 

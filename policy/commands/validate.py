@@ -36,7 +36,7 @@ def classify(path: str) -> str:
 def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | None = None) -> list[Diagnostic]:
     """All diagnostics for the given files. A config file is checked with everything it loads (its packs, the
     params it sets, its paths), as if it were the only config."""
-    from policy.adapters.claude_code import inert_decisions
+    from policy.adapters import host_diagnostics
     from policy.compiler import PackSource, compile_files
     from policy.config import ConfigRef, Request
     from policy.layering import resolve
@@ -44,7 +44,7 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
     diagnostics: list[Diagnostic] = []
     rule_files = [path for path in files if classify(path) == "rules"]
     compiled = compile_files([PackSource(path=path, display=path, trusted=True) for path in rule_files])
-    diagnostics += [*compiled.diagnostics, *inert_decisions(compiled.packs)]
+    diagnostics += [*compiled.diagnostics, *host_diagnostics(compiled.packs)]
     named = {os.path.abspath(path) for path in rule_files}
     for path in files:
         kind = classify(path)
@@ -60,7 +60,7 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
             if not any(problem.severity == "error" for problem in resolved.diagnostics):
                 loaded = compile_files([source for source in resolved.sources
                                         if os.path.abspath(source.path) not in named])
-                diagnostics += [*loaded.diagnostics, *inert_decisions(loaded.packs)]
+                diagnostics += [*loaded.diagnostics, *host_diagnostics(loaded.packs)]
         elif kind == "tests":
             from policy.tester import check_test_file
 
@@ -84,13 +84,13 @@ def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...],
 def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
     """The effective configuration: the config files that apply and every pack they load, and whether the
     installed Claude Code hooks give its delays enough time."""
-    from policy.adapters.claude_code import inert_decisions
+    from policy.adapters import host_diagnostics
     from policy.adapters.claude_settings import installed_hooks, timeout_diagnostics
 
     refs, resolved, compiled = effective(cwd, environ)
     hooks = timeout_diagnostics(compiled.packs, resolved.settings, installed_hooks(cwd=cwd, environ=environ))
     return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
-            list(resolved.diagnostics) + list(compiled.diagnostics) + inert_decisions(compiled.packs) + hooks)
+            list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs) + hooks)
 
 
 def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:

@@ -129,22 +129,29 @@ class Facts:
         return scope
 
     def stop_blocks(self) -> int:
-        """How many times in a row this agent session's Stop (or SubagentStop: each is counted on its own) was
-        blocked, since its last prompt."""
+        """How many times in a row policy kept this agent working at its Stop (a deny or a context; SubagentStop:
+        each subagent, by agent_id, on its own), in the current run of stops: since the last stop that was not
+        already continuing (stop_hook_active false) or the last prompt. Answers that let the agent stop in
+        between (another hook kept it going) do not end the run."""
         store = self.context.store
-        session = self.context.event.agent_session
-        current = self.context.event.name
+        event = self.context.event
+        session = event.agent_session
         if store is None or session is None:
             return 0
         count = 0
-        for event, verdict in store.execute(
-                "SELECT event, verdict FROM decisions WHERE agent_session = ? ORDER BY at DESC, id DESC LIMIT 64",
-                (session,)):
-            if event == current:
+        for name, verdict, active, continued in store.execute(
+                "SELECT event, verdict, stop_hook_active, continued FROM decisions WHERE agent_session = ? AND "
+                "((event = ? AND agent_id IS ?) OR event = 'UserPromptSubmit') ORDER BY at DESC, id DESC LIMIT 64",
+                (session, event.name, event.agent_id)):
+            if name == "UserPromptSubmit":
+                break
+            if active is None:  # logged before the store kept stop_hook_active: count denies in a row
                 if verdict != "deny":
                     break
                 count += 1
-            elif event == "UserPromptSubmit":
+                continue
+            count += bool(continued)
+            if not active:
                 break
         return count
 
