@@ -624,8 +624,13 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
         try:
             def ready(event: Event, ruleset: RuleSet, db_path: str) -> None:
                 timeout = hook_timeout(options, ruleset, event.name)
-                _send(writer, ("ready", event.name, ruleset.settings.fail_mode(event.name),
-                               evaluation_deadline(timeout, started, ruleset.settings.max_delay), db_path,
+                deadline = evaluation_deadline(timeout, started, ruleset.settings.max_delay)
+                # Should the watcher itself be killed (by the host), nothing would stop a child stuck in one C
+                # call: the kernel does, half a second past the deadline (SIGALRM's default action ends it).
+                import _signal
+
+                _signal.setitimer(_signal.ITIMER_REAL, max(0.0, deadline - time.perf_counter()) + 0.5)
+                _send(writer, ("ready", event.name, ruleset.settings.fail_mode(event.name), deadline, db_path,
                                event.agent_session, event.tool, timeout))
 
             outcome = evaluate_event(raw, options, environ, now=now, utc_offset=utc_offset, cwd=os.getcwd(),

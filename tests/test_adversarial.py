@@ -46,6 +46,45 @@ def test_a_deadline_is_logged_with_the_event(env):
          "error": "deadline: the evaluation did not finish in time (the hook's timeout is 3s)"}]
 
 
+def test_an_evaluator_whose_watcher_is_killed_ends_by_the_deadline(env):
+    """The host may kill the hook process itself (at its own timeout, or when the user interrupts): its
+    evaluator, stuck in one long C call, must not run on for good."""
+    import time
+    from pathlib import Path
+
+    from conftest import POLICY_HOOK
+
+    case = next(case for case in CORPUS if case.name == "regex-deadline")
+    write(env.root / "slow.yaml", case.rules)
+    process = subprocess.Popen([str(POLICY_HOOK), "--rules", "slow.yaml", *case.args], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env.vars, cwd=env.root)
+    process.stdin.write(case.payload)
+    process.stdin.close()
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    found = ""
+    for _ in range(200):
+        found = children.read_text().strip() if children.exists() else ""
+        if found:
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert found, "the hook forked no evaluator"
+    status = Path(f"/proc/{found.split()[0]}/stat")
+
+    def running() -> bool:
+        try:
+            return status.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    for _ in range(400):  # the deadline is 2 s after the start; wait up to 20 s for the kernel to end it
+        if not running():
+            break
+        time.sleep(0.05)
+    assert not running()
+
+
 def test_without_timeout_the_hook_takes_the_one_policy_install_writes(tmp_path):
     from policy.commands.install import hook_groups
     from policy.compiler import PackSource, build_ruleset, compile_files
