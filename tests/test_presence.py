@@ -127,6 +127,18 @@ MAPPED = [
     ("sudo service postgresql restart", "/", ["service:postgresql"]),
     ("docker compose up -d", "/srv/shop", ["service:shop"]),
     ("docker compose -p web down", "/srv/shop", ["service:web"]),
+    ("psql -h pg1 -d shop -c 'DROP TABLE orders'", "/", ["db:pg1/shop"]),
+    ("psql --dbname=shop -c 'truncate orders;'", "/", ["db:localhost/shop"]),
+    ('psql -U admin shop -c "delete from users where id = 4"', "/", ["db:localhost/shop"]),
+    ("psql -c 'ALTER TABLE users ADD COLUMN age int'", "/", ["db:localhost/default"]),
+    ("mysql -h db1 -D shop -e 'UPDATE users SET admin = 1'", "/", ["db:db1/shop"]),
+    ("sudo -u postgres dropdb -h pg1 shop", "/", ["db:pg1/shop"]),
+    ("./deploy.sh prod", "/srv/shop", ["service:shop"]),
+    ("bash scripts/deploy-prod.sh", "/srv/shop", ["service:shop"]),
+    ("make deploy", "/srv/shop", ["service:shop"]),
+    ("ssh -p 2222 root@proxmox-1 sudo reboot", "/", ["host:proxmox-1"]),
+    ("ssh -i ~/.ssh/key devvm -- 'sudo shutdown -r now'", "/", ["host:devvm"]),
+    ("ssh devvm systemctl reboot", "/", ["host:devvm"]),
     ("terraform apply && kubectl drain n1 && helm upgrade api ./c && terraform apply", "/s/billing",
      ["stack:billing", "node:n1", "service:api"]),
 ]
@@ -137,6 +149,8 @@ READ_ONLY = [
     "helm list -A", "helm status api", "helm template api ./chart", "systemctl status nginx",
     "systemctl is-active nginx", "docker compose logs -f", "docker compose ps", "ls -la", "echo terraform apply",
     "git commit -m 'terraform apply'", "grep -r 'kubectl drain' docs/", "",
+    "psql -d shop -c 'SELECT * FROM drop_log'", "psql -l", "pg_dump shop", "cat deploy.sh", "vim scripts/deploy.sh",
+    "make test", "ssh devvm uptime", "ssh devvm 'journalctl -b -1 | grep reboot'",
 ]
 
 
