@@ -204,7 +204,9 @@ class SourceSpec:
     ttl: float = 60.0
     timeout: float = 2.0
     breaker_failures: int = 3
-    breaker_cooldown: float = 300.0
+    breaker_cooldown: float = 300.0  # the first time the breaker opens; doubled each time it opens again
+    breaker_max_cooldown: float = 3600.0
+    max_stale: float | None = None  # seconds past `ttl` a value stays after its last good fetch; None: forever
 
 
 @dataclass(frozen=True, slots=True)

@@ -478,7 +478,14 @@ def _config_schema() -> dict[str, Any]:
             "breaker_failures": {"type": "integer", "minimum": 1,
                                  "description": "Failures in a row that open the circuit breaker (default 3)."},
             "breaker_cooldown": {"type": "number", "minimum": 0,
-                                 "description": "Seconds the breaker stays open (default 300)."}},
+                                 "description": "Seconds the breaker stays open the first time (default 300); "
+                                                "doubled each time it opens again, with jitter."},
+            "breaker_max_cooldown": {"type": "number", "minimum": 0,
+                                     "description": "The longest the breaker stays open (default 3600)."},
+            "max_stale": {"type": "number", "minimum": 0,
+                          "description": "Seconds past `ttl` the last good value is kept while the source fails; "
+                                         "then it is absent (kv keys expire, usage is not available) and rules "
+                                         "that need it fail closed. Default: kept until the next good value."}},
         "allOf": [{"if": {"properties": {"kind": {"const": kind}}}, "then": {"required": [option]}}
                   for kind, option in (("command", "argv"), ("http", "url"), ("file", "path"))]}
     return {
