@@ -607,8 +607,13 @@ def test_end_to_end_a_new_user_locks_the_agent_to_focus_sessions(tmp_path: Path)
     assert evaluate(edit, end_at + 299) == (0, pre_tool_use_deny("Break in progress: 0:01 left."), "")
     # The break is over: no verdict about it any more; without a new session the agent stays locked.
     assert evaluate(edit, end_at + 300) == (0, pre_tool_use_deny(NO_SESSION), "")
-    assert evaluate(focus_prompt, end_at + 301) == (
-        0, {"decision": "block", "reason": "Focus session started: fix the login bug — 25:00"}, "")
+    # `!focus` starts a session and lets the prompt through, telling the model what the command was.
+    assert evaluate(focus_prompt, end_at + 301) == (0, {
+        "systemMessage": "Focus session started: fix the login bug — 25:00",
+        "hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": (
+            'The user started a personal focus session of 25:00 with the `!focus` command that begins this prompt; '
+            'its intention: "fix the login bug". The command is not part of the request: work on the intention and '
+            "on anything the prompt says after it.")}}, "")
     assert evaluate(edit, end_at + 302) == (0, None, "")
 
     decisions = db_rows(tmp_path, "SELECT at, event, verdict, rule_ids, reason FROM decisions ORDER BY id")
@@ -621,7 +626,7 @@ def test_end_to_end_a_new_user_locks_the_agent_to_focus_sessions(tmp_path: Path)
         ("UserPromptSubmit", "deny", ["focus/block-on-break"]),
         ("PreToolUse", "deny", ["focus/block-on-break"]),
         ("PreToolUse", "deny", ["focus/require-session"]),
-        ("UserPromptSubmit", "deny", ["focus/focus-prompt-start"]),
+        ("UserPromptSubmit", None, ["focus/focus-prompt-start"]),
         ("PreToolUse", None, ["focus/mark-used"]),
     ]
     assert [round(row["at"], 3) for row in decisions][2:] == [round(at, 3) for at in (
