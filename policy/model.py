@@ -133,6 +133,7 @@ class Rule:
     enabled: bool = True
     final: bool = False
     block_cap: int = 1
+    block_time_cap: float | None = None  # seconds since the current run of Stop blocks began, past which it ends
     # The tool input fields to replace (None: remove the field), the tool output to replace (a mapping of fields,
     # or a Template for the whole output), and the reason to stop the agent outright: values hold Templates.
     update_input: dict[str, Any] | None = None

@@ -260,6 +260,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                                          "never again while stop_hook_active). An integer, or an expression over "
                                          "params (e.g. params.max_blocks), fixed when the rules are compiled.",
                           "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "block_time_cap": {"description": "Next to block_cap: the seconds this rule may keep a stopping agent "
+                                              "working, counted from the first stop of the current run that was "
+                                              "kept going; then it lets the agent stop. A number, or an expression "
+                                              "over params (null: no time cap), fixed when the rules are compiled.",
+                               "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"},
+                                         {"type": "null"}]},
             "update_input": {"type": "object", "minProperties": 1,
                              "description": "Tool events, with decision allow or ask: fields of the tool input to "
                                             "replace before the tool runs (strings are templates; a one-expression "
@@ -376,10 +382,16 @@ def _tests_schema() -> dict[str, Any]:
             "do": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "description": "An action: an effect applied as a rule would (docs/effects.md), e.g. "
                                   "{session_start: {...}}."},
+            "transcript": {"type": "array", "items": {"type": ["object", "string"]}, "minItems": 1,
+                           "description": "Lines to append to the session's transcript, which the events' "
+                                          "transcript_path points to: Claude Code's JSONL entries (a string is "
+                                          "written as it is). docs/testing.md#transcripts."},
             "session": {"type": "string",
-                        "description": "The agent session the action acts for (default: the test's session)."},
+                        "description": "The agent session the action or transcript is for (default: the test's "
+                                       "session)."},
         },
-        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]}]}
+        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]},
+                  {"required": ["transcript"]}]}
     test = {
         "type": "object", "required": ["name", "steps"], "additionalProperties": False,
         "properties": {
