@@ -169,14 +169,17 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [Diagnostic(document.location(path), "missing-key", f"{where} needs the key {missing!r}",
                            f"add `{missing}:`")]
+    # `reason: no`, `decision: off`: YAML 1.1 read a word as a boolean
+    word = document.bool_words.get(path) if isinstance(instance, bool) else None
+    yaml_hint = f"YAML 1.1 reads `{word}` as the boolean {str(instance).lower()}: quote it ('{word}')" if word else ""
     if validator == "enum":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid value for {where}",
-                           suggest(str(instance), choices))]
+                           yaml_hint or suggest(str(instance), choices))]
     if validator == "type":
         return [Diagnostic(document.location(path), "bad-type",
                            f"{where} must be {_describe_types(error.validator_value)}, not {_type_of(instance)}",
-                           "")]
+                           yaml_hint)]
     if validator == "pattern":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid {where.rsplit('.', 1)[-1]}",
