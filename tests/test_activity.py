@@ -25,6 +25,7 @@ PACK = ROOT / "rules" / "activity.yaml"
 
 SESSION_1 = "8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
 SESSION_2 = "3b9e7f10-2c4d-4e6f-8a1b-5c7d9e0f1a2b"
+TRANSCRIPT = "/home/dev/.claude/projects/-home-dev-shop/8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f.jsonl"  # the payloads'
 
 # A second pack whose verdicts differ by tool, so the final verdicts recorded by the activity pack come from it.
 GUARD = """
@@ -427,11 +428,12 @@ def test_sessions_show_each_sessions_true_status_after_real_events(env: Env) -> 
     assert sessions == [
         {"agent_session": SESSION_2, "agent": "claude-code", "cwd": "/home/dev/api",
          "model": "claude-sonnet-4-5-20250929", "source": "startup", "task": None, "status": "idle",
-         "last_event": "Stop", "started_at": iso(base + 15), "updated_at": iso(base + 45), "ended_at": None},
+         "last_event": "Stop", "started_at": iso(base + 15), "updated_at": iso(base + 45), "ended_at": None,
+         "transcript_path": TRANSCRIPT},
         {"agent_session": SESSION_1, "agent": "claude-code", "cwd": "/home/dev/shop",
          "model": "claude-sonnet-4-5-20250929", "source": "startup", "task": None, "status": "stopped",
          "last_event": "SessionEnd", "started_at": iso(base), "updated_at": iso(base + 40),
-         "ended_at": iso(base + 40)},
+         "ended_at": iso(base + 40), "transcript_path": TRANSCRIPT},
     ]
 
 
@@ -519,7 +521,8 @@ def test_agent_session_queries_use_an_index(tmp_path: Path) -> None:
             update_agent_session(store, "s", now=2.0, task="t")
         assert agent_session_row(store, "s") == {
             "agent_session": "s", "agent": None, "cwd": None, "model": None, "source": None, "task": "t",
-            "status": "idle", "last_event": "Stop", "started_at": 1.0, "updated_at": 1.0, "ended_at": None}
+            "status": "idle", "last_event": "Stop", "started_at": 1.0, "updated_at": 1.0, "ended_at": None,
+            "transcript_path": None}
 
 
 # ---- the run effect ----------------------------------------------------------------------------------------------
@@ -802,10 +805,15 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
 
     bridge_sends({"ok": True, "bpm": 118})
     assert decide() is None
+    def gate_reason() -> str | None:
+        decided = decide()
+        return None if decided is None else re.sub(r"set \d+:\d\d ago", "set M:SS ago",
+                                                   decided["hookSpecificOutput"]["permissionDecisionReason"])
+
+    closed = ("Tools are gated on the signal hr.ok, which is false (set M:SS ago): Edit is blocked until it is true "
+              "again.")
     bridge_sends({"ok": False, "bpm": 171})
-    closed = decide()
-    assert closed is not None and closed["hookSpecificOutput"]["permissionDecisionReason"].startswith(
-        "Tools are gated on the signal hr.ok, which is false (set 0:00 ago): Edit is blocked")
+    assert gate_reason() == closed
 
     # The agent's own Bash tries to open the gate: refused, and nothing is written.
     faked = env.run("fact", "set", "hr.ok", "true")
@@ -817,7 +825,7 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
     assert env.rows("SELECT value FROM kv WHERE key = 'hr.ok'") == [{"value": "false"}]
     # An unsigned signal (the agent cannot sign) fails the source: the last verified value stays, the gate stays shut.
     bridge_sends({"ok": True, "bpm": 90}, signed=False)
-    assert decide() == closed
+    assert gate_reason() == closed
     assert env.rows("SELECT failures, last_error FROM source_cache") == [
         {"failures": 1, "last_error": f"{os.path.basename(sys.executable)} exited with status 1: the signature does "
                                       "not verify: Signature verification failed: incorrect signature"}]
@@ -831,3 +839,58 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
         {"key": "hr.bpm", "value": "120"}, {"key": "hr.ok", "value": "true"}, {"key": "hr.stale", "value": "false"}]
     # A key outside what the source feeds is the user's to set as before.
     assert env.run("fact", "set", "hrv.note", "rest day").returncode == 0
+
+
+# ---- tasks from a rule: the git branch, a cwd pattern ---------------------------------------------------------------
+
+TASK_RULES = """
+    version: 1
+    pack: tasks
+    rules:
+      - id: infra-is-a-task
+        events: [SessionStart, UserPromptSubmit, PreToolUse]
+        match: {cwd: {glob: "**/infra/**"}}
+        when: not facts.agent.task
+        do:
+          - agent_status: {task: infra}
+"""
+
+
+def test_sessions_are_mapped_to_tasks_by_branch_and_by_a_cwd_rule_from_trusted_files_only(env: Env) -> None:
+    shop = env.root / "shop"
+    (shop / "infra" / "stacks").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "cart-rounding", str(shop)], check=True, capture_output=True)
+    write(env.root / "config" / "policy" / "config.yaml", "version: 1\npacks: [activity]\n")
+    start = payload("SessionStart", cwd=str(shop))
+    assert env.eval(start).returncode == 0
+    session = env.json("sessions", "--json")[0]
+    assert (session["task"], session["transcript_path"]) == ("cart-rounding", TRANSCRIPT)
+    # A worktree on another branch: its `.git` file is followed.
+    worktree = env.root / "shop-infra"
+    subprocess.run(["git", "-C", str(shop), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q",
+                    "--allow-empty", "-m", "first"], check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(shop), "worktree", "add", "-q", "-b", "dns-move", str(worktree)], check=True,
+                   capture_output=True)
+    assert env.eval(payload("UserPromptSubmit", session_id=SESSION_2, cwd=str(worktree / "src"))).returncode == 0
+    assert env.rows("SELECT agent_session, task FROM agent_sessions ORDER BY agent_session") == [
+        {"agent_session": SESSION_2, "task": "dns-move"}, {"agent_session": SESSION_1, "task": "cart-rounding"}]
+
+    # A rule of your own maps by cwd, from the user config (trusted)...
+    third = "c0ffee00-1111-4222-8333-444455556666"
+    tasks = write(env.root / "config" / "policy" / "tasks.yaml", TASK_RULES)
+    write(env.root / "config" / "policy" / "config.yaml", f"version: 1\npacks: [{{path: {tasks}}}, activity]\n")
+    assert env.eval(payload("SessionStart", session_id=third, cwd=str(shop / "infra" / "stacks"))).returncode == 0
+    assert env.rows("SELECT task FROM agent_sessions WHERE agent_session = ?", (third,)) == [{"task": "infra"}]
+    # ...but not from an untrusted project's files: its agent_status effect is refused.
+    fourth = "d00dfeed-1111-4222-8333-444455556666"
+    write(shop / "tasks.yaml", TASK_RULES)
+    write(shop / "policy.yaml", "version: 1\nrules: [tasks.yaml]\n")
+    write(env.root / "config" / "policy" / "config.yaml", "version: 1\npacks: [activity]\n")
+    subprocess.run(["git", "-C", str(shop), "checkout", "-q", "-b", "main"], check=True, capture_output=True)
+    fourth_start = payload("SessionStart", session_id=fourth, cwd=str(shop / "infra" / "stacks"))
+    assert env.eval(fourth_start, cwd=shop).returncode == 0
+    assert env.rows("SELECT task FROM agent_sessions WHERE agent_session = ?", (fourth,)) == [{"task": None}]
+    assert [effect for effect in logged_effects(env)[-1] if effect["rule"] == "tasks/infra-is-a-task"] == [{
+        "rule": "tasks/infra-is-a-task", "effect": "agent_status",
+        "result": "refused: the rules or params of tasks are not trusted, and `agent_status` writes facts other rules "
+                  "read"}]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 AGENT_STATUSES = ("active", "working", "waiting", "idle", "stopped")
 COLUMNS = ("agent_session", "agent", "cwd", "model", "source", "task", "status", "last_event", "started_at",
-           "updated_at", "ended_at")
+           "updated_at", "ended_at", "transcript_path")
 
 
 SHORT_ID = 8
@@ -37,7 +37,8 @@ class AgentFacts(Family):
     its own `agent_status` effect runs after the decision. Every field is None when the session is not known."""
 
     name = "agent"
-    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
+    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at",
+                  "transcript_path")
     fields = {
         "known": "True when the agent session has been recorded before.",
         "status": "`active`, `working`, `waiting`, `idle` or `stopped`.",
@@ -49,6 +50,7 @@ class AgentFacts(Family):
         "started_at": "When it was first seen (epoch seconds).",
         "updated_at": "When its status last changed (epoch seconds).",
         "ended_at": "When it ended (SessionEnd; epoch seconds).",
+        "transcript_path": "Its transcript file, as the hook events name it.",
     }
 
     def __init__(self, context: Any) -> None:
@@ -70,22 +72,27 @@ def agent_session_row(store: Store, agent_session: str) -> dict[str, Any] | None
 
 def update_agent_session(store: Store, agent_session: str, *, now: float, event: str | None = None,
                          status: str | None = None, task: str | None = None, agent: str | None = None,
-                         cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
+                         cwd: str | None = None, source: str | None = None, model: str | None = None,
+                         transcript_path: str | None = None, task_default: str | None = None) -> None:
     """Create or update an agent session's row. None leaves a value as it is (a new row starts `active`); an
-    empty `task` clears the label. `event` is the hook event that caused the change: it becomes `last_event` and
+    empty `task` clears the label; `task_default` labels a session that has none yet (at the time of writing, so
+    an explicit `task` of another rule or of `policy sessions map` wins whatever the order). `event` is the hook event that caused the change: it becomes `last_event` and
     moves `updated_at`; changes without one (`policy sessions map`) leave both alone."""
     if status is not None and status not in AGENT_STATUSES:
         raise ValueError(f"unknown agent-session status {status!r} (expected {', '.join(AGENT_STATUSES)})")
     values = {"session": agent_session, "now": now, "event": event, "status": status, "task": task,
-              "agent": agent, "cwd": cwd, "source": source, "model": model}
+              "agent": agent, "cwd": cwd, "source": source, "model": model, "transcript": transcript_path,
+              "task_default": task_default}
     store.execute(
         "INSERT INTO agent_sessions(agent_session, agent, cwd, model, source, task, status, last_event, started_at, "
-        "updated_at, ended_at) VALUES (:session, :agent, :cwd, :model, :source, nullif(:task, ''), "
-        "coalesce(:status, 'active'), :event, :now, :now, CASE WHEN :status = 'stopped' THEN :now END) "
+        "updated_at, ended_at, transcript_path) VALUES (:session, :agent, :cwd, :model, :source, nullif(coalesce(:task, :task_default), ''), "
+        "coalesce(:status, 'active'), :event, :now, :now, CASE WHEN :status = 'stopped' THEN :now END, :transcript) "
         "ON CONFLICT(agent_session) DO UPDATE SET "
         "agent = coalesce(:agent, agent), cwd = coalesce(:cwd, cwd), model = coalesce(:model, model), "
+        "transcript_path = coalesce(:transcript, transcript_path), "
         "source = coalesce(:source, source), "
-        "task = CASE WHEN :task IS NULL THEN task ELSE nullif(:task, '') END, "
+        "task = CASE WHEN :task IS NOT NULL THEN nullif(:task, '') "
+        "WHEN task IS NULL THEN nullif(:task_default, '') ELSE task END, "
         "status = coalesce(:status, status), "
         "last_event = coalesce(:event, last_event), "
         "updated_at = CASE WHEN :event IS NULL THEN updated_at ELSE :now END, "
