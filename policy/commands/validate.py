@@ -61,7 +61,7 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
             if not any(problem.severity == "error" for problem in resolved.diagnostics):
                 loaded = compile_files([source for source in resolved.sources
                                         if os.path.abspath(source.path) not in named])
-                diagnostics += [*loaded.diagnostics, *host_diagnostics(loaded.packs)]
+                diagnostics += [*loaded.diagnostics, *host_diagnostics(loaded.packs, resolved.settings.agents)]
         elif kind == "tests":
             from policy.tester import check_test_file
 
@@ -95,7 +95,7 @@ def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[
 
     tests = [display_path(test, cwd) for source in resolved.sources if source.origin != "shipped"
              if os.path.isfile(test := os.path.splitext(source.path)[0] + ".test.yaml")]
-    diagnostics = list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs) + \
+    diagnostics = list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs, resolved.settings.agents) + \
         timeout_diagnostics(compiled.packs, resolved.settings, hooks) + stale_install(resolved, compiled, hooks)
     if tests:
         from policy.tester import check_test_file
