@@ -11,9 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
-
-    from typing import Any
+    from typing import Any, Protocol
 
     from policy.errors import Diagnostic, PolicyError
     from policy.model import Decision, Event, HookOutput, Pack, Settings
