@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
     "codex": "policy.adapters.codex",
+    "gemini": "policy.adapters.gemini",
+    "cursor": "policy.adapters.cursor",
 }
 DEFAULT = "claude-code"
 
