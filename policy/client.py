@@ -108,14 +108,14 @@ def _exactly(sock, size: int):
     return b"".join(chunks)
 
 
-def connect(path: str):
-    """A connection to the server at `path` that has said hello, or None."""
+def connect(path: str, wait: float = CONNECT_WAIT):
+    """A connection to the server at `path` that has said hello within `wait` seconds, or None."""
     directory = path.rpartition("/")[0]
     if not is_private_dir(directory):
         return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.settimeout(CONNECT_WAIT)
+        sock.settimeout(wait)
         sock.connect(path)
         if peer_uid(sock) != posix.getuid():
             sock.close()

@@ -49,7 +49,7 @@ DEADLINE_GRACE = 0.05  # the kernel's timer fires this long after the evaluation
 
 
 class ServeError(PolicyError):
-    code = "serve"
+    """`policy serve` cannot run (the codes are in docs/errors.md#the-server)."""
 
 
 # ---- where, and which installation ------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def start_in_background(environ: Mapping[str, str]) -> int | None:
 def ask(environ: Mapping[str, str], request: tuple[Any, ...], *, wait: float = 2.0) -> tuple[Any, ...] | None:
     """Send a request other than an event ("status", "stop") to this installation's server; its reply, or None
     when no server answers."""
-    sock = client.connect(socket_path(environ)) if supported() else None
+    sock = client.connect(socket_path(environ), wait) if supported() else None
     if sock is None:
         return None
     try:
@@ -332,9 +332,15 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
         except FileNotFoundError:
             pass
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        os.chmod(path, 0o600)
-        listener.listen(64)
+        try:
+            listener.bind(path)
+            os.chmod(path, 0o600)
+            listener.listen(64)
+        except OSError as error:
+            listener.close()
+            raise ServeError(f"cannot listen on {path}: {error.strerror or error}", code="serve-socket",
+                             hint="set XDG_RUNTIME_DIR to a shorter directory of your own (a socket's path "
+                                  "is at most 107 bytes)") from None
         identity = _file_identity(path)
         started_at = time.time()
         own = fingerprint()
@@ -535,7 +541,7 @@ def _serve_connection(connection: Any, resources: Resources, own: tuple[Any, ...
             return True
 
     hook.watch_client(gone)
-    answer_request(request, resources, lambda message: client.send(connection, message))
-    offset = slot * 8
+    offset = slot * 8  # (counted when taken: an event whose worker the deadline ended was decided all the same)
     counters[offset:offset + 8] = (int.from_bytes(counters[offset:offset + 8], "little") + 1).to_bytes(8, "little")
+    answer_request(request, resources, lambda message: client.send(connection, message))
     return b"."

@@ -98,6 +98,9 @@ def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
         return "it cannot be parsed"
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
         return f"{path} does not exist or is not executable (Claude Code then runs without policy)"
+    script = _client_script(handler, project)
+    if script is not None and not os.path.isfile(script):
+        return f"the hook client {script} does not exist (Claude Code then runs without policy)"
     with open(path, "rb") as handle:
         first = handle.readline()
     if first.startswith(b"#!"):
@@ -105,6 +108,16 @@ def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
         if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
             return f"its interpreter {interpreter} does not exist (the virtualenv was moved or removed)"
     return None
+
+
+def _client_script(handler: dict[str, Any], project: str) -> str | None:
+    from policy.adapters.claude_settings import command_words
+
+    args = handler.get("args")
+    words = command_words(str(handler.get("command", "")), [str(arg) for arg in args]
+                          if isinstance(args, list) else None)
+    script = install.client_script(words)
+    return script.replace("${CLAUDE_PROJECT_DIR}", project) if script is not None else None
 
 
 def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int) -> str | None:

@@ -5,12 +5,13 @@ Installed: for each event the enabled rules use (`ruleset.by_event`) that policy
 one matcher group holding one command handler, `{"type": "command", "command": …, "timeout": …}`. The matcher is
 `*`, or the exact tool names when every rule of the event names its tools plainly. The timeout is in seconds, above
 `max_delay` plus what a hook may wait for besides (the fact store's busy timeout, fact sources, start-up). The
-command is the absolute path of the `policy-hook` launcher next to this interpreter (so it works without `policy`
-on the hook's PATH), else `<this python> -m policy eval`, written so that every shell Claude Code may use runs it
-(`hook_handler`: sh, Git Bash, and PowerShell where Windows has no Git Bash).
+command is the hook client, `<this python> -I -S <policy>/client.py --agent claude-code` with absolute paths (so it
+works without `policy` on the hook's PATH; it asks `policy serve` and evaluates in-process when no server answers),
+written so that every shell Claude Code may use runs it (`hook_handler`: sh, Git Bash, and PowerShell where Windows
+has no Git Bash).
 
-Our handlers are recognised by their command: `…/policy-hook --agent claude-code` or
-`… -m policy eval --agent claude-code`, in shell or exec form, whatever the directory (a re-created virtualenv is
+Our handlers are recognised by their command: `… -I -S …/policy/client.py --agent claude-code`,
+`…/policy-hook --agent claude-code` (what earlier versions wrote) or `… -m policy eval --agent claude-code`, in shell or exec form, whatever the directory (a re-created virtualenv is
 still ours). A policy hook the user wrote or wrapped (`FOO=1 …/policy-hook …`, `env …`, a script around it) is
 recognised too (`is_wrapped`): install keeps it as it is instead of adding a second one; uninstall removes it. No
 marker field is added (Claude Code validates handlers; an unknown key could make it reject the file). The settings
@@ -44,6 +45,7 @@ AGENTS = ("claude-code",)
 SCOPES = ("user", "project", "local")
 HOOK_ARGS = ("--agent", "claude-code")
 LAUNCHER = "policy-hook"
+CLIENT_FLAGS = ("-I", "-S")  # the hook client's interpreter flags: isolated, no `site` (policy/client.py)
 
 
 class SettingsError(PolicyError):
@@ -61,25 +63,29 @@ def _plain(path: str) -> bool:
 
 
 def hook_handler(*, project_dir: str | None = None, executable: str | None = None) -> dict[str, Any]:
-    """The command handler Claude Code runs: the `policy-hook` launcher next to the interpreter (else
-    `<python> -m policy eval`), `--agent claude-code`. Shell form (`command` alone, which every Claude Code version
-    runs) when the path needs no quoting in any shell; otherwise exec form (`command` + `args`, no shell, Claude
-    Code 2.1.139 and later), the one form that PowerShell, Git Bash and sh all run alike. Paths use `/`, which every
-    one of them reads on Windows too. A project-scope install of the project's own virtualenv names the launcher
-    by `${CLAUDE_PROJECT_DIR}` (exec form), so that the committed settings work on every clone."""
+    """The command handler Claude Code runs: the hook client, `<python> -I -S <policy>/client.py --agent
+    claude-code` (policy/client.py: it asks the resident evaluator, `policy serve`, and evaluates in-process
+    when none answers). The flags are written here because pip drops a script's shebang flags. Shell form
+    (`command` alone, which every Claude Code version runs) when the paths need no quoting in any shell;
+    otherwise exec form (`command` + `args`, no shell, Claude Code 2.1.139 and later), the one form that
+    PowerShell, Git Bash and sh all run alike. Paths use `/`, which every one of them reads on Windows too. A
+    project-scope install of the project's own virtualenv names its paths by `${CLAUDE_PROJECT_DIR}` (exec
+    form), so that the committed settings work on every clone. The one place that builds the command: every
+    host's install writes what this returns."""
+    from policy.server import client_file
+
     python = os.path.abspath(executable or sys.executable)
-    launcher = os.path.join(os.path.dirname(python), LAUNCHER + (".exe" if os.name == "nt" else ""))
-    if os.path.isfile(launcher) and os.access(launcher, os.X_OK):
-        program, args = launcher, list(HOOK_ARGS)
-        if project_dir is not None:
-            relative = os.path.relpath(launcher, project_dir)
-            if not relative.startswith(os.pardir + os.sep):
-                program = "${CLAUDE_PROJECT_DIR}/" + relative.replace(os.sep, "/")
-                return {"type": "command", "command": program, "args": args}
-    else:
-        program, args = python, ["-m", "policy", "eval", *HOOK_ARGS]
+    program, args = python, [*CLIENT_FLAGS, client_file(), *HOOK_ARGS]
+    if project_dir is not None:
+        inside = [os.path.relpath(path, project_dir) for path in (python, args[len(CLIENT_FLAGS)])]
+        if not inside[0].startswith(os.pardir + os.sep):
+            program = "${CLAUDE_PROJECT_DIR}/" + inside[0].replace(os.sep, "/")
+            if not inside[1].startswith(os.pardir + os.sep):
+                args[len(CLIENT_FLAGS)] = "${CLAUDE_PROJECT_DIR}/" + inside[1].replace(os.sep, "/")
+            return {"type": "command", "command": program, "args": args}
     program = program.replace(os.sep, "/")
-    if _plain(program):
+    args = [arg.replace(os.sep, "/") for arg in args]
+    if _plain(program) and _plain(args[len(CLIENT_FLAGS)]):  # (the flags are plain words)
         return {"type": "command", "command": " ".join([program, *args])}
     return {"type": "command", "command": program, "args": args}
 
@@ -97,7 +103,19 @@ def _canonical(words: list[str]) -> bool:
     name = os.path.basename(words[0].replace("\\", "/")) if words else ""
     if name in (LAUNCHER, LAUNCHER + ".exe") and words[1:] == list(HOOK_ARGS):
         return True
+    if client_script(words) is not None and words[len(CLIENT_FLAGS) + 2:] == list(HOOK_ARGS):
+        return True
     return words[1:] == ["-m", "policy", "eval", *HOOK_ARGS]
+
+
+def client_script(words: list[str]) -> str | None:
+    """The hook client's path in a command's words (`<python> -I -S …/policy/client.py …`), or None."""
+    from policy.adapters.claude_settings import is_hook_client
+
+    if words[1:len(CLIENT_FLAGS) + 1] != list(CLIENT_FLAGS) or len(words) < len(CLIENT_FLAGS) + 2:
+        return None
+    script = words[len(CLIENT_FLAGS) + 1]
+    return script if is_hook_client(script) else None
 
 
 def is_ours(handler: Any) -> bool:
@@ -125,7 +143,7 @@ def is_wrapped(handler: Any) -> bool:
     (`POLICY_DB=… …/policy-hook --agent claude-code`), `env`, a shell or script around it, or the exec form of
     another path. Policy's hook all the same, which install neither duplicates nor changes. A policy command with
     flags of its own (`policy eval --rules …`) is another hook, not ours."""
-    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words
+    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words, is_hook_client
 
     if not isinstance(handler, dict) or handler.get("type", "command") != "command" or is_ours(handler):
         return False
@@ -135,7 +153,7 @@ def is_wrapped(handler: Any) -> bool:
     words = command_words(command, [str(arg) for arg in args] if isinstance(args, list) else None)
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
-        if name in HOOK_PROGRAMS:
+        if name in HOOK_PROGRAMS or is_hook_client(word):
             rest = words[index + 1:]
         elif name in POLICY_PROGRAMS and words[index + 1:index + 2] == ["eval"]:
             rest = words[index + 2:]
