@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
         def stop_blocks(self) -> int: ...
 
+        def stop_run_age(self) -> float | None: ...
+
 
 def local_datetime(now: float, utc_offset: int | None = None) -> Any:
     """`now` as a timezone-aware datetime (the local zone, or the given UTC offset)."""
@@ -198,10 +200,17 @@ class _Evaluation:
                               if rule.pack in disabled_packs else "enabled: false" if not rule.enabled
                               else "an earlier `final` rule of this pack matched")
                 continue
+            if rule.agents and event.host not in rule.agents:
+                if explain:
+                    self.note(rule, "agent", f"the rule is for {', '.join(rule.agents)}, not {event.host}",
+                              (("host", event.host),))
+                continue
             if rule.tools is not None:
                 ok = tool_matches.get(rule.tools)
-                if ok is None:
-                    ok = tool is not None and lean.regex(rule.tools).match(tool) is not None
+                if ok is None:  # the canonical name, or the host's own (a rule may name either)
+                    pattern = lean.regex(rule.tools)
+                    ok = tool is not None and (pattern.match(tool) is not None or (
+                        event.host_tool is not None and pattern.match(event.host_tool) is not None))
                     tool_matches[rule.tools] = ok
                 if not ok:
                     if explain:
@@ -217,6 +226,13 @@ class _Evaluation:
                     self.note(rule, "capped", f"{stop_blocks} consecutive blocks reached block_cap {rule.block_cap}",
                               (("stop_hook_active", True), ("consecutive_blocks", stop_blocks)))
                     continue
+                if rule.block_time_cap is not None:
+                    age = self.facts.stop_run_age()
+                    if age is not None and age >= rule.block_time_cap:
+                        self.note(rule, "capped", f"blocking since {age:g}s reached block_time_cap "
+                                                  f"{rule.block_time_cap:g}s",
+                                  (("stop_hook_active", True), ("blocking_for", age)))
+                        continue
             hit = self.hit(rule, pack)
             hits.append((hit, rule))
             self.note(rule, "matched", f"decision {rule.decision}" if rule.decision else "matched",

@@ -169,14 +169,17 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [Diagnostic(document.location(path), "missing-key", f"{where} needs the key {missing!r}",
                            f"add `{missing}:`")]
+    # `reason: no`, `decision: off`: YAML 1.1 read a word as a boolean
+    word = document.bool_words.get(path) if isinstance(instance, bool) else None
+    yaml_hint = f"YAML 1.1 reads `{word}` as the boolean {str(instance).lower()}: quote it ('{word}')" if word else ""
     if validator == "enum":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid value for {where}",
-                           suggest(str(instance), choices))]
+                           yaml_hint or suggest(str(instance), choices))]
     if validator == "type":
         return [Diagnostic(document.location(path), "bad-type",
                            f"{where} must be {_describe_types(error.validator_value)}, not {_type_of(instance)}",
-                           "")]
+                           yaml_hint)]
     if validator == "pattern":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid {where.rsplit('.', 1)[-1]}",
@@ -220,11 +223,12 @@ def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS, TOOL_KINDS
 
     argless = sorted(kind for kind, spec in effects.items() if "null" in spec.get("type", ()))
     template = {"type": "string", "description": "A template: literal text with `{{ expression }}` parts."}
     expression = {"type": "string", "description": "An expression (docs/expressions.md)."}
-    event_name = {"enum": list(EVENTS)}
+    event_name = {"enum": [*EVENTS, *NEUTRAL_EVENTS]}
     rule = {
         "type": "object", "required": ["id", "events"], "additionalProperties": False,
         "properties": {
@@ -232,9 +236,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                    "description": "Unique in the pack: lower-case letters, digits and dashes."},
             "description": {"type": "string", "description": "What the rule is for."},
             "events": _one_or_many(event_name, "The events the rule applies to (required: a rule never applies "
-                                               "to every event by accident)."),
+                                               "to every event by accident), by Claude Code's name or the "
+                                               "neutral one (" + ", ".join(NEUTRAL_EVENTS) + ")."),
             "tools": _one_or_many({"type": "string", "minLength": 1},
-                                  "Tool events only: an anchored regex on the tool name (a list is joined with |)."),
+                                  "Tool events only: an anchored regex on the tool name (a list is joined with |); "
+                                  "a tool kind (" + ", ".join(TOOL_KINDS) + ") stands for its tools."),
+            "agents": _one_or_many({"enum": list(HOSTS)}, "The hosts the rule is for (default: every host)."),
             "match": {"type": "object", "minProperties": 1,
                       "description": "JMESPath selector on the event -> a regex (searched), or {glob: ...} / "
                                      "{equals: ...}. All must hold.",
@@ -260,6 +267,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                                          "never again while stop_hook_active). An integer, or an expression over "
                                          "params (e.g. params.max_blocks), fixed when the rules are compiled.",
                           "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "block_time_cap": {"description": "Next to block_cap: the seconds this rule may keep a stopping agent "
+                                              "working, counted from the first stop of the current run that was "
+                                              "kept going; then it lets the agent stop. A number, or an expression "
+                                              "over params (null: no time cap), fixed when the rules are compiled.",
+                               "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"},
+                                         {"type": "null"}]},
             "update_input": {"type": "object", "minProperties": 1,
                              "description": "Tool events, with decision allow or ask: fields of the tool input to "
                                             "replace before the tool runs (strings are templates; a one-expression "
@@ -376,10 +389,16 @@ def _tests_schema() -> dict[str, Any]:
             "do": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "description": "An action: an effect applied as a rule would (docs/effects.md), e.g. "
                                   "{session_start: {...}}."},
+            "transcript": {"type": "array", "items": {"type": ["object", "string"]}, "minItems": 1,
+                           "description": "Lines to append to the session's transcript, which the events' "
+                                          "transcript_path points to: Claude Code's JSONL entries (a string is "
+                                          "written as it is). docs/testing.md#transcripts."},
             "session": {"type": "string",
-                        "description": "The agent session the action acts for (default: the test's session)."},
+                        "description": "The agent session the action or transcript is for (default: the test's "
+                                       "session)."},
         },
-        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]}]}
+        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]},
+                  {"required": ["transcript"]}]}
     test = {
         "type": "object", "required": ["name", "steps"], "additionalProperties": False,
         "properties": {
@@ -432,6 +451,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS
     from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
@@ -478,7 +498,14 @@ def _config_schema() -> dict[str, Any]:
             "breaker_failures": {"type": "integer", "minimum": 1,
                                  "description": "Failures in a row that open the circuit breaker (default 3)."},
             "breaker_cooldown": {"type": "number", "minimum": 0,
-                                 "description": "Seconds the breaker stays open (default 300)."}},
+                                 "description": "Seconds the breaker stays open the first time (default 300); "
+                                                "doubled each time it opens again, with jitter."},
+            "breaker_max_cooldown": {"type": "number", "minimum": 0,
+                                     "description": "The longest the breaker stays open (default 3600)."},
+            "max_stale": {"type": "number", "minimum": 0,
+                          "description": "Seconds past `ttl` the last good value is kept while the source fails; "
+                                         "then it is absent (kv keys expire, usage is not available) and rules "
+                                         "that need it fail closed. Default: kept until the next good value."}},
         "allOf": [{"if": {"properties": {"kind": {"const": kind}}}, "then": {"required": [option]}}
                   for kind, option in (("command", "argv"), ("http", "url"), ("file", "path"))]}
     return {
@@ -531,6 +558,10 @@ def _config_schema() -> dict[str, Any]:
                            "description": "User config only: the kv namespaces an untrusted project's files may "
                                           "write (its sources' `feeds: kv:...` and its rules' `set`), default "
                                           "[tasks]; a namespace a user-level source feeds is never granted."},
+            "agents": {"type": "array", "items": {"enum": list(HOSTS)}, "minItems": 1, "uniqueItems": True,
+                       "description": "The hosts you run policy under (default: all of " + ", ".join(HOSTS) + "): "
+                                      "`policy validate` reports rules that can fire on none of them, and checks "
+                                      "tool names and selectors against each."},
             "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },

@@ -183,24 +183,79 @@ def block_test_defaults() -> str:
                                                 f"or the test sets `now`."
 
 
-def _protocol_table(parts: tuple[str, ...]) -> str:
-    from policy.adapters.claude_code import RULE_KEYS, protocol_table
+def _protocol_table(parts: tuple[str, ...], host: str = "claude-code") -> str:
+    """One host's table: a row per canonical event it raises (named as the host names it, when it differs)."""
+    from policy.adapters import get_adapter
+    from policy.adapters.common import RULE_KEYS
+    from policy.vocabulary import host_events
+
+    names: dict[str, list[str]] = {}
+    for event in host_events(host):
+        names.setdefault(event.canonical, []).append(event.name)
+
+    def title(event: str) -> str:
+        spelled = [name for name in names.get(event, ()) if name != event]
+        return f"`{event}`" + (f" ({', '.join(f'`{name}`' for name in spelled)})" if spelled else "")
 
     return _table(["event", *(f"`{RULE_KEYS[part]}`" for part in parts)],
-                  [[f"`{event}`", *(getattr(protocol, part).doc for part in parts)]
-                   for event, protocol in protocol_table().items()])
+                  [[title(event), *(getattr(protocol, part).doc for part in parts)]
+                   for event, protocol in get_adapter(host).protocol_table().items()])
 
 
 def block_protocol_verdicts() -> str:
-    from policy.adapters.claude_code import VERDICT_PARTS
+    from policy.adapters.common import VERDICT_PARTS
 
     return _protocol_table(VERDICT_PARTS)
 
 
 def block_protocol_parts() -> str:
-    from policy.adapters.claude_code import OTHER_PARTS
+    from policy.adapters.common import OTHER_PARTS
 
     return _protocol_table(OTHER_PARTS)
+
+
+def _host_blocks() -> None:
+    """protocol-<host>-verdicts and protocol-<host>-parts for every host but Claude Code."""
+    from policy.adapters import ADAPTERS
+    from policy.adapters.common import OTHER_PARTS, VERDICT_PARTS
+
+    for host in ADAPTERS:
+        if host != "claude-code":
+            globals()[f"block_protocol_{host}_verdicts"] = lambda host=host: _protocol_table(VERDICT_PARTS, host)
+            globals()[f"block_protocol_{host}_parts"] = lambda host=host: _protocol_table(OTHER_PARTS, host)
+
+
+_host_blocks()
+
+
+def block_neutral_events() -> str:
+    from policy.vocabulary import HOSTS, HOST_TITLES, NEUTRAL_EVENTS, host_events
+
+    rows = []
+    for neutral, canonical in NEUTRAL_EVENTS.items():
+        cells = [", ".join(f"`{event.name}`" + (f" ({event.kind})" if event.kind else "")
+                           for event in host_events(host) if event.canonical == canonical) or "—"
+                 for host in HOSTS]
+        rows.append([f"`{neutral}`", f"`{canonical}`", *cells[1:]])
+    return _table(["neutral", HOST_TITLES["claude-code"], *(HOST_TITLES[host] for host in HOSTS[1:])], rows)
+
+
+def block_tool_kinds() -> str:
+    from policy.vocabulary import HOSTS, HOST_TITLES, TOOL_FIELDS, TOOL_KINDS, host_tools
+
+    rows = []
+    for kind, tools in TOOL_KINDS.items():
+        for tool in tools or ("mcp__<server>__<tool>",):
+            fields = ", ".join(f"`input.{name}`" for name in TOOL_FIELDS.get(tool, ())) or "the tool's arguments"
+            cells = []
+            for host in HOSTS[1:]:
+                names = [f"`{found.name}`" + (" (" + ", ".join(f"{theirs}→{ours}" for ours, theirs in found.fields)
+                                              + ")" if found.fields else "")
+                         for found in host_tools(host) if found.canonical == tool]
+                cells.append(", ".join(names) or "—")
+            rows.append([f"`{kind}`", f"`{tool}`", fields, *cells])
+    return _table(["kind", "tool (Claude Code)", "normalised input", *(HOST_TITLES[host] for host in HOSTS[1:])],
+                  rows)
 
 
 def _click_command() -> Any:
