@@ -306,8 +306,10 @@ def server_status(environ: Mapping[str, str]) -> dict[str, Any] | None:
 # ---- the server --------------------------------------------------------------------------------------------------
 
 def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, workers: int = WORKERS,
-          log: Any = None) -> int:
-    """Run the server until it is stopped or idle (the supervisor). Returns the exit code."""
+          log: Any = None, http_port: int | None = None) -> int:
+    """Run the server until it is stopped or idle (the supervisor). Returns the exit code. `http_port` (else the
+    one `policy install --transport http` wrote, `http_port_configured`): also answer Claude Code's http hooks
+    on 127.0.0.1 at that port; the server then never exits for being idle (a down server blocks every call)."""
     import fcntl
     import mmap
     import select
@@ -342,6 +344,10 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
                              hint="set XDG_RUNTIME_DIR to a shorter directory of your own (a socket's path "
                                   "is at most 107 bytes)") from None
         identity = _file_identity(path)
+        http_port = http_port if http_port is not None else http_port_configured(environ)
+        web = _http_listener(http_port, listener) if http_port else None
+        if web is not None:
+            idle_timeout = float("inf")
         started_at = time.time()
         own = fingerprint()
         counters = mmap.mmap(-1, 8 * workers)  # per worker: events answered (shared with the workers)
@@ -354,7 +360,8 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         info = {"pid": os.getpid(), "version": __version__, "socket": path, "started": started_at,
-                "workers": workers, "idle_timeout": idle_timeout, "interpreter": interpreter()}
+                "workers": workers, "idle_timeout": idle_timeout if idle_timeout != float("inf") else None,
+                "interpreter": interpreter(), "http_port": http_port if web is not None else None}
         children: dict[int, int] = {}
 
         def spawn(slot: int) -> None:
@@ -363,7 +370,7 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
                 code = 0
                 try:
                     os.close(notify_read)
-                    _worker(listener, notify_write, counters, slot, own, info)
+                    _worker(listener, web, notify_write, counters, slot, own, info, dict(environ))
                 except BaseException:  # noqa: BLE001 - a worker ends quietly; the supervisor starts another
                     code = 1
                 finally:
@@ -371,16 +378,19 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
             children[pid] = slot
 
         _preload()
+        listener.setblocking(False)
         for slot in range(workers):
             spawn(slot)
-        log(f"serving {path} (pid {os.getpid()}, {workers} workers, idle timeout {idle_timeout:g} s)")
+        log(f"serving {path}" + (f" and http://127.0.0.1:{http_port}/" if web is not None else "")
+            + f" (pid {os.getpid()}, {workers} workers, idle timeout "
+            + (f"{idle_timeout:g} s)" if web is None else "none: http hooks need it)"))
         last_event = time.monotonic()
         reason = ""
         while not reason:
             if stopping:
                 reason = f"stopped ({stopping[0]})"
                 break
-            wait = min(SUPERVISOR_TICK, max(0.0, last_event + idle_timeout - time.monotonic()))
+            wait = max(0.0, min(SUPERVISOR_TICK, last_event + idle_timeout - time.monotonic()))
             try:
                 readable = select.select([notify_read], [], [], wait)[0]
             except InterruptedError:
@@ -410,6 +420,8 @@ def serve(environ: Mapping[str, str], *, idle_timeout: float = IDLE_TIMEOUT, wor
         if _file_identity(path) == identity:
             os.unlink(path)
         listener.close()
+        if web is not None:
+            web.close()
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -465,9 +477,12 @@ def _reap(children: dict[int, int], *, wait: float) -> None:
             pass
 
 
-def _worker(listener: Any, notify: int, counters: Any, slot: int, own: tuple[Any, ...],
-            info: dict[str, Any]) -> None:
-    """One worker: accept, answer, repeat, until the supervisor ends it (SIGTERM: after the event in hand)."""
+def _worker(listener: Any, web: Any, notify: int, counters: Any, slot: int, own: tuple[Any, ...],
+            info: dict[str, Any], environ: dict[str, str]) -> None:
+    """One worker: accept, answer, repeat, until the supervisor ends it (SIGTERM: after the event in hand).
+    `web`: the http hooks' listener, or None; `environ`: the server's own environment, for http hooks (which
+    bring none)."""
+    import select
     import signal
 
     from policy import hook
@@ -483,11 +498,20 @@ def _worker(listener: Any, notify: int, counters: Any, slot: int, own: tuple[Any
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # (Ctrl-C reaches the supervisor, which ends the workers)
     resources = Resources()
     try:
+        listeners = [listener] if web is None else [listener, web]
         while not ending[0]:
-            connection, _ = listener.accept()
+            try:
+                ready = select.select(listeners, [], [])[0]
+                connection, _ = ready[0].accept()  # (the listeners do not block: another worker may have it)
+            except (BlockingIOError, InterruptedError):
+                continue
+            connection.setblocking(True)
             busy[0] = True
             try:
-                flag = _serve_connection(connection, resources, own, info, counters, slot)
+                if ready[0] is web:
+                    flag = _serve_http(connection, resources, own, counters, slot, environ)
+                else:
+                    flag = _serve_connection(connection, resources, own, info, counters, slot)
             except Exception:
                 flag = b"."
             finally:
@@ -505,8 +529,6 @@ def _serve_connection(connection: Any, resources: Resources, own: tuple[Any, ...
                       counters: Any, slot: int) -> bytes:
     """One client: the checks, the hello, the request. What to tell the supervisor: b"." (an event or a
     question), b"S" (this installation changed: the server is stale), b"Q" (stop)."""
-    import socket
-
     from policy import hook
 
     if client.peer_uid(connection) != os.getuid():
@@ -532,16 +554,186 @@ def _serve_connection(connection: Any, resources: Resources, own: tuple[Any, ...
     if kind != "eval" or len(request) != 7:
         return b"."
 
-    def gone() -> bool:
-        try:
-            return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-
-    hook.watch_client(gone)
-    offset = slot * 8  # (counted when taken: an event whose worker the deadline ended was decided all the same)
-    counters[offset:offset + 8] = (int.from_bytes(counters[offset:offset + 8], "little") + 1).to_bytes(8, "little")
+    hook.watch_client(lambda: _gone(connection))
+    _count(counters, slot)
     answer_request(request, resources, lambda message: client.send(connection, message))
     return b"."
+
+
+def _gone(connection: Any) -> bool:
+    """Whether the client at the other end has closed the connection (it sends nothing after its request)."""
+    import socket
+
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _count(counters: Any, slot: int) -> None:
+    """One more event taken by this worker (counted when taken: an event whose worker the deadline ended was
+    decided all the same, in the fail mode)."""
+    offset = slot * 8
+    counters[offset:offset + 8] = (int.from_bytes(counters[offset:offset + 8], "little") + 1).to_bytes(8, "little")
+
+
+# ---- Claude Code's http hooks ------------------------------------------------------------------------------------
+# `policy install --transport http` (docs/serve.md#http-hooks): Claude Code POSTs the event to
+# http://127.0.0.1:<port>/<agent> and reads the response body as a command hook's stdout. The peer's uid is read
+# from the kernel's table of TCP sockets (Linux's /proc/net/tcp): only this user's processes get an answer.
+
+HTTP_PORT_FILE = "serve-http.json"
+MAX_HTTP_BODY = client.MAX_EVENT_BYTES
+
+
+def http_port_file(environ: Mapping[str, str]) -> str:
+    from policy.store import state_dir
+
+    return os.path.join(state_dir(environ), HTTP_PORT_FILE)
+
+
+def http_port_configured(environ: Mapping[str, str]) -> int | None:
+    """The port `policy install --transport http` wrote, or None."""
+    import json
+
+    try:
+        with open(http_port_file(environ), encoding="utf-8") as handle:
+            port = json.load(handle).get("port")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return port if isinstance(port, int) and 0 < port < 65536 else None
+
+
+def _http_listener(port: int, unix_listener: Any) -> Any:
+    import socket
+
+    web = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    web.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        web.bind(("127.0.0.1", port))
+        web.listen(64)
+    except OSError as error:
+        web.close()
+        unix_listener.close()
+        raise ServeError(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}", code="serve-socket",
+                         hint="another program has the port: choose another with `policy install --transport "
+                              "http --port N`") from None
+    web.setblocking(False)
+    return web
+
+
+def tcp_peer_uid(connection: Any) -> int | None:
+    """The uid that owns the other end of a TCP connection on this machine (IPv4), from /proc/net/tcp."""
+    import socket
+
+    peer_host, peer_port = connection.getpeername()[:2]
+    local_host, local_port = connection.getsockname()[:2]
+
+    def entry(host: str, port: int) -> str:
+        return "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+
+    wanted = (entry(peer_host, peer_port), entry(local_host, local_port))
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 7 and (fields[1], fields[2]) == wanted:
+                    return int(fields[7])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _serve_http(connection: Any, resources: Resources, own: tuple[Any, ...], counters: Any, slot: int,
+                environ: dict[str, str]) -> bytes:
+    """One http hook request: POST /<agent> with the event as its body; the answer as the response body. The
+    delay is slept before responding (Claude Code waits for the response as it waits for a command's exit)."""
+    import json
+
+    from policy import hook
+    from policy.adapters import ADAPTERS
+    from policy.adapters.claude_code import http_body
+    from policy.model import HookOutput
+
+    if tcp_peer_uid(connection) != os.getuid():
+        return b"."
+    connection.settimeout(REQUEST_WAIT)
+    request = _read_http(connection)
+    if request is None:
+        return b"."
+    path, raw = request
+    connection.settimeout(None)  # (blocking again: `_gone` peeks without waiting)
+    agent = path.strip("/")
+    if agent not in ADAPTERS:
+        _respond(connection, 404, b"")
+        return b"."
+    if fingerprint() != own:  # a stale server does not answer; nothing else can (an http hook has no fall-back)
+        _respond(connection, 503, b"policy serve is stale: restart it (policy serve stop; policy serve)\n")
+        return b"S"
+    try:
+        named = json.loads(raw)
+        cwd, named = named.get("cwd"), named.get("hook_event_name")
+    except (ValueError, AttributeError):
+        cwd = named = None
+    cwd = cwd if isinstance(cwd, str) and os.path.isdir(cwd) else os.getcwd()
+    _count(counters, slot)
+    started = time.perf_counter()
+    answers: list[tuple[Any, ...]] = []
+    hook.watch_client(lambda: _gone(connection))
+    environ_bytes = {os.fsencode(key): os.fsencode(value) for key, value in environ.items()}
+    answer_request(("eval", ["--agent", agent], cwd, environ_bytes, raw, time.time(), started), resources,
+                   answers.append)
+    ready = next((message for message in answers if message[0] == "ready"), None)
+    _, out, err, code, delay, answer_deadline = answers[-1]
+    event_name = ready[1] if ready is not None else named if isinstance(named, str) else ""
+    body = http_body(event_name, HookOutput(stdout=out.decode(errors="replace"), stderr=err.decode(
+        errors="replace"), exit_code=code))
+    if delay > 0:
+        time.sleep(min(delay, max(0.0, answer_deadline - time.perf_counter())))
+    _respond(connection, 200, body)
+    return b"."
+
+
+def _read_http(connection: Any) -> tuple[str, bytes] | None:
+    """(path, body) of a `POST` request, or None (anything else is answered 400/405 here)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk or len(data) > 65536:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[0] != "POST":
+        _respond(connection, 405, b"")
+        return None
+    headers = {name.strip().lower(): value.strip() for name, _, value in
+               (line.partition(":") for line in lines[1:])}
+    try:
+        length = int(headers.get("content-length", ""))
+    except ValueError:
+        _respond(connection, 411, b"")
+        return None
+    if not 0 <= length <= MAX_HTTP_BODY:
+        _respond(connection, 413, b"")
+        return None
+    while len(body) < length:
+        chunk = connection.recv(min(1 << 20, length - len(body)))
+        if not chunk:
+            return None
+        body += chunk
+    return parts[1].partition("?")[0], body[:length]
+
+
+def _respond(connection: Any, status: int, body: bytes) -> None:
+    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
+               413: "Content Too Large", 503: "Service Unavailable"}
+    head = (f"HTTP/1.1 {status} {reasons[status]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    try:
+        connection.sendall(head.encode() + body)
+    except OSError:
+        pass

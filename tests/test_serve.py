@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from adversarial import bash, rule
-from conftest import IS_ROOT, POLICY, ROOT, all_event_files, event_payload, write
+from conftest import BIN, IS_ROOT, POLICY, ROOT, all_event_files, event_payload, write
 
 from policy import client
 from policy.commands import install
@@ -366,3 +366,135 @@ def test_the_socket_lives_in_a_private_fallback_without_xdg_runtime_dir():
     assert client.runtime_dir({}.get) == f"/tmp/policy-{os.getuid()}"
     assert client.runtime_dir({"XDG_RUNTIME_DIR": "/run/user/1000"}.get) == "/run/user/1000/policy"
     assert client.runtime_dir({"XDG_RUNTIME_DIR": "relative"}.get) == f"/tmp/policy-{os.getuid()}"
+
+
+# ---- Claude Code's http hooks (`policy install --transport http`) ---------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(port: int, payload: bytes, path: str = "/claude-code") -> tuple[int, bytes]:
+    """The event POSTed as Claude Code posts an http hook's (the event's JSON as the body)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=payload, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_http_transport_is_refused_for_rules_that_deny_unless_the_host_fails_closed(served):
+    refused = served.run_text("install", "--scope", "project", "--transport", "http")
+    assert (refused.returncode, refused.stderr) == (1, (
+        "policy: http-fails-open: 1 rule deny (guard/no-force-push), and Claude Code lets a call through when an "
+        "http hook's server is down, slow or failing\n    hint: add --host-fails-closed to write onFailure: "
+        "\"block\" (Claude Code 2.1.295 or later: confirm yours with `claude --version`), or keep the command "
+        "transport\n"))
+    assert not (served.root / ".claude").exists()
+    port = free_port()
+    done = served.run_text("install", "--scope", "project", "--transport", "http", "--port", str(port),
+                           "--host-fails-closed")
+    assert done.returncode == 0, done.stderr
+    assert f"  http:    http://127.0.0.1:{port}/claude-code on PreToolUse, onFailure: block; answered by `policy " \
+           "serve`, which SessionStart starts (packs that deny: guard)" in done.stdout.splitlines()
+    hooks = json.loads((served.root / ".claude" / "settings.json").read_text())["hooks"]
+    assert hooks == {
+        "SessionStart": [{"hooks": [{**install.hook_handler(executable=str(BIN / "python3")),
+                                     "timeout": 75}]}],
+        "PreToolUse": [{"matcher": "*", "hooks": [{"type": "http", "url": f"http://127.0.0.1:{port}/claude-code",
+                                                   "onFailure": "block", "timeout": 75}]}]}
+    assert json.loads((served.state / "policy" / "serve-http.json").read_text()) == {"port": port}
+    # uninstall takes both kinds out
+    assert served.run("uninstall", "--scope", "project").returncode == 0
+    assert json.loads((served.root / ".claude" / "settings.json").read_text() or "{}") == {}
+
+
+def test_http_hooks_are_answered_by_the_server_as_a_command_hook_would_answer(served):
+    port = free_port()
+    assert served.run("install", "--scope", "project", "--transport", "http", "--port", str(port),
+                      "--host-fails-closed").returncode == 0
+    # a new session: the SessionStart command hook finds no server, answers, and starts one with the http port
+    session = run_client(served, json.dumps(event_payload("SessionStart")).encode())
+    assert (session.returncode, session.stdout) == (0, b"")
+    assert _wait_for(lambda: (server_status(served) or {}).get("http_port") == port, seconds=30)
+    assert post(port, push(1)) == (200, json.dumps(denial(1), separators=(",", ":")).encode() + b"\n")
+    assert post(port, push(2, "ls")) == (200, b"")
+    in_process = served.run("eval", "--agent", "claude-code", stdin=push(3))
+    assert post(port, push(3))[1] == in_process.stdout
+    # a fail-closed failure (a rule file that does not load), which a command hook says with exit 2: a JSON deny
+    write(served.root / "rules.yaml", "version: 1\npack: guard\nrules: [{id: x, events: [PreToolUse], when: '1 +'}]\n")
+    failed = served.run("eval", "--agent", "claude-code", stdin=push(4))
+    assert failed.returncode == 2
+    status, body = post(port, push(4))
+    assert (status, json.loads(body)) == (200, {"hookSpecificOutput": {
+        "hookEventName": "PreToolUse", "permissionDecision": "deny",
+        "permissionDecisionReason": failed.stderr.decode().strip()}})
+    assert post(port, push(5), path="/nobody") == (404, b"")
+    assert sorted(set(attempts(served))) == ["toolu_1", "toolu_2", "toolu_3"]
+    # doctor: the server answers, and the hooks fail closed
+    lines = served.run_text("doctor").stdout.splitlines()
+    assert any(line.startswith("ok    hooks   `policy serve` answers the http hooks on PreToolUse (pid ")
+               for line in lines), lines
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to run a process as another user")
+def test_http_hooks_answer_only_this_users_processes(served):
+    port = free_port()
+    start_server(served, "--http", str(port))
+    assert post(port, push(1))[0] == 200
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import socket
+
+            os.setgid(65534)
+            os.setuid(65534)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /claude-code HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(push(2)) + push(2))
+            os.write(writer, repr(sock.recv(100)).encode())
+        except BaseException as error:  # noqa: BLE001
+            os.write(writer, f"error: {error}".encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as handle:
+        said = handle.read().decode()
+    os.waitpid(pid, 0)
+    assert said == "b''"  # closed without an answer
+    assert attempts(served) == ["toolu_1"]
+
+
+def test_doctor_says_which_packs_http_hooks_that_fail_open_are_safe_for(served):
+    port = free_port()
+    write(served.root / "rules.yaml", "version: 1\npack: logging\nrules:\n  - id: log-attempt\n"
+          "    events: PreToolUse\n    do:\n"
+          "      - record: {table: attempts, values: {tool_use_id: \"{{ event.tool_use_id }}\"}}\n")
+    assert served.run("install", "--scope", "project", "--transport", "http", "--port", str(port)).returncode == 0
+    start_server(served)
+    lines = served.run_text("doctor").stdout.splitlines()
+    assert "ok    hooks   the http hooks fail open, which is safe for every pack here (logging): none denies" in lines
+    write(served.root / "rules.yaml", RULES)
+    lines = served.run_text("doctor").stdout.splitlines()
+    assert ("fail  hooks   the http hooks on PreToolUse fail open: while the server is down Claude Code lets calls "
+            "through, and guard denies calls (safe that way: no pack); fix: policy install --transport http "
+            "--host-fails-closed (Claude Code 2.1.295 or later), or the command transport") in lines
+
+
+def test_the_shipped_packs_http_safety_is_what_docs_serve_md_says():
+    from policy.compiler import PackSource, build_ruleset, compile_files
+    from policy.config import SHIPPED_PACKS, shipped_pack_path
+    from policy.model import Settings
+
+    ruleset = build_ruleset(compile_files([PackSource(shipped_pack_path(name), trusted=True)
+                                           for name in SHIPPED_PACKS]), Settings())
+    assert install.http_safety(ruleset) == (["presence"], ["focus", "pacing", "activity"])

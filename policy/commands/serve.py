@@ -21,12 +21,13 @@ ACTIONS = ("start", "status", "stop")
 def describe(status: dict[str, Any]) -> str:
     from policy.times import format_duration
 
-    return (f"answering on {status['socket']} (pid {status['pid']}, policy {status['version']}, up "
+    http = f" and http://127.0.0.1:{status['http_port']}/" if status.get("http_port") else ""
+    return (f"answering on {status['socket']}{http} (pid {status['pid']}, policy {status['version']}, up "
             f"{format_duration(status['uptime'])}, {status['decisions']} decision"
             f"{'s' * (status['decisions'] != 1)}, {status['workers']} workers)")
 
 
-def serve_command(action: str, *, idle_timeout: float, workers: int, as_json: bool) -> int:
+def serve_command(action: str, *, idle_timeout: float, workers: int, as_json: bool, http: int | None = None) -> int:
     from policy import server
     from policy.errors import UsageError
     from policy.schema import suggest
@@ -35,7 +36,7 @@ def serve_command(action: str, *, idle_timeout: float, workers: int, as_json: bo
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}", hint=suggest(action, set(ACTIONS)))
     if action == "start":
-        return server.serve(environ, idle_timeout=idle_timeout, workers=workers)
+        return server.serve(environ, idle_timeout=idle_timeout, workers=workers, http_port=http)
     status = server.server_status(environ)
     if action == "status":
         if as_json:
@@ -73,10 +74,14 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(4, "--workers", min=1, max=64,
                                     help="Worker processes: events decided at the same time."),
         as_json: bool = typer.Option(False, "--json", help="status: print JSON."),
+        http: int = typer.Option(None, "--http", min=1, max=65535, help="Also answer Claude Code's http hooks on "
+                                 "127.0.0.1 at this port (default: the port `policy install --transport http` "
+                                 "wrote, if any); the server then never exits for being idle."),
     ) -> None:
         """Run the resident evaluator the hook client asks (one per user and installation; the hook starts it
         when none answers), or show or stop it.
 
         Example: policy serve status
         """
-        raise typer.Exit(serve_command(action, idle_timeout=idle_timeout, workers=workers, as_json=as_json))
+        raise typer.Exit(serve_command(action, idle_timeout=idle_timeout, workers=workers, as_json=as_json,
+                                       http=http))
