@@ -88,6 +88,8 @@ def untrusted_refusal(kind: str, args: Any, namespaces: tuple[str, ...], *, rend
         granted = ", ".join(namespaces) if namespaces else "none"
         return (f"the kv key {key!r} is not under a namespace the user config grants to projects "
                 f"(project_kv: {granted})")
+    if kind == "http":
+        return "sending requests needs trust"
     return "running a command needs trust" if kind == "run" else f"`{kind}` writes facts other rules read"
 
 
@@ -156,6 +158,34 @@ def describe(effect: PlannedEffect) -> str:
     from policy.lean import json_dumps
 
     return f"{effect.pack}/{effect.rule_id}: {effect.kind} {json_dumps(effect.args, spaced=True)}"
+
+
+def waits_for_answer(effects: tuple[PlannedEffect, ...]) -> bool:
+    """Whether any of the effects has work to do once the answer is out (`after_<kind>`: the http effect)."""
+    return any(hasattr(_module(effect.module), f"after_{effect.kind}") for effect in effects)
+
+
+def after_answer_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext,
+                         deadline: float) -> bool:
+    """Once the answer is written: run each applied effect's `after_<kind>` (given the seconds left before
+    `deadline`, a time.perf_counter()), and put its result in `results`. Never raises. Returns whether any result
+    changed."""
+    import time
+
+    changed = False
+    for effect, entry in zip(effects, results):
+        after: Callable[..., str | None] | None = getattr(_module(effect.module), f"after_{effect.kind}", None)
+        if after is None or _refusal(effect, context) is not None or not str(entry.get("result", "")).startswith(
+                "queued"):
+            continue
+        try:
+            outcome = after(effect.args, context, effect, deadline - time.perf_counter())
+        except Exception as error:  # noqa: BLE001 - reported in the decision log, never a failed hook
+            outcome = f"failed: {type(error).__name__}: {error}"
+        if outcome is not None:
+            entry["result"] = outcome
+            changed = True
+    return changed
 
 
 def finish_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext) -> bool:
