@@ -172,34 +172,26 @@ def after_answer_effects(effects: tuple[PlannedEffect, ...], results: list[dict[
     changed."""
     import time
 
-    changed = False
-    for effect, entry in zip(effects, results):
-        after: Callable[..., str | None] | None = getattr(_module(effect.module), f"after_{effect.kind}", None)
-        if after is None or _refusal(effect, context) is not None or not str(entry.get("result", "")).startswith(
-                "queued"):
-            continue
-        try:
-            outcome = after(effect.args, context, effect, deadline - time.perf_counter())
-        except Exception as error:  # noqa: BLE001 - reported in the decision log, never a failed hook
-            outcome = f"failed: {type(error).__name__}: {error}"
-        if outcome is not None:
-            entry["result"] = outcome
-            changed = True
-    return changed
+    return _later("after", effects, results, context, lambda: (deadline - time.perf_counter(),))
 
 
 def finish_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext) -> bool:
     """After the commit: run each applied effect's `finish_<kind>`, if it has one, and put its result in `results`
     (one entry per effect, as `apply_effects` returned them). Never raises: the decision stands whatever happens
     here. Returns whether any result changed."""
+    return _later("finish", effects, results, context, tuple)
+
+
+def _later(phase: str, effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext,
+           extra: Callable[[], tuple[Any, ...]]) -> bool:
+    """The work of a phase after the eval transaction (`finish`, `after`) for each applied effect that has it."""
     changed = False
     for effect, entry in zip(effects, results):
-        finish: Callable[[dict[str, Any], EffectContext, PlannedEffect], str | None] | None = getattr(
-            _module(effect.module), f"finish_{effect.kind}", None)
-        if finish is None or _refusal(effect, context) is not None:
+        step: Callable[..., str | None] | None = getattr(_module(effect.module), f"{phase}_{effect.kind}", None)
+        if step is None or _refusal(effect, context) is not None:
             continue
         try:
-            outcome = finish(effect.args, context, effect)
+            outcome = step(effect.args, context, effect, *extra())
         except Exception as error:  # noqa: BLE001 - reported in the decision log, never a failed hook
             outcome = f"failed: {type(error).__name__}: {error}"
         if outcome is not None:
