@@ -224,6 +224,12 @@ class Settings:
     # The kv namespaces an untrusted project's files may write (the user config's `project_kv`, less what a
     # user-level source feeds): never a prefix such a file picks itself (docs/security.md).
     project_kv: tuple[str, ...] = ("tasks",)
+    # The team's shared board (`store:` in the user config; docs/team.md): the PostgreSQL DSN (None: claims and
+    # agent sessions stay in the local store), the seconds any one use of it may take, and what a claim answers
+    # when it does not answer in time ("ask" naming the outage, or "fail": the event's fail mode).
+    shared_store: str | None = None
+    shared_timeout: float = 2.0
+    shared_on_outage: str = "ask"
 
     def fail_mode(self, event_name: str | None) -> str:
         if event_name in self.fail:

@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT, event_bytes, traced_hook, write
 
 HEAVY = {"typer", "click", "rich", "yaml", "jsonschema", "sqlite_utils", "simpleeval", "jmespath", "re", "json",
-         "dataclasses", "typing", "enum", "sqlite3", "hashlib", "argparse", "inspect"}
+         "dataclasses", "typing", "enum", "sqlite3", "hashlib", "argparse", "inspect", "psycopg", "threading",
+         "socket", "policy.boards.postgres"}
 
 RULES = """
 version: 1
@@ -73,6 +74,14 @@ def test_warm_policy_eval_imports_nothing_heavy(env):
     assert HEAVY & modules == set()
 
 
+def test_a_cold_hook_without_a_shared_store_never_imports_psycopg(env):
+    # the presence pack reads and writes claims on this event: the local board, not the PostgreSQL one
+    result, modules = traced_hook(env, "--rules", str(ROOT / "rules"), stdin=event_bytes("PreToolUse-Bash"))
+    assert result.returncode == 0, result.stderr
+    assert "policy.boards.local" in modules
+    assert {"psycopg", "policy.boards.postgres"} & modules == set()
+
+
 def test_the_trace_sees_heavy_imports_when_there_are_some(env):
     # the cold run compiles: the check above would notice these
     write(env.root / "rules.yaml", RULES)
@@ -88,7 +97,7 @@ LAYERS = [
     ("cli", "commands", "pytest_plugin"),
     ("adapters", "tester", "report", "hook"),
     ("engine", "effects", "compiler", "cache", "config", "layering"),
-    ("conditions", "expressions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),
+    ("conditions", "expressions", "loader", "schema", "facts", "boards", "store", "migrations", "sources", "labels"),
     ("model", "errors", "lean", "times", ""),  # "" is the package itself (policy/__init__.py: __version__)
 ]
 LAYER = {name: len(LAYERS) - index for index, names in enumerate(LAYERS) for name in names}
