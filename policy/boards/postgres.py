@@ -333,11 +333,15 @@ class SharedBoard:
 
     # ---- writing ---------------------------------------------------------------------------------------------
 
-    def _write(self, work: Callable[[Any], Any], now: float) -> Any:
-        """A write: raises BoardOutage when the server does not answer. The board is read again afterwards."""
+    def _write(self, work: Callable[[Any], Any], now: float, *, changes_claims: bool = True) -> Any:
+        """A write: raises BoardOutage when the server does not answer. The board is read again afterwards, at
+        once when it is remembered locally (so that the last known board holds this session's own claims)."""
         server_now, result = self.server.run(work)
         self._shift = now - server_now
-        self._board = None
+        if changes_claims:
+            self._board = None
+            if self.cache_path is not None:
+                self._read(now)
         return result
 
     def claim(self, session: str, labels: list[str], purpose: str, *, now: float, ttl: float, agent: str = "",
@@ -459,7 +463,7 @@ class SharedBoard:
                     RETURNING extract(epoch FROM clock_timestamp())::float8""", values).fetchone()[0]
             return server_now, None
 
-        self._write(work, now)
+        self._write(work, now, changes_claims=False)
 
     def agent_sessions(self, *, now: float, since: float | None = None) -> list[dict[str, Any]]:
         if since is None:
