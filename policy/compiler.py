@@ -129,14 +129,20 @@ class _PackCompiler:
     def rule(self, index: int, data: dict[str, Any], pack_name: str) -> Rule | None:
         path = ("rules", index)
         rule_id = str(data.get("id", f"#{index}"))
+        from policy.vocabulary import canonical_event, expand_tool_name
+
         events = data.get("events")
-        events = (events,) if isinstance(events, str) else tuple(events or ())
+        # neutral names (before_tool) and Claude Code's (PreToolUse) name the same events; each is kept once
+        events = tuple(dict.fromkeys(canonical_event(str(event)) for event in
+                                     ((events,) if isinstance(events, str) else tuple(events or ()))))
+        agents = data.get("agents")
+        agents = (agents,) if isinstance(agents, str) else tuple(agents or ())
         location = self.at(*path)
 
         tools = data.get("tools")
         tools_regex = None
         if tools is not None:
-            names = [tools] if isinstance(tools, str) else list(tools)
+            names = [expand_tool_name(str(name)) for name in ([tools] if isinstance(tools, str) else list(tools))]
             # Each name on its own first, so that an error names the regex the author wrote, not the wrapper.
             if all(self.regex(name, (*path, "tools") if isinstance(tools, str) else (*path, "tools", position))
                    for position, name in enumerate(names)):
@@ -217,7 +223,7 @@ class _PackCompiler:
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
             final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
             update_input=update_input, update_output=update_output,
-            stop=self.template(data.get("stop"), (*path, "stop")),
+            stop=self.template(data.get("stop"), (*path, "stop")), agents=agents,
         )
 
     def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:
@@ -313,6 +319,32 @@ class _PackCompiler:
         return SqlFact(name, sql, returns, tuple(binds), self.at(*path), refused)
 
 
+def _without_errors(rule: dict[str, Any], path: tuple[Any, ...], skip: set[str]) -> dict[str, Any] | None:
+    """The rule without the parts that have schema errors (a `match` key or a `do` item, else a whole field), or
+    None when it has none. Without `id` or `events` (or with them broken) it keeps no `tools`: that a rule with
+    tools has no tool event is only worth saying about events that were read."""
+    base = render_path(path)
+    if not any(error == base or error.startswith((base + ".", base + "[")) for error in skip):
+        return None
+
+    def broken(*parts: Any) -> bool:
+        prefix = render_path((*path, *parts))
+        return any(error == prefix or error.startswith((prefix + ".", prefix + "[")) for error in skip)
+
+    kept: dict[str, Any] = {}
+    for key, value in rule.items():
+        if key == "match" and isinstance(value, dict) and not render_path((*path, key)) in skip:
+            value = {name: spec for name, spec in value.items() if not broken(key, name)}
+        elif key == "do" and isinstance(value, list) and not render_path((*path, key)) in skip:
+            value = [item for position, item in enumerate(value) if not broken(key, position)]
+        elif broken(key):
+            continue
+        kept[key] = value
+    if "events" not in kept:
+        kept.pop("tools", None)
+    return kept
+
+
 def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any], list[Diagnostic]]:
     defaults = dict(document.data.get("params") or {})
     diagnostics = []
@@ -391,9 +423,11 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
                     "give each rule its own id"))
                 continue
             seen[rule_id] = document.location(("rules", index))
-        rule_path = render_path(("rules", index))
-        if any(path == rule_path or path.startswith(rule_path + ".") or path.startswith(rule_path + "[")
-               for path in skip):
+        broken = _without_errors(rule_data, ("rules", index), skip)
+        if broken is not None:
+            # A rule with schema errors is compiled without its broken parts, for what else is wrong with it
+            # (`reason: no` must not hide a bad regex in `match`), and then left out.
+            compiler.rule(index, broken, pack_name)
             continue
         rule = compiler.rule(index, rule_data, pack_name)
         if rule is not None:

@@ -169,14 +169,17 @@ def _diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [Diagnostic(document.location(path), "missing-key", f"{where} needs the key {missing!r}",
                            f"add `{missing}:`")]
+    # `reason: no`, `decision: off`: YAML 1.1 read a word as a boolean
+    word = document.bool_words.get(path) if isinstance(instance, bool) else None
+    yaml_hint = f"YAML 1.1 reads `{word}` as the boolean {str(instance).lower()}: quote it ('{word}')" if word else ""
     if validator == "enum":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid value for {where}",
-                           suggest(str(instance), choices))]
+                           yaml_hint or suggest(str(instance), choices))]
     if validator == "type":
         return [Diagnostic(document.location(path), "bad-type",
                            f"{where} must be {_describe_types(error.validator_value)}, not {_type_of(instance)}",
-                           "")]
+                           yaml_hint)]
     if validator == "pattern":
         return [Diagnostic(document.location(path), "bad-value",
                            f"{instance!r} is not a valid {where.rsplit('.', 1)[-1]}",
@@ -220,11 +223,12 @@ def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS, TOOL_KINDS
 
     argless = sorted(kind for kind, spec in effects.items() if "null" in spec.get("type", ()))
     template = {"type": "string", "description": "A template: literal text with `{{ expression }}` parts."}
     expression = {"type": "string", "description": "An expression (docs/expressions.md)."}
-    event_name = {"enum": list(EVENTS)}
+    event_name = {"enum": [*EVENTS, *NEUTRAL_EVENTS]}
     rule = {
         "type": "object", "required": ["id", "events"], "additionalProperties": False,
         "properties": {
@@ -232,9 +236,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                    "description": "Unique in the pack: lower-case letters, digits and dashes."},
             "description": {"type": "string", "description": "What the rule is for."},
             "events": _one_or_many(event_name, "The events the rule applies to (required: a rule never applies "
-                                               "to every event by accident)."),
+                                               "to every event by accident), by Claude Code's name or the "
+                                               "neutral one (" + ", ".join(NEUTRAL_EVENTS) + ")."),
             "tools": _one_or_many({"type": "string", "minLength": 1},
-                                  "Tool events only: an anchored regex on the tool name (a list is joined with |)."),
+                                  "Tool events only: an anchored regex on the tool name (a list is joined with |); "
+                                  "a tool kind (" + ", ".join(TOOL_KINDS) + ") stands for its tools."),
+            "agents": _one_or_many({"enum": list(HOSTS)}, "The hosts the rule is for (default: every host)."),
             "match": {"type": "object", "minProperties": 1,
                       "description": "JMESPath selector on the event -> a regex (searched), or {glob: ...} / "
                                      "{equals: ...}. All must hold.",
@@ -432,6 +439,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS
     from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
@@ -531,6 +539,10 @@ def _config_schema() -> dict[str, Any]:
                            "description": "User config only: the kv namespaces an untrusted project's files may "
                                           "write (its sources' `feeds: kv:...` and its rules' `set`), default "
                                           "[tasks]; a namespace a user-level source feeds is never granted."},
+            "agents": {"type": "array", "items": {"enum": list(HOSTS)}, "minItems": 1, "uniqueItems": True,
+                       "description": "The hosts you run policy under (default: all of " + ", ".join(HOSTS) + "): "
+                                      "`policy validate` reports rules that can fire on none of them, and checks "
+                                      "tool names and selectors against each."},
             "store": {"type": "object", "additionalProperties": False, "required": ["shared"],
                       "description": "User config only: the team's shared board (claims, heartbeats, agent "
                                      "sessions) on a PostgreSQL server; everything else stays in the local store. "

@@ -226,6 +226,27 @@ def test_stats_text_is_a_table_with_bars(env: Env) -> None:
     ]
 
 
+def test_stats_until_reports_a_workout_window(env: Env) -> None:
+    """`--since 07:00 --until 07:45`: the attempts inside the window only, and the window said in the head line."""
+    for moment, tool in (("06:59:59", "Read"), ("07:00:00", "Bash"), ("07:20:00", "Edit"), ("07:45:00", "Bash"),
+                         ("07:45:01", "Write")):
+        result = env.eval(payload("PreToolUse-Edit", tool_name=tool), PACK, now=f"2026-11-20T{moment}+00:00")
+        assert result.returncode == 0, result.stderr.decode()
+    window = ("--since", "2026-11-20T07:00:00+00:00", "--until", "2026-11-20T07:45:00+00:00")
+    stats = env.json("stats", *window, "--json")
+    assert {key: stats[key] for key in ("since", "until", "total", "allowed", "groups")} == {
+        "since": "2026-11-20T07:00:00+00:00", "until": "2026-11-20T07:45:00+00:00", "total": 3, "allowed": 3,
+        "groups": [{"tool": "Bash", "total": 2, "allowed": 2, "blocked": 0, "asked": 0},
+                   {"tool": "Edit", "total": 1, "allowed": 1, "blocked": 0, "asked": 0}]}
+    head = env.run("stats", *window).stdout.decode().splitlines()[0]
+    assert head == ("Tool attempts since 2026-11-20 07:00 until 2026-11-20 07:45, all agent sessions: 3 total, "
+                    "3 allowed, 0 blocked, 0 asked")
+    result = env.run("stats", "--since", "2026-11-20T08:00:00+00:00", "--until", "2026-11-20T07:00:00+00:00")
+    assert (result.returncode, result.stdout, result.stderr.decode()) == (2, b"", (
+        "policy: usage: --until 2026-11-20T07:00:00+00:00 is before --since 2026-11-20T08:00:00+00:00 (e.g. "
+        "--since 07:00 --until 07:45)\n"))
+
+
 def test_stats_on_an_empty_store_says_where_attempts_come_from(env: Env) -> None:
     result = env.run("stats", "--since", "today")
     assert result.returncode == 0
@@ -240,6 +261,8 @@ def test_stats_on_an_empty_store_says_where_attempts_come_from(env: Env) -> None
     (("stats", "--since", "yesterday"), "policy: usage: --since 'yesterday' is not a time (a duration "
                                         "back from now (30m, 24h, 7d), `today`, a time today (09:00) or an ISO 8601 "
                                         "time)\n"),
+    (("stats", "--until", "later"), "policy: usage: --until 'later' is not a time (a duration back from now (30m, "
+                                    "24h, 7d), `today`, a time today (09:00) or an ISO 8601 time)\n"),
     (("export", "--format", "xml"), "policy: usage: --format must be jsonl or csv, not 'xml'\n"),
 ])
 def test_bad_arguments_are_one_line_usage_errors(env: Env, args: tuple[str, ...], message: str) -> None:

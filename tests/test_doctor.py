@@ -243,8 +243,10 @@ def test_config_errors_and_warnings_one_line_each(env, project):
         f"the user-level delays): ignored; fix: add {project} to `trusted_projects` in "
         f"{env.config}/policy/config.yaml to allow it"]
     assert "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)" in lines
-    assert problems(lines)[2].startswith(f"fail  hooks   the installed command `{HOOK}` (project): it fails: "
-                                         "not-found: no such file or directory: missing")
+    # the hook is installed right and reports the config's error: the fix is the config, not a reinstall
+    assert problems(lines)[2] == (
+        f"fail  hooks   the installed command `{HOOK}` (project): it runs, but fails: not-found: no such file or "
+        f"directory: missing ({project}/missing); fix: fix the config errors above (`policy validate` lists them)")
     assert len(problems(lines)) == 3
 
 

@@ -136,7 +136,7 @@ def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], 
         return f"it exits {result.returncode}: {lines[-1] if lines else 'no output'}"
     failure = report.get("error")
     if failure:
-        return f"it fails: {failure['code']}: {failure['message']}"
+        return f"it runs, but fails: {failure['code']}: {failure['message']}"
     return None
 
 
@@ -170,10 +170,14 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                 for handlers in events.values() for handler in handlers}
     for command, (scope, handler) in commands.items():
         smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
-        problem = _executable_problem(handler, project) or _smoke_test(handler, project, environ, smoke_timeout)
+        problem = _executable_problem(handler, project)
+        ran = problem is None
+        problem = problem or _smoke_test(handler, project, environ, smoke_timeout)
         if problem:
-            checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}",
-                                f"policy install --scope {scope}"))
+            # A hook that runs and reports the rules' own error is installed right: reinstalling changes nothing.
+            fix = "fix the config errors above (`policy validate` lists them)" if ran and ruleset is None \
+                and problem.startswith("it runs, but fails") else f"policy install --scope {scope}"
+            checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}", fix))
         else:
             checks.append(Check("hooks", "ok", f"`{command}` runs and decides (checked with a dry-run event)"))
     for scope, events in found.items():
@@ -192,17 +196,9 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
     return checks
 
 
-def _covers(installed: str | None, needed: str) -> bool:
-    if installed in (None, "", "*") or installed == needed:
-        return True
-    if needed == "*":
-        return False
-    names = {name.strip() for name in installed.replace(",", "|").split("|")}
-    return set(needed.split("|")) <= names
-
-
 def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSet) -> list[Check]:
     """Every event (and tool) the rules use has a hook; hooks on events no rule uses are only a cost."""
+    from policy.adapters.claude_settings import covers
     from policy.model import TOOL_EVENTS
 
     checks = []
@@ -215,7 +211,7 @@ def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSe
                                 f"policy install --scope {scope}"))
             continue
         needed = install.matcher_for(rules) if event in TOOL_EVENTS else "*"
-        if not any(_covers(handler.get("matcher"), needed) for handler in installed):
+        if not any(covers(handler.get("matcher") or "", needed) for handler in installed):
             checks.append(Check("hooks", "fail", f"the {event} hook's matcher {installed[0].get('matcher')!r} "
                                 f"misses tools that {users} look at (needed: {needed!r})",
                                 f"policy install --scope {scope}"))

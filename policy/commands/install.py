@@ -29,6 +29,7 @@ import time
 
 import typer
 
+from policy.adapters.claude_settings import matcher_for, used_events
 from policy.commands import _jsonedit
 from policy.errors import PolicyError, UsageError
 from policy.hook import required_timeout  # (the hook derives its deadline from the same number)
@@ -166,38 +167,6 @@ def command_path(handler: dict[str, Any], project_dir: str) -> str | None:
     if os.sep not in path and "/" not in path:
         return shutil.which(path) or path
     return path
-
-
-def _tool_names(rule: Rule) -> list[str] | None:
-    """The plain tool names a rule's `tools:` lists, or None when it has none or uses a regex."""
-    if rule.tools is None or not (rule.tools.startswith("^(?:") and rule.tools.endswith(")$")):
-        return None
-    names = rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|")
-    if all(name and all(char.isascii() and (char.isalnum() or char == "_") for char in name) for name in names):
-        return names
-    return None
-
-
-def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
-    """`*`, or `A|B` when every rule names its tools plainly (Claude Code reads that as an exact list; a regex
-    would be read as a JavaScript RegExp, whose syntax differs from Python's, so regexes widen to `*`)."""
-    names: set[str] = set()
-    for rule in rules:
-        listed = _tool_names(rule)
-        if listed is None:
-            return "*"
-        names.update(listed)
-    return "|".join(sorted(names)) or "*"
-
-
-def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
-    """The enabled rules of each event Claude Code can be answered on, in Claude Code's event order (never
-    WorktreeCreate: its hook must create the worktree, which policy does not)."""
-    from policy.adapters.claude_code import supports
-    from policy.model import EVENTS
-
-    return {event: [rule for rule in ruleset.by_event[event] if rule.enabled] for event in EVENTS
-            if supports(event) and any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
 
 
 def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
