@@ -108,7 +108,7 @@ def test_explain_usage_errors_name_the_registry(env: Env) -> None:
     assert (result.returncode, result.stderr) == (
         2, "policy: usage: unknown event 'PreToolUs' for Claude Code (did you mean 'PreToolUse'?)\n")
     # the help lists the agents the adapter registry has
-    assert "The agent host whose payload is made up: claude-code." in " ".join(
+    assert "The agent host whose payload is made up: claude-code, codex, copilot, cursor, gemini." in " ".join(
         env.run_text("explain", "--help").stdout.split())
 
 
