@@ -154,8 +154,10 @@ def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], 
 
 
 def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
-    from policy.adapters.claude_code import supports
+    from policy.adapters import get_adapter
     from policy.adapters.claude_settings import DEFAULT_TIMEOUT, EVENT_TIMEOUTS, run_bounds
+
+    supports = get_adapter("claude-code").supports  # the adapter registry, as every host's lookup
 
     checks, found = _handlers(environ, project)
     if not found:
