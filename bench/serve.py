@@ -59,16 +59,17 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def concurrent_latencies(env: dict[str, str], payload: bytes, requests: int) -> dict[str, float]:
+def concurrent_latencies(env: dict[str, str], payload: bytes, requests: int,
+                         clients: int = CONCURRENT) -> dict[str, float]:
     processes = [subprocess.Popen([sys.executable, "-c", CLIENT_LOOP, str(requests)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, env=env) for _ in range(CONCURRENT)]
+                                  stdout=subprocess.PIPE, env=env) for _ in range(clients)]
     for process in processes:
         process.stdin.write(payload)
         process.stdin.close()
     latencies = [value for process in processes for value in json.loads(process.stdout.read())]
     for process in processes:
         process.wait()
-    return {"clients": CONCURRENT, "decisions": len(latencies),
+    return {"clients": clients, "decisions": len(latencies), "load_average": round(os.getloadavg()[0], 2),
             "p50_ms": round(percentile(latencies, 0.5) * 1000, 3),
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
             "max_ms": round(max(latencies) * 1000, 3)}
@@ -120,9 +121,13 @@ def main() -> int:
             print(f"installed hook, server answering: {results['with_server']['ratio']:.2f}x bare python "
                   f"({results['with_server']['median_ms']:.1f} ms vs {results['with_server']['baseline_ms']:.1f} ms)",
                   flush=True)
+            results["one_client"] = concurrent_latencies(env, payload, requests, clients=1)
+            print(f"server, one client: p50 {results['one_client']['p50_ms']} ms, p99 "
+                  f"{results['one_client']['p99_ms']} ms per decision", flush=True)
             results["concurrent"] = concurrent_latencies(env, payload, requests)
             print(f"server, {CONCURRENT} clients at once: p50 {results['concurrent']['p50_ms']} ms, p99 "
-                  f"{results['concurrent']['p99_ms']} ms per decision ({results['concurrent']['decisions']:,})",
+                  f"{results['concurrent']['p99_ms']} ms per decision ({results['concurrent']['decisions']:,}; load "
+                  f"average {results['concurrent']['load_average']})",
                   flush=True)
         finally:
             process.terminate()
@@ -143,10 +148,7 @@ def main() -> int:
     print(f"engine, 200 rules: {engine['microseconds_per_decision']} µs per decision = 1/"
           f"{1 / engine['share_of_bare_start']:.0f} of a bare interpreter start", flush=True)
     summary["results"] = results
-    output = Path(options.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"summary: {output}")
+    base.write_summary(options.output, summary)
     return 0
 
 
