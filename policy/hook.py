@@ -71,7 +71,23 @@ class Options:
 
 def required_timeout(ruleset: RuleSet, event: str) -> int:
     """The hook timeout for `event`, in whole seconds, as `policy install` writes it: the longest delay, what the
-    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up."""
+    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up.
+    Memoised per ruleset (a resident evaluator asks for it on every event)."""
+    held = _TIMEOUTS.get(id(ruleset))
+    if held is None or held[0] is not ruleset:
+        if len(_TIMEOUTS) >= 64:
+            _TIMEOUTS.clear()
+        held = _TIMEOUTS[id(ruleset)] = (ruleset, {})
+    if event not in held[1]:
+        held[1][event] = _required_timeout(ruleset, event)
+    return held[1][event]
+
+
+# id(ruleset) -> (the ruleset, which keeps its id from being reused while it is here; event -> timeout)
+_TIMEOUTS: dict[int, tuple[RuleSet, dict[str, int]]] = {}
+
+
+def _required_timeout(ruleset: RuleSet, event: str) -> int:
     import math
 
     from policy.adapters.claude_settings import run_bounds
