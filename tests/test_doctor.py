@@ -52,8 +52,8 @@ def test_not_installed(env, project):
     assert doctor(env) == (1, [
         OK_CONFIG,
         store_line(env),
-        "fail  hooks   policy's hook is not installed in any Claude Code settings file; fix: policy install --agent "
-        "claude-code",
+        "fail  hooks   policy's hook is not installed in any agent's settings file (Claude Code); fix: policy install "
+        "--agent auto (or --agent NAME)",
         "1 problem: policy is not fully enforcing your rules here"])
 
 

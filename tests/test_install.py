@@ -427,9 +427,9 @@ def test_nothing_to_install_and_a_broken_config_are_clear_errors(env):
 
 
 def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
-    agent = env.run("install", "--agent", "cursor")
+    agent = env.run("install", "--agent", "vscode")
     assert (agent.returncode, agent.stderr.decode()) == (
-        2, "policy: usage: policy cannot install hooks for 'cursor' yet (expected one of: claude-code)\n")
+        2, "policy: usage: policy cannot install hooks for 'vscode' yet (expected one of: auto, claude-code)\n")
     scope = env.run("install", "--scope", "globl")
     assert (scope.returncode, scope.stderr.decode()) == (
         2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")
@@ -596,6 +596,6 @@ def test_a_local_install_reminds_to_keep_the_file_out_of_git(env, project):
             "machine)")
     assert note in env.run("install", "--scope", "local").stdout.decode().splitlines()
     env.run("uninstall", "--scope", "local")
-    (project / ".claude" / "settings.local.json").unlink()
+    assert not (project / ".claude" / "settings.local.json").exists()  # install had created it
     write(project / ".gitignore", ".claude/settings.local.json\n")
     assert note not in env.run("install", "--scope", "local").stdout.decode().splitlines()

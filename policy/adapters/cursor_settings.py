@@ -1,0 +1,76 @@
+"""Cursor's hook files, as `policy install --agent cursor` writes them and `policy doctor` reads them back.
+
+Sources (docs/install.md#cursor): cursor.com/docs/agent/hooks and cursor.com/docs/reference/third-party-hooks.
+Cursor is not open source, so what its docs do not say is marked in docs/install.md and read the safe way.
+
+`{"version": 1, "hooks": {event: [handler, ...]}}` in `<project>/.cursor/hooks.json` (project) or
+`~/.cursor/hooks.json` (user): ONE level, each handler `{"command": ..., "timeout": seconds}`. No matcher is
+written: Cursor's matcher values (tool types such as `Shell`) are not pinned down by its docs, and a hook without
+one runs for every tool, which can cost a process start but never lets a tool through unchecked.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+name = "cursor"
+INSTALL_SCOPES = ("user", "project")
+DEFAULT_SCOPE = "project"
+SCOPE_HELP = {"project": ".cursor/hooks.json", "user": "~/.cursor/hooks.json"}
+LAYOUT = "flat"
+COMMENTS = False
+TIMEOUT_FIELD = "timeout"
+TIMEOUT_UNIT = "s"
+DEFAULT_TIMEOUT = None  # not documented
+SKELETON: dict[str, Any] = {"version": 1}
+PROJECT_DIR_VARIABLE = None
+EXEC_FORM = False  # `handler` is always shell form: one command line
+SMOKE_EVENT = {"hook_event_name": "beforeShellExecution", "conversation_id": "policy-doctor",
+               "generation_id": "policy-doctor", "workspace_roots": [], "command": "true", "cwd": ""}
+
+
+def home(environ: Mapping[str, str]) -> str:
+    return os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cursor")
+
+
+def settings_path(scope: str, *, project: str, environ: Mapping[str, str]) -> str:
+    return os.path.join(home(environ) if scope == "user" else os.path.join(project, ".cursor"), "hooks.json")
+
+
+def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int) -> dict[str, Any]:
+    return {"command": handler["command"], TIMEOUT_FIELD: timeout}
+
+
+def handlers_of(item: Any) -> list[tuple[None, dict[str, Any]]]:
+    return [(None, item)] if isinstance(item, dict) else []
+
+
+def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
+    command = handler.get("command")
+    if handler.get("type", "command") != "command" or not isinstance(command, str):
+        return None
+    return command, None
+
+
+def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
+    matcher = handler.get("matcher")
+    return matcher if isinstance(matcher, str) else None
+
+
+def presence(environ: Mapping[str, str], which: Any) -> str | None:
+    if os.path.isdir(home(environ)):
+        return home(environ)
+    return which("cursor-agent") or which("cursor")
+
+
+def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mapping[str, str], project: str,
+                  ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+    if "version" in data and data["version"] != 1:
+        return [("fail", f"{path} has version {data.get('version')!r}, not 1: Cursor does not load it",
+                 f"set \"version\": 1 in {path}")]
+    return []
