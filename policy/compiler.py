@@ -129,14 +129,20 @@ class _PackCompiler:
     def rule(self, index: int, data: dict[str, Any], pack_name: str) -> Rule | None:
         path = ("rules", index)
         rule_id = str(data.get("id", f"#{index}"))
+        from policy.vocabulary import canonical_event, expand_tool_name
+
         events = data.get("events")
-        events = (events,) if isinstance(events, str) else tuple(events or ())
+        # neutral names (before_tool) and Claude Code's (PreToolUse) name the same events; each is kept once
+        events = tuple(dict.fromkeys(canonical_event(str(event)) for event in
+                                     ((events,) if isinstance(events, str) else tuple(events or ()))))
+        agents = data.get("agents")
+        agents = (agents,) if isinstance(agents, str) else tuple(agents or ())
         location = self.at(*path)
 
         tools = data.get("tools")
         tools_regex = None
         if tools is not None:
-            names = [tools] if isinstance(tools, str) else list(tools)
+            names = [expand_tool_name(str(name)) for name in ([tools] if isinstance(tools, str) else list(tools))]
             # Each name on its own first, so that an error names the regex the author wrote, not the wrapper.
             if all(self.regex(name, (*path, "tools") if isinstance(tools, str) else (*path, "tools", position))
                    for position, name in enumerate(names)):
@@ -217,7 +223,7 @@ class _PackCompiler:
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
             final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
             update_input=update_input, update_output=update_output,
-            stop=self.template(data.get("stop"), (*path, "stop")),
+            stop=self.template(data.get("stop"), (*path, "stop")), agents=agents,
         )
 
     def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:

@@ -198,10 +198,17 @@ class _Evaluation:
                               if rule.pack in disabled_packs else "enabled: false" if not rule.enabled
                               else "an earlier `final` rule of this pack matched")
                 continue
+            if rule.agents and event.host not in rule.agents:
+                if explain:
+                    self.note(rule, "agent", f"the rule is for {', '.join(rule.agents)}, not {event.host}",
+                              (("host", event.host),))
+                continue
             if rule.tools is not None:
                 ok = tool_matches.get(rule.tools)
-                if ok is None:
-                    ok = tool is not None and lean.regex(rule.tools).match(tool) is not None
+                if ok is None:  # the canonical name, or the host's own (a rule may name either)
+                    pattern = lean.regex(rule.tools)
+                    ok = tool is not None and (pattern.match(tool) is not None or (
+                        event.host_tool is not None and pattern.match(event.host_tool) is not None))
                     tool_matches[rule.tools] = ok
                 if not ok:
                     if explain:

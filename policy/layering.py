@@ -29,7 +29,8 @@ else:
     from policy.lean import dataclass
 
 # Settings read from config files, besides `packs`, `rules` and `trusted_projects`.
-SETTING_KEYS = ("db", "fail", "max_delay", "defer_as", "ask_in_bypass", "log", "max_event_bytes", "sources")
+SETTING_KEYS = ("db", "fail", "max_delay", "defer_as", "ask_in_bypass", "log", "max_event_bytes", "sources",
+                "agents")
 # How strict each value of an enumerated setting is: an untrusted project may only move up.
 _STRICTNESS = {"defer_as": ("defer", "ask", "deny"), "ask_in_bypass": ("ask", "deny")}
 # Limits an untrusted project may only raise, and why lowering them would weaken the user level.
@@ -287,6 +288,8 @@ class _Layers:
             return self.project_sources(value, refuse)
         if key == "fail":
             return self.project_fail(value, refuse)
+        if key == "agents":  # which hosts validate checks rules against: it weakens nothing policy eval enforces
+            return value
         protected, user = self.user_level(key)
         if key == "db" and not protected:
             inside = os.path.join(os.path.realpath(project_dir), "")
@@ -395,6 +398,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         db=request.db or values.get("db"),
         max_event_bytes=int(values.get("max_event_bytes", defaults.max_event_bytes)), sources=sources,
         trusted_paths=tuple(layers.trusted_projects), project_kv=layers.granted_kv(),
+        agents=tuple(values.get("agents") or ()),
     )
     packs = {key: source if source.trusted else replace(source, kv_namespaces=settings.project_kv)
              for key, source in packs.items()}

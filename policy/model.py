@@ -19,7 +19,8 @@ else:
 VERDICTS = ("deny", "defer", "ask", "allow")
 VERDICT_RANK = {"deny": 4, "defer": 3, "ask": 2, "allow": 1}
 
-# Host-neutral event names. They are Claude Code's names (our first host); other hosts' adapters map onto them.
+# The canonical events, keyed by Claude Code's names (our first host, and the richest set). Rules may also name them
+# in the neutral spelling (`before_tool`: policy.vocabulary.NEUTRAL_EVENTS); other hosts' adapters map onto them.
 TOOL_EVENTS = frozenset({
     "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure",
 })
@@ -48,6 +49,8 @@ class Event:
     stop_hook_active: bool = False
     transcript_path: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # The tool under the host's own name (`tool` is its canonical name: policy.vocabulary); None when they agree.
+    host_tool: str | None = None
 
     @property
     def agent_id(self) -> str | None:
@@ -138,6 +141,8 @@ class Rule:
     update_input: dict[str, Any] | None = None
     update_output: Any = None
     stop: Template | None = None
+    # The hosts the rule is for (`agents:`); empty: every host.
+    agents: tuple[str, ...] = ()
 
     @property
     def keeps_working(self) -> bool:
@@ -224,6 +229,9 @@ class Settings:
     # The kv namespaces an untrusted project's files may write (the user config's `project_kv`, less what a
     # user-level source feeds): never a prefix such a file picks itself (docs/security.md).
     project_kv: tuple[str, ...] = ("tasks",)
+    # The hosts the user runs policy under (`agents:`; empty: every host policy knows): what `policy validate` checks
+    # rules against, never what `policy eval` enforces.
+    agents: tuple[str, ...] = ()
 
     def fail_mode(self, event_name: str | None) -> str:
         if event_name in self.fail:
@@ -287,7 +295,7 @@ class RuleHit:
 
 @dataclass(frozen=True, slots=True)
 class RuleTrace:
-    """Why one rule did or did not match: `outcome` is matched, event, tools, match, when, disabled, final,
+    """Why one rule did or did not match: `outcome` is matched, event, agent, tools, match, when, disabled, final,
     capped or error; `detail` says which part decided, `values` the values it saw."""
 
     pack: str

@@ -220,11 +220,12 @@ def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS, TOOL_KINDS
 
     argless = sorted(kind for kind, spec in effects.items() if "null" in spec.get("type", ()))
     template = {"type": "string", "description": "A template: literal text with `{{ expression }}` parts."}
     expression = {"type": "string", "description": "An expression (docs/expressions.md)."}
-    event_name = {"enum": list(EVENTS)}
+    event_name = {"enum": [*EVENTS, *NEUTRAL_EVENTS]}
     rule = {
         "type": "object", "required": ["id", "events"], "additionalProperties": False,
         "properties": {
@@ -232,9 +233,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                    "description": "Unique in the pack: lower-case letters, digits and dashes."},
             "description": {"type": "string", "description": "What the rule is for."},
             "events": _one_or_many(event_name, "The events the rule applies to (required: a rule never applies "
-                                               "to every event by accident)."),
+                                               "to every event by accident), by Claude Code's name or the "
+                                               "neutral one (" + ", ".join(NEUTRAL_EVENTS) + ")."),
             "tools": _one_or_many({"type": "string", "minLength": 1},
-                                  "Tool events only: an anchored regex on the tool name (a list is joined with |)."),
+                                  "Tool events only: an anchored regex on the tool name (a list is joined with |); "
+                                  "a tool kind (" + ", ".join(TOOL_KINDS) + ") stands for its tools."),
+            "agents": _one_or_many({"enum": list(HOSTS)}, "The hosts the rule is for (default: every host)."),
             "match": {"type": "object", "minProperties": 1,
                       "description": "JMESPath selector on the event -> a regex (searched), or {glob: ...} / "
                                      "{equals: ...}. All must hold.",
@@ -432,6 +436,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS
     from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
@@ -531,6 +536,10 @@ def _config_schema() -> dict[str, Any]:
                            "description": "User config only: the kv namespaces an untrusted project's files may "
                                           "write (its sources' `feeds: kv:...` and its rules' `set`), default "
                                           "[tasks]; a namespace a user-level source feeds is never granted."},
+            "agents": {"type": "array", "items": {"enum": list(HOSTS)}, "minItems": 1, "uniqueItems": True,
+                       "description": "The hosts you run policy under (default: all of " + ", ".join(HOSTS) + "): "
+                                      "`policy validate` reports rules that can fire on none of them, and checks "
+                                      "tool names and selectors against each."},
             "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },

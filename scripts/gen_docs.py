@@ -203,6 +203,36 @@ def block_protocol_parts() -> str:
     return _protocol_table(OTHER_PARTS)
 
 
+def block_neutral_events() -> str:
+    from policy.vocabulary import HOSTS, HOST_TITLES, NEUTRAL_EVENTS, host_events
+
+    rows = []
+    for neutral, canonical in NEUTRAL_EVENTS.items():
+        cells = [", ".join(f"`{event.name}`" + (f" ({event.kind})" if event.kind else "")
+                           for event in host_events(host) if event.canonical == canonical) or "—"
+                 for host in HOSTS]
+        rows.append([f"`{neutral}`", f"`{canonical}`", *cells[1:]])
+    return _table(["neutral", HOST_TITLES["claude-code"], *(HOST_TITLES[host] for host in HOSTS[1:])], rows)
+
+
+def block_tool_kinds() -> str:
+    from policy.vocabulary import HOSTS, HOST_TITLES, TOOL_FIELDS, TOOL_KINDS, host_tools
+
+    rows = []
+    for kind, tools in TOOL_KINDS.items():
+        for tool in tools or ("mcp__<server>__<tool>",):
+            fields = ", ".join(f"`input.{name}`" for name in TOOL_FIELDS.get(tool, ())) or "the tool's arguments"
+            cells = []
+            for host in HOSTS[1:]:
+                names = [f"`{found.name}`" + (" (" + ", ".join(f"{theirs}→{ours}" for ours, theirs in found.fields)
+                                              + ")" if found.fields else "")
+                         for found in host_tools(host) if found.canonical == tool]
+                cells.append(", ".join(names) or "—")
+            rows.append([f"`{kind}`", f"`{tool}`", fields, *cells])
+    return _table(["kind", "tool (Claude Code)", "normalised input", *(HOST_TITLES[host] for host in HOSTS[1:])],
+                  rows)
+
+
 def _click_command() -> Any:
     from policy.cli import click_command
 

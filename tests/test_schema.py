@@ -52,9 +52,11 @@ def test_effect_kinds_in_the_schema_are_the_implemented_ones():
 
 def test_event_names_in_the_schema_are_the_models():
     from policy.model import EVENTS
+    from policy.vocabulary import NEUTRAL_EVENTS
 
     events = schema.load_schema("rules")["$defs"]["rule"]["properties"]["events"]["anyOf"]
-    assert events[0]["enum"] == list(EVENTS) == events[1]["items"]["enum"]
+    assert events[0]["enum"] == [*EVENTS, *NEUTRAL_EVENTS] == events[1]["items"]["enum"]
+    assert set(NEUTRAL_EVENTS.values()) <= set(EVENTS)
 
 
 # ---- policy schema ------------------------------------------------------------------------------------------------------

@@ -59,6 +59,13 @@ def get_adapter(name: str) -> Adapter:
     return module
 
 
-def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], host: str = DEFAULT) -> list[Diagnostic]:
-    """What `policy validate` reports about rules the host cannot act on as written (errors and warnings)."""
-    return get_adapter(host).check(packs)
+def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], hosts: tuple[str, ...] = ()) -> list[Diagnostic]:
+    """What `policy validate` reports about rules the enabled hosts (every host when none is named) cannot act on
+    as written (errors and warnings): rules that can fire on none of them, then each host's own checks."""
+    from policy.vocabulary import HOSTS, reach_diagnostics
+
+    problems = reach_diagnostics(packs, hosts)
+    for host in hosts or HOSTS:
+        if host in ADAPTERS:
+            problems += get_adapter(host).check(packs)
+    return problems

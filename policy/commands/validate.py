@@ -60,7 +60,7 @@ def check_files(files: list[str], *, cwd: str = ".", environ: dict[str, str] | N
             if not any(problem.severity == "error" for problem in resolved.diagnostics):
                 loaded = compile_files([source for source in resolved.sources
                                         if os.path.abspath(source.path) not in named])
-                diagnostics += [*loaded.diagnostics, *host_diagnostics(loaded.packs)]
+                diagnostics += [*loaded.diagnostics, *host_diagnostics(loaded.packs, resolved.settings.agents)]
         elif kind == "tests":
             from policy.tester import check_test_file
 
@@ -90,7 +90,8 @@ def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[
     refs, resolved, compiled = effective(cwd, environ)
     hooks = timeout_diagnostics(compiled.packs, resolved.settings, installed_hooks(cwd=cwd, environ=environ))
     return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
-            list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs) + hooks)
+            list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs, resolved.settings.agents)
+            + hooks)
 
 
 def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:
