@@ -4,9 +4,8 @@ Sources (docs/install.md#cursor): cursor.com/docs/agent/hooks and cursor.com/doc
 Cursor is not open source, so what its docs do not say is marked in docs/install.md and read the safe way.
 
 `{"version": 1, "hooks": {event: [handler, ...]}}` in `<project>/.cursor/hooks.json` (project) or
-`~/.cursor/hooks.json` (user): ONE level, each handler `{"command": ..., "timeout": seconds}`. No matcher is
-written: Cursor's matcher values (tool types such as `Shell`) are not pinned down by its docs, and a hook without
-one runs for every tool, which can cost a process start but never lets a tool through unchecked.
+`~/.cursor/hooks.json` (user): ONE level, each handler `{"command": ..., "timeout": seconds}`, and on `preToolUse`
+the `matcher` policy.vocabulary.host_hooks gives (the tools the kind-specific events do not cover; docs/hosts.md).
 """
 
 from __future__ import annotations
@@ -43,7 +42,10 @@ def settings_path(scope: str, *, project: str, environ: Mapping[str, str]) -> st
 
 
 def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int) -> dict[str, Any]:
-    return {"command": handler["command"], TIMEOUT_FIELD: timeout}
+    written: dict[str, Any] = {"command": handler["command"], TIMEOUT_FIELD: timeout}
+    if matcher:
+        written["matcher"] = matcher
+    return written
 
 
 def handlers_of(item: Any) -> list[tuple[None, dict[str, Any]]]:

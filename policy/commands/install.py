@@ -76,11 +76,9 @@ def host(agent: str) -> Any:
 
 
 def title(agent: str) -> str:
-    return _TITLES.get(agent, agent)
+    from policy.vocabulary import HOST_TITLES
 
-
-_TITLES = {"claude-code": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI", "cursor": "Cursor",
-           "copilot": "GitHub Copilot CLI"}
+    return HOST_TITLES.get(agent, agent)
 
 
 def hook_args(agent: str) -> list[str]:
@@ -208,28 +206,6 @@ def command_path(handler: dict[str, Any], project_dir: str, agent: str = DEFAULT
     return path
 
 
-def _tool_names(rule: Rule) -> list[str] | None:
-    """The plain tool names a rule's `tools:` lists, or None when it has none or uses a regex."""
-    if rule.tools is None or not (rule.tools.startswith("^(?:") and rule.tools.endswith(")$")):
-        return None
-    names = rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|")
-    if all(name and all(char.isascii() and (char.isalnum() or char == "_") for char in name) for name in names):
-        return names
-    return None
-
-
-def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
-    """`*`, or `A|B` when every rule names its tools plainly (Claude Code reads that as an exact list; a regex
-    would be read as a JavaScript RegExp, whose syntax differs from Python's, so regexes widen to `*`)."""
-    names: set[str] = set()
-    for rule in rules:
-        listed = _tool_names(rule)
-        if listed is None:
-            return "*"
-        names.update(listed)
-    return "|".join(sorted(names)) or "*"
-
-
 def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
     """The enabled rules of each canonical event policy can answer, in Claude Code's event order (never
     WorktreeCreate: its hook must create the worktree, which policy does not)."""
@@ -252,70 +228,20 @@ class PlannedHook:
     rules: tuple[Rule, ...]
 
 
-# Until policy.vocabulary lands: canonical event -> the host's event, and canonical tool -> the host's tools.
-_HOST_EVENTS: dict[str, dict[str, str]] = {
-    "codex": {event: event for event in ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest",
-                                         "PostToolUse", "Stop", "SubagentStart", "SubagentStop", "PreCompact",
-                                         "PostCompact")},
-    "gemini": {"SessionStart": "SessionStart", "SessionEnd": "SessionEnd", "UserPromptSubmit": "BeforeAgent",
-               "Stop": "AfterAgent", "PreToolUse": "BeforeTool", "PostToolUse": "AfterTool",
-               "PreCompact": "PreCompress", "Notification": "Notification"},
-    "cursor": {"SessionStart": "sessionStart", "SessionEnd": "sessionEnd", "UserPromptSubmit": "beforeSubmitPrompt",
-               "PreToolUse": "preToolUse", "PostToolUse": "postToolUse", "PostToolUseFailure": "postToolUseFailure",
-               "Stop": "stop", "SubagentStart": "subagentStart", "SubagentStop": "subagentStop",
-               "PreCompact": "preCompact"},
-    "copilot": {"SessionStart": "sessionStart", "SessionEnd": "sessionEnd", "UserPromptSubmit": "userPromptSubmitted",
-                "PreToolUse": "preToolUse", "PermissionRequest": "permissionRequest", "PostToolUse": "postToolUse",
-                "PostToolUseFailure": "postToolUseFailure", "Stop": "agentStop", "SubagentStart": "subagentStart",
-                "SubagentStop": "subagentStop", "PreCompact": "preCompact", "Notification": "notification"},
-}
-_HOST_TOOLS: dict[str, dict[str, tuple[str, ...]]] = {
-    "codex": {"Bash": ("Bash",), "Edit": ("apply_patch",), "MultiEdit": ("apply_patch",), "Write": ("apply_patch",)},
-    "gemini": {"Bash": ("run_shell_command",), "Write": ("write_file",), "Edit": ("replace",),
-               "Read": ("read_file", "read_many_files"), "Glob": ("glob",), "Grep": ("grep_search",),
-               "WebFetch": ("web_fetch",), "WebSearch": ("google_web_search",)},
-    "copilot": {"Bash": ("bash",), "PowerShell": ("powershell",), "Edit": ("edit",), "Write": ("create",),
-                "Read": ("view",), "Glob": ("glob",), "Grep": ("grep",), "WebFetch": ("web_fetch",)},
-}
-
-
-def _host_events(ruleset: RuleSet, agent: str) -> dict[str, tuple[str | None, list[str], list[Rule]]]:
-    """Host event -> (tool matcher or None for every tool, canonical events, rules) for the enabled rules."""
-    found: dict[str, tuple[str | None, list[str], list[Rule]]] = {}
-    for event, rules in used_events(ruleset).items():
-        host_event = event if agent == DEFAULT_AGENT else _HOST_EVENTS[agent].get(event)
-        if host_event is None:
-            continue
-        matcher = matcher_for(rules)
-        if agent != DEFAULT_AGENT and matcher != "*":
-            tools = _HOST_TOOLS.get(agent, {})
-            names = [tools.get(name) for name in matcher.split("|")]
-            matcher = "*" if any(name is None for name in names) else \
-                "|".join(sorted({tool for group in names if group for tool in group}))
-        previous = found.get(host_event)
-        if previous is not None:
-            matcher = "*" if "*" in (matcher, previous[0]) else "|".join(sorted({*matcher.split("|"),
-                                                                                 *previous[0].split("|")}))
-            found[host_event] = (matcher, previous[1] + [event], previous[2] + rules)
-        else:
-            found[host_event] = (matcher, [event], list(rules))
-    return found
-
-
 def planned_hooks(ruleset: RuleSet, agent: str) -> list[PlannedHook]:
-    """The hooks `policy install --agent` writes for a ruleset, in the order of the canonical events."""
-    settings = host(agent)
-    plans = []
-    for event, (matcher, events, rules) in _host_events(ruleset, agent).items():
-        tool_event = event in getattr(settings, "MATCHER_EVENTS", ())
-        plans.append(PlannedHook(event, matcher if tool_event and matcher != "*" else None,
-                                 max(required_timeout(ruleset, canonical) for canonical in events), tuple(events),
-                                 tuple(rules)))
-    return plans
+    """The hooks `policy install --agent` writes for a ruleset (policy.vocabulary.host_hooks: which of the host's
+    events the rules need, with which tool matcher), each with its timeout. A matcher that lets every tool through
+    (`*`, `.*`) becomes None: each host writes "every tool" its own way."""
+    from policy.vocabulary import host_hooks
+
+    return [PlannedHook(hook.event, None if hook.matcher in (None, "", "*", ".*") else hook.matcher,
+                        required_timeout(ruleset, hook.canonical), (hook.canonical,), hook.rules)
+            for hook in host_hooks(ruleset, agent)]
 
 
 def unhooked_events(ruleset: RuleSet, agent: str) -> list[str]:
-    """The canonical events the rules use that the host has no hook event for."""
+    """The canonical events the rules use that get no hook on this host (it has no such event, or the rules are
+    for other agents)."""
     served = {event for plan in planned_hooks(ruleset, agent) for event in plan.events}
     return [event for event in used_events(ruleset) if event not in served]
 
