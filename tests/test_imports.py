@@ -73,6 +73,25 @@ def test_warm_policy_eval_imports_nothing_heavy(env):
     assert HEAVY & modules == set()
 
 
+@pytest.mark.parametrize("host, payload", [("claude-code", None), ("codex", "PreToolUse-Bash")])
+def test_a_hook_imports_only_its_own_hosts_adapter(env, host, payload):
+    from conftest import ROOT
+
+    from policy.adapters import ADAPTERS
+
+    write(env.root / "rules.yaml", RULES)
+    stdin = event_bytes("PreToolUse-Bash") if payload is None else (
+        ROOT / "examples" / "events" / host / f"{payload}.json").read_bytes()
+    for _ in range(2):  # warm: the second run reads the compiled rules from the cache
+        result, modules = traced_hook(env, "--agent", host, "--rules", "rules.yaml", stdin=stdin)
+        assert result.returncode == 0 and result.stderr == b"", result.stderr
+    # (common is every adapter's; claude_settings holds the hook-timeout bounds every host's deadline uses)
+    adapters = {name for name in modules if name.startswith("policy.adapters.")} - {
+        "policy.adapters.common", "policy.adapters.claude_settings"}
+    assert adapters == {ADAPTERS[host]}
+    assert HEAVY & modules == set()
+
+
 def test_the_trace_sees_heavy_imports_when_there_are_some(env):
     # the cold run compiles: the check above would notice these
     write(env.root / "rules.yaml", RULES)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
+    "codex": "policy.adapters.codex",
 }
 DEFAULT = "claude-code"
 
