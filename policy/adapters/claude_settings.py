@@ -124,11 +124,11 @@ def presence(environ: Mapping[str, str], which: Any) -> str | None:
     return which("claude")
 
 
-def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mapping[str, str], project: str,
-                  ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
+                  project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     if data.get("disableAllHooks") is True:
-        return [("fail", f"{path} sets disableAllHooks: no hook runs, policy enforces nothing",
-                 f"remove disableAllHooks from {path}")]
+        return [("fail", f"{shown} sets disableAllHooks: no hook runs, policy enforces nothing",
+                 f"remove disableAllHooks from {shown}")]
     return []
 
 

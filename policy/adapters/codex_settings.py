@@ -34,7 +34,9 @@ SKELETON: dict[str, Any] = {}
 PROJECT_DIR_VARIABLE = None
 EXEC_FORM = False  # `handler` is always shell form: one command line
 MATCHER_EVENTS = ("PreToolUse", "PermissionRequest", "PostToolUse")
-SMOKE_EVENT = {"session_id": "policy-doctor", "turn_id": "policy-doctor", "transcript_path": None,
+INSTALL_NOTES = ("Codex runs a new or changed hook only once you trust it: open /hooks in Codex and trust policy's "
+                 "(a project's .codex/ is read only when the project is trusted too)",)
+SMOKE_EVENT = {"session_id": "policy-doctor", "turn_id": "policy-doctor", "transcript_path": None, "cwd": "",
                "hook_event_name": "PreToolUse", "model": "policy-doctor", "permission_mode": "default",
                "tool_name": "Bash", "tool_input": {"command": "true"}, "tool_use_id": "policy-doctor"}
 
@@ -84,8 +86,8 @@ def event_key(event: str) -> str:
     return "".join("_" + char.lower() if char.isupper() else char for char in event).lstrip("_")
 
 
-def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mapping[str, str], project: str,
-                  ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
+                  project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     """(status, message, fix) for what keeps Codex from running the installed hooks: hooks switched off in
     config.toml, a project that is not trusted (its .codex layer is not loaded), and our handlers not trusted yet
     in /hooks. `ours` lists (event, group index, handler index) of our handlers in the file at `path`."""
@@ -109,16 +111,16 @@ def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mappi
         projects = config.get("projects") if isinstance(config.get("projects"), dict) else {}
         trust = projects.get(project, {}).get("trust_level") if isinstance(projects.get(project), dict) else None
         if trust != "trusted":
-            problems.append(("warn", f"Codex loads {path} only in a trusted project, and {project} is not marked "
+            problems.append(("warn", f"Codex loads {shown} only in a trusted project, and {project} is not marked "
                                      f"trusted in {config_path}", "trust the project when Codex asks"))
     states = config.get("hooks", {}).get("state", {}) if isinstance(config.get("hooks"), dict) else {}
     for event, group, handler in ours:
-        state = states.get(f"{os.path.abspath(path)}:{event_key(event)}:{group}:{handler}")
+        state = states.get(f"{path}:{event_key(event)}:{group}:{handler}")
         state = state if isinstance(state, dict) else {}
         if state.get("enabled") is False:
-            problems.append(("fail", f"the {event} hook in {path} is disabled in Codex's /hooks", "enable it in "
+            problems.append(("fail", f"the {event} hook in {shown} is disabled in Codex's /hooks", "enable it in "
                                      "/hooks in Codex"))
         elif not state.get("trusted_hash"):
-            problems.append(("warn", f"Codex has not been told to trust the {event} hook in {path} yet and skips it "
+            problems.append(("warn", f"Codex has not been told to trust the {event} hook in {shown} yet and skips it "
                                      "until you do", "open /hooks in Codex and trust it"))
     return problems

@@ -81,19 +81,19 @@ def presence(environ: Mapping[str, str], which: Any) -> str | None:
     return which("copilot")
 
 
-def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mapping[str, str], project: str,
-                  ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
+                  project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     """`disableAllHooks` in this file, or (project) in the repository's .github/copilot/settings*.json, which
     switches off every hook of the repository; a `version` other than 1."""
     import json
 
     problems = []
     if "version" in data and data["version"] != 1:
-        problems.append(("fail", f"{path} has version {data['version']!r}, not 1: Copilot CLI rejects the file",
-                         f"set \"version\": 1 in {path}"))
+        problems.append(("fail", f"{shown} has version {data['version']!r}, not 1: Copilot CLI rejects the file",
+                         f"set \"version\": 1 in {shown}"))
     if data.get("disableAllHooks") is True:
-        problems.append(("fail", f"{path} sets disableAllHooks: Copilot CLI skips every hook in it",
-                         f"remove disableAllHooks from {path}"))
+        problems.append(("fail", f"{shown} sets disableAllHooks: Copilot CLI skips every hook in it",
+                         f"remove disableAllHooks from {shown}"))
     if scope == "project":
         for settings in ("settings.json", "settings.local.json"):
             settings_file = os.path.join(project, ".github", "copilot", settings)

@@ -70,9 +70,9 @@ def presence(environ: Mapping[str, str], which: Any) -> str | None:
     return which("cursor-agent") or which("cursor")
 
 
-def host_problems(data: dict[str, Any], path: str, scope: str, *, environ: Mapping[str, str], project: str,
-                  ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
+                  project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     if "version" in data and data["version"] != 1:
-        return [("fail", f"{path} has version {data.get('version')!r}, not 1: Cursor does not load it",
-                 f"set \"version\": 1 in {path}")]
+        return [("fail", f"{shown} has version {data.get('version')!r}, not 1: Cursor does not load it",
+                 f"set \"version\": 1 in {shown}")]
     return []

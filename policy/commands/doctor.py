@@ -99,8 +99,9 @@ def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], Found
             handlers = install.installed_handlers(text, agent)
             ours = [(event, handler["item"], handler["index"] or 0) for event, items in handlers.items()
                     for handler in items]
-            for status, message, fix in settings.host_problems(install.loads(text, agent), install.shown(path), scope,
-                                                               environ=environ, project=project, ours=ours):
+            for status, message, fix in settings.host_problems(install.loads(text, agent), os.path.abspath(path), scope,
+                                                               shown=install.shown(path), environ=environ,
+                                                               project=project, ours=ours):
                 check = Check("hooks", status, message, fix)
                 if check not in problems.setdefault(agent, []):
                     problems[agent].append(check)

@@ -477,6 +477,11 @@ def write_settings(path: str, before: str | None, after: str, *, scope: str, env
     if read_settings(path, agent) != before:
         raise SettingsError(f"{path} changed while policy was editing it", hint="run the command again")
     mode = os.stat(real).st_mode & 0o7777 if before is not None else (0o644 if scope == "project" else 0o600)
+    created = []  # the directories made for a new file, deepest first
+    parent = os.path.dirname(real)
+    while not os.path.isdir(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
     os.makedirs(os.path.dirname(real), exist_ok=True)
     temporary = f"{real}.policy-{os.getpid()}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -493,16 +498,24 @@ def write_settings(path: str, before: str | None, after: str, *, scope: str, env
         raise
     if before is None:
         with open(_creation_record(path, environ), "w", encoding="utf-8") as handle:
-            handle.write(real + "\n")
+            handle.write("".join(line + "\n" for line in [real, *created]))
     return backup
 
 
 def remove_created(path: str, before: str, *, scope: str, environ: Mapping[str, str], agent: str) -> str | None:
-    """Remove a settings file install created, now that it holds nothing else (backed up first). Returns the
-    backup's path."""
+    """Remove a settings file install created, now that it holds nothing else (backed up first), and the
+    directories made for it that are empty now. Returns the backup's path."""
+    record = _creation_record(path, environ)
+    with open(record, encoding="utf-8") as handle:
+        directories = handle.read().splitlines()[1:]
     backup = write_settings(path, before, before, scope=scope, environ=environ, agent=agent)
     os.unlink(os.path.realpath(path))
-    os.unlink(_creation_record(path, environ))
+    os.unlink(record)
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:  # not empty (or gone): it holds something else now
+            break
     return backup
 
 
