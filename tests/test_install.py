@@ -581,11 +581,18 @@ def test_the_timeout_leaves_time_for_the_commands_a_rule_runs(tmp_path):
 
 # ---- one source of truth -------------------------------------------------------------------------------------------
 
-def test_the_published_snippet_is_what_install_writes(tmp_path):
-    expected = install.snippet(install.snippet_sources(str(tmp_path)))
-    assert (ROOT / "hooks" / "claude-code.json").read_text() == expected, \
-        "hooks/claude-code.json is stale: run `python -m policy.commands.install`"
-    jsonschema.validate(json.loads(expected), SETTINGS_SCHEMA)
+HOST_SCHEMAS = {"claude-code": "claude-code-settings.schema.json", "codex": "codex-hooks.schema.json",
+                "gemini": "gemini-settings.schema.json", "cursor": "cursor-hooks.schema.json",
+                "copilot": "copilot-hooks.schema.json"}
+
+
+@pytest.mark.parametrize("agent", list(HOST_SCHEMAS))
+def test_the_published_snippets_are_what_install_writes(tmp_path, agent):
+    expected = install.snippet(install.snippet_sources(str(tmp_path)), agent)
+    assert (ROOT / "hooks" / f"{agent}.json").read_text() == expected, \
+        f"hooks/{agent}.json is stale: run `python -m policy.commands.install`"
+    schema = json.loads((Path(__file__).parent / "schemas" / HOST_SCHEMAS[agent]).read_text())
+    jsonschema.validate(json.loads(expected), schema)
     assert BIN / "policy-hook" == POLICY_HOOK
 
 
