@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
     "codex": "policy.adapters.codex",
+    "gemini": "policy.adapters.gemini",
 }
 DEFAULT = "claude-code"
 
