@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import IS_ROOT, POLICY_HOOK, Env, write
 
+from policy.commands import install
+
 HOOK = f"{POLICY_HOOK} --agent claude-code"
 OK_CONFIG = "ok    config  policy.yaml: 1 pack (project), rules on PreToolUse"
 OK_RUNS = f"ok    hooks   `{HOOK}` runs and decides (checked with a dry-run event)"
@@ -52,8 +54,9 @@ def test_not_installed(env, project):
     assert doctor(env) == (1, [
         OK_CONFIG,
         store_line(env),
-        "fail  hooks   policy's hook is not installed in any agent's settings file (Claude Code); fix: policy install "
-        "--agent auto (or --agent NAME)",
+        "fail  hooks   policy's hook is not installed in any agent's settings file ("
+        + ", ".join(install.title(agent) for agent in install.agents()) + "); fix: policy install --agent auto (or "
+        "--agent NAME)",
         "1 problem: policy is not fully enforcing your rules here"])
 
 

@@ -427,9 +427,10 @@ def test_nothing_to_install_and_a_broken_config_are_clear_errors(env):
 
 
 def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
-    agent = env.run("install", "--agent", "vscode")
+    agent = env.run("install", "--agent", "no-such-agent")
+    known = ", ".join(sorted([*install.agents(), "auto"]))
     assert (agent.returncode, agent.stderr.decode()) == (
-        2, "policy: usage: policy cannot install hooks for 'vscode' yet (expected one of: auto, claude-code)\n")
+        2, f"policy: usage: policy cannot install hooks for 'no-such-agent' yet (expected one of: {known})\n")
     scope = env.run("install", "--scope", "globl")
     assert (scope.returncode, scope.stderr.decode()) == (
         2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from conftest import EVENTS, POLICY_HOOK, Env, write
 
-from policy.commands import _jsonedit
+from policy.commands import _jsonedit, install
 
 SCHEMAS = Path(__file__).parent / "schemas"
 EXTRA_RULES = """
@@ -128,9 +128,12 @@ HOSTS = {
                     "sessionStart, preToolUse (*), agentStop", "preToolUse-bash", _set_copilot_command,
                     _copilot_denied),
 }
-NAMES = list(HOSTS)
+# A host is tested once its adapter is in (install offers no host policy cannot answer); until then its cases
+# show as skipped.
+NAMES = [name if name in install.agents() else
+         pytest.param(name, marks=pytest.mark.skip(reason=f"no {name} adapter yet")) for name in HOSTS]
 TITLES = {"codex": "Codex CLI", "gemini": "Gemini CLI", "cursor": "Cursor", "copilot": "GitHub Copilot CLI"}
-HOOK = {name: f"{POLICY_HOOK} --agent {name}" for name in NAMES}
+HOOK = {name: f"{POLICY_HOOK} --agent {name}" for name in HOSTS}
 
 # Files as people have them: the host's own layout with other hooks and other keys (Gemini's with comments).
 EXISTING = {
@@ -188,6 +191,12 @@ def restyled(text: str, style: str, host: str) -> str:
         "crlf": text.replace("\n", "\r\n"),
         "no-hooks-yet": json.dumps({key: value for key, value in data.items() if key != "hooks"}, indent=2),
     }[style]
+
+
+def needs(*hosts: str) -> None:
+    missing = [host for host in hosts if host not in install.agents()]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} adapter yet")
 
 
 @pytest.fixture
@@ -338,6 +347,7 @@ def test_the_user_scope_file(env, project, host):
                                                     ("gemini", "GEMINI_CLI_HOME", "gemini-home/.gemini/settings.json"),
                                                     ("copilot", "COPILOT_HOME", "copilot-home/hooks/policy.json")])
 def test_the_hosts_home_variable_moves_the_user_file(env, project, tmp_path, host, variable, where):
+    needs(host)
     result = env.run("install", "--agent", host, "--scope", "user",
                      extra_env={variable: str(tmp_path / where.split("/")[0])})
     assert result.returncode == 0, result.stderr
@@ -365,6 +375,7 @@ def test_a_policy_hook_for_another_agent_is_not_ours(env, project, host):
     assert host_file(project, host).read_text() == text
 
 
+@pytest.mark.skipif("copilot" not in install.agents(), reason="no copilot adapter yet")
 def test_gemini_timeout_is_in_milliseconds_and_copilot_in_timeout_sec(env, project):
     write(project / "policy.yaml", "rules: [.policy/rules]\nmax_delay: 100\n")
     installed(env, "gemini")
@@ -420,6 +431,7 @@ def test_doctor_checks_each_hosts_hooks(env, project, host):
      ".cursor/hooks.json"),
 ])
 def test_doctor_finds_what_switches_a_hosts_hooks_off(env, project, host, edit, problem):
+    needs(host)
     installed(env, host)
     data = json.loads(host_file(project, host).read_text())
     edit(data)
@@ -430,6 +442,7 @@ def test_doctor_finds_what_switches_a_hosts_hooks_off(env, project, host, edit, 
 
 
 def test_doctor_finds_copilots_repository_wide_switch(env, project):
+    needs("copilot")
     installed(env, "copilot")
     write(project / ".github" / "copilot" / "settings.local.json", '{"disableAllHooks": true}\n')
     code, lines = doctor_lines(env)
@@ -493,6 +506,7 @@ def test_doctor_finds_a_timeout_below_max_delay_in_the_hosts_unit(env, project, 
 # ---- --agent auto --------------------------------------------------------------------------------------------------
 
 def test_auto_says_what_it_found_and_installs_for_each(env, project, tmp_path):
+    needs("codex", "gemini", "cursor", "copilot")
     home = Path(env.vars["HOME"])
     (home / ".gemini").mkdir()
     programs = tmp_path / "bin"
@@ -518,6 +532,7 @@ def test_auto_says_what_it_found_and_installs_for_each(env, project, tmp_path):
 
 
 def test_auto_with_a_scope_skips_the_agents_without_it(env, project):
+    needs("cursor")
     (Path(env.vars["HOME"]) / ".claude").mkdir()
     (Path(env.vars["HOME"]) / ".cursor").mkdir()
     result = env.run("install", "--agent", "auto", "--scope", "local", extra_env={"PATH": "/usr/bin:/bin"})
@@ -529,6 +544,7 @@ def test_auto_with_a_scope_skips_the_agents_without_it(env, project):
 
 
 def test_auto_finding_nothing_installs_nothing(env, project):
+    needs("codex", "gemini", "cursor", "copilot")
     result = env.run("install", "--agent", "auto", extra_env={"PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stdout) == (1, b"")
     assert result.stderr.decode() == (
