@@ -18,23 +18,11 @@ from typing import Any, Callable
 import jsonschema
 import pytest
 from conftest import EVENTS, POLICY_HOOK, Env, write
+from test_install import EXTRA_RULES
 
 from policy.commands import _jsonedit, install
 
 SCHEMAS = Path(__file__).parent / "schemas"
-EXTRA_RULES = """
-version: 1
-pack: extra
-rules:
-  - id: tests-before-stop
-    events: Stop
-    when: "False"
-    decision: deny
-    reason: Run the tests first.
-  - id: conventions
-    events: SessionStart
-    context: Run `make test` before you finish.
-"""
 FORCE_PUSH_REASON = ("Force-pushing is blocked by this project's policy (.policy/rules/project.yaml); ask the user "
                      "to do it.")
 TIMEOUT_LINE = "  timeout: 75 s{unit} (max_delay 60 s + 15 s for the fact store, sources and start-up)\n"

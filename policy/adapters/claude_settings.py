@@ -95,33 +95,30 @@ def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int
 
 
 def handlers_of(item: Any) -> list[tuple[int, dict[str, Any]]]:
-    entries = item.get("hooks") if isinstance(item, dict) else None
-    return [(index, handler) for index, handler in enumerate(entries if isinstance(entries, list) else ())
-            if isinstance(handler, dict)]
+    # (the shared readers are imported when used: this module is on the `policy eval` path, for run_bounds)
+    from policy.adapters._settings import grouped_handlers
+
+    return grouped_handlers(item)
 
 
 def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
-    """The command a handler runs: `command` (shell form), or `command` + `args` (exec form)."""
-    command, args = handler.get("command"), handler.get("args")
-    if handler.get("type", "command") != "command" or not isinstance(command, str):
-        return None
-    return command, [str(arg) for arg in args] if isinstance(args, list) else None
+    from policy.adapters._settings import command_handler
+
+    return command_handler(handler)
 
 
 def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
-    matcher = item.get("matcher")
-    return matcher if isinstance(matcher, str) else None
+    from policy.adapters._settings import group_matcher
+
+    return group_matcher(item, handler)
+
+
+PROGRAMS = ("claude",)  # what shows it is installed, besides its home directory (on PATH)
+
 
 
 def home(environ: Mapping[str, str]) -> str:
     return environ.get("CLAUDE_CONFIG_DIR") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".claude")
-
-
-def presence(environ: Mapping[str, str], which: Any) -> str | None:
-    """What shows Claude Code is installed here: its configuration directory or the `claude` program."""
-    if os.path.isdir(home(environ)):
-        return home(environ)
-    return which("claude")
 
 
 def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],

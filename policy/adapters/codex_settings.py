@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+from policy.adapters import _settings
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,29 +58,11 @@ def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int
     return group
 
 
-def handlers_of(item: Any) -> list[tuple[int, dict[str, Any]]]:
-    entries = item.get("hooks") if isinstance(item, dict) else None
-    return [(index, handler) for index, handler in enumerate(entries if isinstance(entries, list) else ())
-            if isinstance(handler, dict)]
+handlers_of = _settings.grouped_handlers
+command_of = _settings.command_handler
+matcher_of = _settings.group_matcher
+PROGRAMS = ("codex",)  # what shows it is installed, besides its home directory (on PATH)
 
-
-def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
-    command = handler.get("command")
-    if handler.get("type", "command") != "command" or not isinstance(command, str):
-        return None
-    return command, None
-
-
-def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
-    matcher = item.get("matcher")
-    return matcher if isinstance(matcher, str) else None
-
-
-def presence(environ: Mapping[str, str], which: Any) -> str | None:
-    """What shows Codex CLI is installed here: its home directory or the `codex` program."""
-    if os.path.isdir(home(environ)):
-        return home(environ)
-    return which("codex")
 
 
 def event_key(event: str) -> str:

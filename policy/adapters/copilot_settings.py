@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from policy.adapters import _settings
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,8 +56,10 @@ def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int
     return written
 
 
-def handlers_of(item: Any) -> list[tuple[None, dict[str, Any]]]:
-    return [(None, item)] if isinstance(item, dict) else []
+handlers_of = _settings.listed_handler
+matcher_of = _settings.handler_matcher
+PROGRAMS = ("copilot",)  # what shows it is installed, besides its home directory (on PATH)
+
 
 
 def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
@@ -68,17 +72,6 @@ def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
         if isinstance(handler.get(field), str):
             return handler[field], None
     return None
-
-
-def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
-    matcher = handler.get("matcher")
-    return matcher if isinstance(matcher, str) else None
-
-
-def presence(environ: Mapping[str, str], which: Any) -> str | None:
-    if os.path.isdir(home(environ)):
-        return home(environ)
-    return which("copilot")
 
 
 def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],

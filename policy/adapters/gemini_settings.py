@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from policy.adapters import _settings
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -61,17 +63,10 @@ def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int
     return group
 
 
-def handlers_of(item: Any) -> list[tuple[int, dict[str, Any]]]:
-    entries = item.get("hooks") if isinstance(item, dict) else None
-    return [(index, handler) for index, handler in enumerate(entries if isinstance(entries, list) else ())
-            if isinstance(handler, dict)]
+handlers_of = _settings.grouped_handlers
+command_of = _settings.command_handler
+PROGRAMS = ("gemini",)  # what shows it is installed, besides its home directory (on PATH)
 
-
-def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
-    command = handler.get("command")
-    if handler.get("type", "command") != "command" or not isinstance(command, str):
-        return None
-    return command, None
 
 
 def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
@@ -81,12 +76,6 @@ def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
     if matcher.startswith("^(?:") and matcher.endswith(")$"):
         return matcher[4:-2]
     return matcher
-
-
-def presence(environ: Mapping[str, str], which: Any) -> str | None:
-    if os.path.isdir(home(environ)):
-        return home(environ)
-    return which("gemini")
 
 
 def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],

@@ -557,12 +557,14 @@ def detect(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     its program on PATH."""
     import shutil
 
+    from policy.adapters._settings import presence
+
     def which(program: str) -> str | None:
         return shutil.which(program, path=environ.get("PATH", os.defpath))
 
     found = []
     for agent in agents():
-        evidence = host(agent).presence(environ, which)
+        evidence = presence(host(agent).home(environ), host(agent).PROGRAMS, which)
         if evidence:
             found.append((agent, evidence))
     return found
