@@ -36,6 +36,7 @@ ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
     "codex": "policy.adapters.codex",
     "gemini": "policy.adapters.gemini",
+    "cursor": "policy.adapters.cursor",
 }
 DEFAULT = "claude-code"
 
