@@ -64,9 +64,9 @@ class CompiledFiles:
 
 def fact_catalog(pack_facts: frozenset[str] = frozenset()) -> FactCatalog:
     from policy.expressions import FactCatalog
-    from policy.facts import family_fields
+    from policy.facts import family_fields, family_regex_args
 
-    return FactCatalog(family_fields(), pack_facts)
+    return FactCatalog(family_fields(), pack_facts, family_regex_args())
 
 
 # ---- stage: format version -------------------------------------------------------------------------------------
@@ -193,11 +193,12 @@ class _PackCompiler:
 
         decision = data.get("decision")
         keeps_working = data.get("stop") is None and (decision == "deny" or data.get("context") is not None)
-        if data.get("block_cap") is not None and not (set(events) & STOP_EVENTS and keeps_working):
-            self.diagnostics.append(Diagnostic(
-                self.at(*path, "block_cap", key=True), "useless-block-cap",
-                "block_cap only applies to Stop or SubagentStop rules that keep the agent working (a deny or a "
-                "context)", "remove it", "warning"))
+        for cap in ("block_cap", "block_time_cap"):
+            if data.get(cap) is not None and not (set(events) & STOP_EVENTS and keeps_working):
+                self.diagnostics.append(Diagnostic(
+                    self.at(*path, cap, key=True), "useless-block-cap",
+                    f"{cap} only applies to Stop or SubagentStop rules that keep the agent working (a deny or a "
+                    "context)", "remove it", "warning"))
         update_input = None
         if "update_input" in data:
             if decision not in ("allow", "ask"):
@@ -222,34 +223,60 @@ class _PackCompiler:
             message=self.template(data.get("message"), (*path, "message")),
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
             final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
+            block_time_cap=self.block_time_cap(data.get("block_time_cap"), (*path, "block_time_cap")),
             update_input=update_input, update_output=update_output,
             stop=self.template(data.get("stop"), (*path, "stop")), agents=agents,
         )
 
     def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:
         """An integer, or an expression over params evaluated now (the cap is part of the compiled rule)."""
+        def problem(result: Any) -> str | None:
+            if isinstance(result, bool) or not isinstance(result, int) or result < 1:
+                return f"block_cap must be a whole number of at least 1, not {result!r}"
+            return None
+
+        found = self.fixed_value(value, path, "block_cap", problem, "e.g. block_cap: 3, or block_cap: params.max_blocks")
+        return 1 if found is None else int(found)
+
+    def block_time_cap(self, value: Any, path: tuple[Any, ...]) -> float | None:
+        """Seconds (a number, or an expression over params evaluated now); None: no time cap."""
+        def problem(result: Any) -> str | None:
+            if result is not None and (isinstance(result, bool) or not isinstance(result, (int, float))
+                                       or result <= 0):
+                return f"block_time_cap must be a number of seconds above 0 (or null), not {result!r}"
+            return None
+
+        found = self.fixed_value(value, path, "block_time_cap", problem,
+                                 "e.g. block_time_cap: 1800, or block_time_cap: params.stop_block_minutes * 60")
+        return None if found is None else float(found)
+
+    def fixed_value(self, value: Any, path: tuple[Any, ...], name: str, problem_of: Any, hint: str) -> Any:
+        """A rule field fixed when the rules are compiled: a literal, or an expression over params evaluated now.
+        None when it is absent or wrong (then a `bad-block-cap` diagnostic says why)."""
         if value is None:
-            return 1
-        if isinstance(value, int):
-            return value
-        expr = self.expression(value, path)
-        if expr is None:
-            return 1
-        problem = None
-        if set(expr.names) - {"params"}:
-            problem = "block_cap can only use params: it is fixed when the rules are compiled"
+            return None
+        if not isinstance(value, str):
+            problem = problem_of(value)
+            result = value
         else:
-            try:
-                result = conditions.evaluate(expr, conditions.make_scope({"params": self.params}))
-            except conditions.ExpressionError as error:
-                result, problem = None, f"block_cap `{expr.source}` failed: {error}"
-            if problem is None and (isinstance(result, bool) or not isinstance(result, int) or result < 1):
-                problem = f"block_cap must be a whole number of at least 1, not {result!r}"
+            expr = self.expression(value, path)
+            if expr is None:
+                return None
+            problem = None
+            result = None
+            if set(expr.names) - {"params"}:
+                problem = f"{name} can only use params: it is fixed when the rules are compiled"
+            else:
+                try:
+                    result = conditions.evaluate(expr, conditions.make_scope({"params": self.params}))
+                except conditions.ExpressionError as error:
+                    problem = f"{name} `{expr.source}` failed: {error}"
+                if problem is None:
+                    problem = problem_of(result)
         if problem is None:
-            return result  # type: ignore[no-any-return]
-        self.diagnostics.append(Diagnostic(self.at(*path), "bad-block-cap", problem,
-                                           "e.g. block_cap: 3, or block_cap: params.max_blocks"))
-        return 1
+            return result
+        self.diagnostics.append(Diagnostic(self.at(*path), "bad-block-cap", problem, hint))
+        return None
 
     def effect(self, item: Any, path: tuple[Any, ...], pack_name: str) -> Effect | None:
         from policy.effects import UNTRUSTED_HINT, check_effect
@@ -317,6 +344,32 @@ class _PackCompiler:
                     f"{name!r} will give {'no rows' if returns == 'rows' else 'None'} (they hold other projects' "
                     "facts, which its rules could hand to the agent)", UNTRUSTED_HINT, "warning"))
         return SqlFact(name, sql, returns, tuple(binds), self.at(*path), refused)
+
+
+def _without_errors(rule: dict[str, Any], path: tuple[Any, ...], skip: set[str]) -> dict[str, Any] | None:
+    """The rule without the parts that have schema errors (a `match` key or a `do` item, else a whole field), or
+    None when it has none. Without `id` or `events` (or with them broken) it keeps no `tools`: that a rule with
+    tools has no tool event is only worth saying about events that were read."""
+    base = render_path(path)
+    if not any(error == base or error.startswith((base + ".", base + "[")) for error in skip):
+        return None
+
+    def broken(*parts: Any) -> bool:
+        prefix = render_path((*path, *parts))
+        return any(error == prefix or error.startswith((prefix + ".", prefix + "[")) for error in skip)
+
+    kept: dict[str, Any] = {}
+    for key, value in rule.items():
+        if key == "match" and isinstance(value, dict) and not render_path((*path, key)) in skip:
+            value = {name: spec for name, spec in value.items() if not broken(key, name)}
+        elif key == "do" and isinstance(value, list) and not render_path((*path, key)) in skip:
+            value = [item for position, item in enumerate(value) if not broken(key, position)]
+        elif broken(key):
+            continue
+        kept[key] = value
+    if "events" not in kept:
+        kept.pop("tools", None)
+    return kept
 
 
 def _merge_params(document: Document, source: PackSource) -> tuple[dict[str, Any], list[Diagnostic]]:
@@ -397,9 +450,11 @@ def compile_document(document: Document, source: PackSource, *, regexes: dict[tu
                     "give each rule its own id"))
                 continue
             seen[rule_id] = document.location(("rules", index))
-        rule_path = render_path(("rules", index))
-        if any(path == rule_path or path.startswith(rule_path + ".") or path.startswith(rule_path + "[")
-               for path in skip):
+        broken = _without_errors(rule_data, ("rules", index), skip)
+        if broken is not None:
+            # A rule with schema errors is compiled without its broken parts, for what else is wrong with it
+            # (`reason: no` must not hide a bad regex in `match`), and then left out.
+            compiler.rule(index, broken, pack_name)
             continue
         rule = compiler.rule(index, rule_data, pack_name)
         if rule is not None:

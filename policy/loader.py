@@ -42,6 +42,8 @@ class Document:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
+    # values YAML 1.1 read as booleans from a word other than true/false (`reason: no`): path -> the word written
+    bool_words: dict[Path, str] = field(default_factory=dict)
 
     def location(self, path: Path, *, key: bool = False) -> Location:
         """The location of the value at `path` (or of its key), or of the nearest enclosing node."""
@@ -92,6 +94,7 @@ class _Builder:
         self.values: dict[Path, tuple[int, int]] = {}
         self.keys: dict[Path, tuple[int, int]] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.bool_words: dict[Path, str] = {}
         self.constructor = yaml.constructor.SafeConstructor()
         self.active: set[int] = set()  # the collection nodes being built, to catch recursive aliases
         self.built = 0  # nodes built so far, counting every expansion of an alias
@@ -129,6 +132,9 @@ class _Builder:
                 self.at(node, path), "yaml-value", f"cannot read the value: {problem}",
                 "remove the !tag or write a plain string, number, true/false or null"))
             return None
+        if isinstance(value, bool) and node.tag == "tag:yaml.org,2002:bool" \
+                and node.value.lower() not in ("true", "false"):
+            self.bool_words[path] = str(node.value)
         if isinstance(value, bytes) or (isinstance(value, float) and not math.isfinite(value)):
             self.diagnostics.append(Diagnostic(
                 self.at(node, path), "yaml-value", f"{node.value!r} is not a JSON value (binary, .inf or .nan)",
@@ -213,7 +219,7 @@ def parse_yaml(text: str, file: str) -> Document:
         return Document(file, None, diagnostics=(Diagnostic(
             Location(file, 1, 1), "too-large", f"the document expands to more than {MAX_NODES:,} values",
             "aliases that repeat aliases multiply: write the values out"),))
-    return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics))
+    return Document(file, data, builder.values, builder.keys, tuple(builder.diagnostics), builder.bool_words)
 
 
 def _deepest_point(text: str) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ def test_init_writes_a_project_that_validates_and_passes_its_tests(env):
     assert sorted(str(path.relative_to(env.root)) for path in env.root.rglob("*") if path.is_file()) == \
         sorted(WRITTEN)
     validate = env.run("validate")
-    assert (validate.returncode, validate.stdout.decode()) == (0, "ok: 2 files valid\n")
+    assert (validate.returncode, validate.stdout.decode()) == (0, "ok: 3 files valid\n")
     validate_all = env.run("validate", "policy.yaml", ".policy")
     assert (validate_all.returncode, validate_all.stdout.decode()) == (0, "ok: 3 files valid\n")
     tests = env.run("test", "--coverage", "--min-coverage", "100")

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import jsonschema
 import pytest
-from conftest import EVENTS, POLICY_HOOK, Env, write
+from conftest import BIN, EVENTS, POLICY_HOOK, ROOT, Env, write
 from test_install import EXTRA_RULES
 
 from policy.commands import _jsonedit, install
@@ -121,7 +121,7 @@ HOSTS = {
 NAMES = [name if name in install.agents() else
          pytest.param(name, marks=pytest.mark.skip(reason=f"no {name} adapter yet")) for name in HOSTS]
 TITLES = {"codex": "Codex CLI", "gemini": "Gemini CLI", "cursor": "Cursor", "copilot": "GitHub Copilot CLI"}
-HOOK = {name: f"{POLICY_HOOK} --agent {name}" for name in HOSTS}
+HOOK = {name: f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent {name}" for name in HOSTS}  # the hook client
 
 # Files as people have them: the host's own layout with other hooks and other keys (Gemini's with comments).
 EXISTING = {
@@ -467,13 +467,13 @@ def test_doctor_finds_codex_hooks_switched_off_untrusted_or_disabled(env, projec
 @pytest.mark.parametrize("host", NAMES)
 def test_doctor_finds_a_hook_whose_program_is_gone(env, project, host):
     installed(env, host)
-    text = host_file(project, host).read_text().replace(str(POLICY_HOOK), "/nowhere/bin/policy-hook")
+    text = host_file(project, host).read_text().replace(f"{BIN}/python3", "/nowhere/bin/python3")
     host_file(project, host).write_text(text)
     code, lines = doctor_lines(env)
     consequence = "denies every tool call" if host == "copilot" else "runs without policy"
     assert code == 1
-    assert (f"fail  hooks   the installed command `/nowhere/bin/policy-hook --agent {host}` (project): "
-            f"/nowhere/bin/policy-hook does not exist or is not executable ({TITLES[host]} then {consequence}); "
+    assert (f"fail  hooks   the installed command `{HOOK[host].replace(str(BIN), '/nowhere/bin')}` (project): "
+            f"/nowhere/bin/python3 does not exist or is not executable ({TITLES[host]} then {consequence}); "
             f"fix: policy install --agent {host} --scope project") in lines
 
 

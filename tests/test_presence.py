@@ -127,6 +127,18 @@ MAPPED = [
     ("sudo service postgresql restart", "/", ["service:postgresql"]),
     ("docker compose up -d", "/srv/shop", ["service:shop"]),
     ("docker compose -p web down", "/srv/shop", ["service:web"]),
+    ("psql -h pg1 -d shop -c 'DROP TABLE orders'", "/", ["db:pg1/shop"]),
+    ("psql --dbname=shop -c 'truncate orders;'", "/", ["db:localhost/shop"]),
+    ('psql -U admin shop -c "delete from users where id = 4"', "/", ["db:localhost/shop"]),
+    ("psql -c 'ALTER TABLE users ADD COLUMN age int'", "/", ["db:localhost/default"]),
+    ("mysql -h db1 -D shop -e 'UPDATE users SET admin = 1'", "/", ["db:db1/shop"]),
+    ("sudo -u postgres dropdb -h pg1 shop", "/", ["db:pg1/shop"]),
+    ("./deploy.sh prod", "/srv/shop", ["service:shop"]),
+    ("bash scripts/deploy-prod.sh", "/srv/shop", ["service:shop"]),
+    ("make deploy", "/srv/shop", ["service:shop"]),
+    ("ssh -p 2222 root@proxmox-1 sudo reboot", "/", ["host:proxmox-1"]),
+    ("ssh -i ~/.ssh/key devvm -- 'sudo shutdown -r now'", "/", ["host:devvm"]),
+    ("ssh devvm systemctl reboot", "/", ["host:devvm"]),
     ("terraform apply && kubectl drain n1 && helm upgrade api ./c && terraform apply", "/s/billing",
      ["stack:billing", "node:n1", "service:api"]),
 ]
@@ -137,6 +149,8 @@ READ_ONLY = [
     "helm list -A", "helm status api", "helm template api ./chart", "systemctl status nginx",
     "systemctl is-active nginx", "docker compose logs -f", "docker compose ps", "ls -la", "echo terraform apply",
     "git commit -m 'terraform apply'", "grep -r 'kubectl drain' docs/", "",
+    "psql -d shop -c 'SELECT * FROM drop_log'", "psql -l", "pg_dump shop", "cat deploy.sh", "vim scripts/deploy.sh",
+    "make test", "ssh devvm uptime", "ssh devvm 'journalctl -b -1 | grep reboot'",
 ]
 
 
@@ -531,8 +545,6 @@ def test_heartbeat_and_release(cli, monkeypatch: pytest.MonkeyPatch) -> None:
      "policy: usage: --ttl must be more than 0 (e.g. --ttl 15m)\n"),
     (("claim", "stack:a", "--purpose", "x", "--ttl", "soon", "--session", S1),
      "policy: usage: --ttl 'soon' is not a duration (e.g. 90, 30s, 5m, 1h30m, 2d)\n"),
-    (("claim", "stack:a", "--purpose", "x"),
-     "policy: usage: no agent session given (pass --session ID or set POLICY_SESSION)\n"),
     (("release", "--session", S1),
      "policy: usage: give a LABEL or --all-mine (not both) (policy release stack:billing, or policy release "
      "--all-mine)\n"),
@@ -541,7 +553,6 @@ def test_heartbeat_and_release(cli, monkeypatch: pytest.MonkeyPatch) -> None:
      "--all-mine)\n"),
     (("list", "--mine", "--all", "--session", S1),
      "policy: usage: --mine and --all exclude each other (policy list --mine, or policy list)\n"),
-    (("list", "--mine"), "policy: usage: no agent session given (pass --session ID or set POLICY_SESSION)\n"),
     (("peek", "nope"),
      "policy: usage: label 'nope' is not <type>:<name> (e.g. stack:billing, service:api, node:k8s-node1, "
      "infra:dns)\n"),
@@ -550,6 +561,33 @@ def test_heartbeat_and_release(cli, monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_usage_errors_are_one_line_with_exit_2(cli, args: tuple[str, ...], message: str) -> None:
     assert cli(*args) == (2, "", message)
+
+
+def test_a_claim_from_a_terminal_without_a_session_gets_a_stable_id_that_release_finds(
+        cli, tmp_path: Path) -> None:
+    """Seed 004's fallback: `user@host@8hex`, made once (said on stderr) and kept, never the empty session."""
+    import getpass
+    import socket
+
+    id_file = tmp_path / "state" / "policy" / "terminal-session"
+    assert cli("list", "--now", T0) == (0, "no active claims\n", "")  # a read makes no id
+    assert not id_file.exists()
+    code, out, err = cli("claim", "stack:billing", "--purpose", "manual apply", "--now", T0)
+    made = id_file.read_text(encoding="utf-8").strip()
+    user, host, suffix = made.split("@")
+    assert (user, host, len(suffix), int(suffix, 16) >= 0) == (
+        getpass.getuser(), socket.gethostname().split(".")[0], 8, True)
+    assert (code, out, err) == (0, "claimed stack:billing until 10:20 (ttl 15m 00s)\n", (
+        f"policy: no agent session given: using this terminal's id {made} (kept in {id_file}; --session or "
+        "POLICY_SESSION choose another)\n"))
+    assert cli("claim", "node:n1", "--purpose", "drain", "--now", at(1)) == (
+        0, "claimed node:n1 until 10:21 (ttl 15m 00s)\n", "")
+    with Store.open(str(cli.db)) as opened:
+        assert opened.execute("SELECT DISTINCT agent_session FROM claims").fetchall() == [(made,)]
+    code, out, _ = cli("list", "--mine", "--json", "--now", at(2))
+    assert (code, [row["label"] for row in json.loads(out)]) == (0, ["stack:billing", "node:n1"])
+    assert cli("release", "--all-mine", "--now", at(3)) == (0, "released stack:billing, node:n1\n", "")
+    assert cli("heartbeat", "--now", at(3)) == (0, f"session {made} holds no active claims\n", "")
 
 
 def test_every_verb_has_an_example_in_its_help(cli) -> None:

@@ -107,6 +107,8 @@ def test_validate_text(files, capsys):
         "    hint: did you mean 'fail'?\n"
         "rules/bad.yaml:5:13: bad-value: 'Stp' is not a valid value for rules[0].events\n"
         "    hint: did you mean 'Stop'?\n"
+        "rules/bad.yaml:6:11: unknown-name: unknown name 'toool'\n"
+        "    hint: did you mean 'tool'?\n"
         "rules/bad.yaml:9:5: warning: useless-block-cap: block_cap only applies to Stop or SubagentStop rules that "
         "keep the agent working (a deny or a context)\n"
         "    hint: remove it\n"
@@ -114,16 +116,18 @@ def test_validate_text(files, capsys):
         "    hint: add `tests:`\n"
         "rules/good.test.yaml:1:1: missing-key: the top level needs the key 'pack'\n"
         "    hint: add `pack:`\n"
-        "5 errors, 1 warning in 5 files\n")
+        "6 errors, 1 warning in 5 files\n")
 
 
 def test_validate_json(files, capsys):
     assert validate(["rules/bad.yaml"], output_format="json") == 1
     assert json.loads(capsys.readouterr().out) == {
-        "files": ["rules/bad.yaml"], "errors": 1, "warnings": 1, "diagnostics": [
+        "files": ["rules/bad.yaml"], "errors": 2, "warnings": 1, "diagnostics": [
             {"file": "rules/bad.yaml", "line": 5, "col": 13, "path": "rules[0].events", "code": "bad-value",
              "severity": "error", "message": "'Stp' is not a valid value for rules[0].events",
              "hint": "did you mean 'Stop'?"},
+            {"file": "rules/bad.yaml", "line": 6, "col": 11, "path": "rules[0].when", "code": "unknown-name",
+             "severity": "error", "message": "unknown name 'toool'", "hint": "did you mean 'tool'?"},
             {"file": "rules/bad.yaml", "line": 9, "col": 5, "path": "rules[1].block_cap", "code": "useless-block-cap",
              "severity": "warning", "message": "block_cap only applies to Stop or SubagentStop rules that keep the agent "
                                                "working (a deny or a context)",
@@ -138,8 +142,14 @@ def test_validate_warnings_alone_pass(files, capsys):
 
 def test_validate_the_effective_configuration(files, capsys, isolated_environ):
     write(files / "policy.yaml", "version: 1\nrules: [rules/good.yaml]\n")
+    # the test file next to the pack is checked too
+    assert validate([], cwd=str(files), environ=isolated_environ) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "rules/good.test.yaml:1:1: missing-key: the top level needs the key 'tests'")
+    write(files / "rules" / "good.test.yaml", "version: 1\npack: good\ntests:\n  - name: t\n    steps:\n"
+                                              "      - {event: {hook_event_name: Stop}, expect: {verdict: deny}}\n")
     assert validate([], cwd=str(files), environ=isolated_environ) == 0
-    assert capsys.readouterr().out == "ok: 2 files valid\n"
+    assert capsys.readouterr().out == "ok: 3 files valid\n"
     write(files / "policy.yaml", "version: 1\nrules: [rules/bad.yaml]\n")
     assert validate([], cwd=str(files), environ=isolated_environ) == 1
     assert capsys.readouterr().out.splitlines()[0] == (
@@ -152,7 +162,7 @@ def test_policy_validate_command(env):
     result = env.run("validate", "good.yaml")
     assert (result.returncode, result.stdout, result.stderr) == (0, b"ok: 1 file valid\n", b"")
     result = env.run("validate", "--format", "json", "bad.yaml", "good.yaml")
-    assert (result.returncode, json.loads(result.stdout)["errors"], result.stderr) == (1, 1, b"")
+    assert (result.returncode, json.loads(result.stdout)["errors"], result.stderr) == (1, 2, b"")
     result = env.run("validate", "--format", "xml", "good.yaml")
     assert (result.returncode, result.stdout, result.stderr) == (
         2, b"", b"policy: usage: --format must be text or json, not 'xml'\n")

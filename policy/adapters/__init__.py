@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
         def supports(self, event_name: str) -> bool: ...
 
+        # optional: the payload the host would send for a described call (`policy explain`)
+        def example_payload(self, *, event: str | None = None, command: str | None = None,
+                            tool: str | None = None, file: str | None = None, prompt: str | None = None,
+                            tool_input: dict[str, Any] | None = None, cwd: str, session: str) -> bytes: ...
+
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",

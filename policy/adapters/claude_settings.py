@@ -7,6 +7,8 @@ those) and not on the `policy eval` path.
 
     installed_hooks(cwd=..., environ=...)   -> [InstalledHook(file, scope, event, matcher, command, timeout, ...)]
     timeout_diagnostics(packs, settings, hooks) -> warnings for hooks whose timeout is below what a delay needs
+    stale_diagnostics(ruleset, hooks)          -> errors for rules the installed hooks never run (an event without
+                                                  a hook, a matcher without the rule's tool), with the exact fix
 
 It is also Claude Code's entry in the per-host settings data `policy install`, `uninstall` and `doctor` share with
 codex_settings, gemini_settings, cursor_settings and copilot_settings (the names below the scopes): where the files
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from dataclasses import dataclass
     from typing import Any
 
-    from policy.model import Pack, Rule, Settings
+    from policy.model import Pack, Rule, RuleSet, Settings
 else:
     from policy.lean import dataclass
 
@@ -163,7 +165,8 @@ def command_words(command: str, args: list[str] | None = None) -> list[str]:
 
 
 def runs_policy(command: str, args: list[str] | None = None) -> bool:
-    """Whether a hook command runs `policy eval` for Claude Code: the `policy-hook` launcher, or `policy ... eval`
+    """Whether a hook command runs `policy eval` for Claude Code: the hook client, the `policy-hook` launcher, or
+    `policy ... eval`
     (also as `python -m policy eval`), in shell form or exec form, however wrapped (an env prefix, `env`, a shell
     around it), unless it names another `--agent`."""
     words = command_words(command, args)
@@ -173,11 +176,16 @@ def runs_policy(command: str, args: list[str] | None = None) -> bool:
         return False
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
-        if name in HOOK_PROGRAMS:
+        if name in HOOK_PROGRAMS or is_hook_client(word):
             return True
         if name in POLICY_PROGRAMS and "eval" in words[index + 1:]:
             return True
     return False
+
+
+def is_hook_client(word: str) -> bool:
+    """Whether a command word is the hook client's path (`…/policy/client.py`, what `policy install` writes)."""
+    return word.replace("\\", "/").endswith("/policy/client.py")
 
 
 def read_hooks(path: str, scope: str) -> list[InstalledHook]:
@@ -311,4 +319,87 @@ def timeout_diagnostics(packs: tuple[Pack, ...] | list[Pack], settings: Settings
             f"would kill it {'mid-delay' if bound and not run else 'before it answers'}",
             f"set its timeout to at least {needed:g} (policy install does), or lower the pack's max_delay"
             + (" or the commands' timeouts" if run else ""), "warning"))
+    return diagnostics
+
+
+# ---- what `policy install` writes, and whether what is installed still covers the rules ------------------------
+
+def _tool_names(rule: Rule) -> list[str] | None:
+    """The plain tool names a rule's `tools:` lists, or None when it has none or uses a regex."""
+    if rule.tools is None or not (rule.tools.startswith("^(?:") and rule.tools.endswith(")$")):
+        return None
+    names = rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|")
+    if all(name and all(char.isascii() and (char.isalnum() or char == "_") for char in name) for name in names):
+        return names
+    return None
+
+
+def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
+    """`*`, or `A|B` when every rule names its tools plainly (Claude Code reads that as an exact list; a regex
+    would be read as a JavaScript RegExp, whose syntax differs from Python's, so regexes widen to `*`)."""
+    names: set[str] = set()
+    for rule in rules:
+        listed = _tool_names(rule)
+        if listed is None:
+            return "*"
+        names.update(listed)
+    return "|".join(sorted(names)) or "*"
+
+
+def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
+    """The enabled rules of each event Claude Code can be answered on, in Claude Code's event order (never
+    WorktreeCreate: its hook must create the worktree, which policy does not)."""
+    from policy.adapters.claude_code import supports
+    from policy.model import EVENTS
+
+    return {event: [rule for rule in ruleset.by_event[event] if rule.enabled] for event in EVENTS
+            if supports(event) and any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
+
+
+def covers(installed: str, needed: str) -> bool:
+    """Whether an installed matcher runs the hook for every tool of `needed` (`*` or `A|B`)."""
+    if installed in ("", "*") or installed == needed:
+        return True
+    if needed == "*":
+        return False
+    names = {name.strip() for name in installed.replace(",", "|").split("|")}
+    return set(needed.split("|")) <= names
+
+
+def install_command(scopes: list[str] | set[str]) -> str:
+    """The command that brings the hooks in line with the rules: `policy install` for the scope already used."""
+    scope = next((scope for scope in ("project", "local", "user") if scope in scopes), "project")
+    return f"policy install --agent claude-code --scope {scope}"
+
+
+def stale_diagnostics(ruleset: RuleSet, hooks: list[InstalledHook]) -> list[Diagnostic]:
+    """When policy's hook is installed at all: an error for each event the rules use that has no hook, and for
+    each tool event whose matchers miss a tool a rule names (the rule would never run; Claude Code only starts
+    the hook for what the matcher says). Nothing when no hook is installed: that is `policy doctor`'s business."""
+    from policy.model import TOOL_EVENTS
+
+    if not hooks:
+        return []
+    fix = install_command({hook.scope for hook in hooks})
+    diagnostics = []
+    for event, rules in used_events(ruleset).items():
+        installed = [hook for hook in hooks if hook.event == event]
+        if not installed:
+            location = rules[0].location
+            users = ", ".join(f"{rule.pack}/{rule.id}" for rule in rules[:3]) + (" …" if len(rules) > 3 else "")
+            diagnostics.append(Diagnostic(
+                location, "stale-install", f"no installed policy hook runs on {event}, so {users} never run"
+                f"{'s' * (len(rules) == 1)}", f"run `{fix}`"))
+            continue
+        if event not in TOOL_EVENTS:
+            continue
+        for rule in rules:
+            needed = matcher_for([rule])
+            if any(covers(hook.matcher, needed) for hook in installed):
+                continue
+            shown = ", ".join(sorted({hook.matcher for hook in installed}))
+            diagnostics.append(Diagnostic(
+                rule.location, "stale-install",
+                f"rule {rule.pack}/{rule.id} looks at {needed!r}, but the installed {event} hook's matcher "
+                f"{shown!r} leaves it out: Claude Code never runs the rule", f"run `{fix}`"))
     return diagnostics

@@ -35,6 +35,7 @@ EXEC_FORM = False  # `handler` is always shell form: one command line
 MATCHER_EVENTS = ("preToolUse", "postToolUse", "permissionRequest")
 SHELL_FIELD = "powershell" if os.name == "nt" else "bash"
 FILE_NAME = "policy.json"
+BROKEN_HOOK = "denies every tool call"  # a preToolUse command that crashes or cannot start fails closed
 SMOKE_EVENT = {"sessionId": "policy-doctor", "timestamp": 1767225600000, "cwd": "", "toolName": "bash",
                "toolArgs": "{\"command\": \"true\", \"description\": \"policy doctor\"}"}
 SMOKE_EVENT_NAME = "preToolUse"  # the camelCase payload names no event; the adapter is told it

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 DB_OPTION_HELP = "The fact store (default: config `db`, $POLICY_DB, or $XDG_STATE_HOME/policy/facts.db)."
 SESSION_OPTION_HELP = "The agent session (default: $CLAUDE_CODE_SESSION_ID, then $POLICY_SESSION)."
+CLAIM_SESSION_OPTION_HELP = ("The agent session (default: $CLAUDE_CODE_SESSION_ID, then $POLICY_SESSION, then this "
+                             "terminal's id, made once: docs/packs/presence.md#from-a-terminal).")
 
 
 def environ() -> dict[str, str]:
@@ -84,15 +86,61 @@ def open_store(db: str | None = None) -> Store:
     return Store.open(db_path(db))
 
 
-def agent_session(session: str | None, *, required: bool = True) -> str | None:
-    """--session, else $CLAUDE_CODE_SESSION_ID, else $POLICY_SESSION."""
+def agent_session(session: str | None, *, required: bool = True, terminal: bool = False) -> str | None:
+    """--session, else $CLAUDE_CODE_SESSION_ID, else $POLICY_SESSION; with `terminal`, else this terminal's own id
+    (`terminal_session`: made when `required`, else only read)."""
     env = environ()
-    value = session or env.get("CLAUDE_CODE_SESSION_ID") or env.get("POLICY_SESSION")
+    value = session or env.get("CLAUDE_CODE_SESSION_ID") or env.get("POLICY_SESSION") or None
+    if value is None and terminal:
+        value = terminal_session(create=required)
     if value is None and required:
         from policy.errors import UsageError
 
         raise UsageError("no agent session given", hint="pass --session ID or set POLICY_SESSION")
     return value
+
+
+TERMINAL_SESSION_FILE = "terminal-session"
+
+
+def terminal_session(*, create: bool) -> str | None:
+    """The stable id of claims made from a terminal with no agent session: `user@host@8hex` (seed 004's fallback),
+    made once and kept in the state directory, so that a later `policy release` or `heartbeat` finds them.
+    None when it was never made and `create` is false. Said on stderr when it is made."""
+    from policy.store import state_dir
+
+    env = environ()
+    path = os.path.join(state_dir(env), TERMINAL_SESSION_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            found = handle.read(200).strip()
+    except FileNotFoundError:
+        found = ""
+    except OSError as error:
+        from policy.errors import PolicyError
+
+        raise PolicyError(f"cannot read {path}: {error.strerror or error}", code="terminal-session",
+                          hint="pass --session ID or set POLICY_SESSION") from None
+    if found or not create:
+        return found or None
+    import getpass
+    import secrets
+    import socket
+
+    made = f"{getpass.getuser()}@{socket.gethostname().split('.')[0]}@{secrets.token_hex(4)}"
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    draft = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    with open(draft, "x", encoding="utf-8") as handle:
+        handle.write(made + "\n")
+    try:
+        os.link(draft, path)  # atomic, and fails when another process made it first: then theirs is the id
+    except FileExistsError:
+        os.unlink(draft)
+        return terminal_session(create=False) or made
+    os.unlink(draft)
+    typer.echo(f"policy: no agent session given: using this terminal's id {made} (kept in {path}; "
+               "--session or POLICY_SESSION choose another)", err=True)
+    return made
 
 
 def emit_json(data: Any) -> None:

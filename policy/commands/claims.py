@@ -62,7 +62,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
     from policy.times import parse_duration
 
     label = _label_ok(label)
-    agent_session = _shared.agent_session(session)
+    agent_session = _shared.agent_session(session, terminal=True)
     assert agent_session is not None
     seconds = board.DEFAULT_TTL if ttl is None else parse_duration(ttl, what="--ttl")
     if seconds <= 0:
@@ -91,7 +91,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
 
 
 def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now: str | None) -> int:
-    agent_session = _shared.agent_session(session)
+    agent_session = _shared.agent_session(session, terminal=True)
     assert agent_session is not None
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
@@ -116,7 +116,7 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
                          hint="policy release stack:billing, or policy release --all-mine")
     if label is not None:
         _label_ok(label)
-    agent_session = _shared.agent_session(session)
+    agent_session = _shared.agent_session(session, terminal=True)
     assert agent_session is not None
     moment, _ = _clock(now)
     with _shared.open_store(db) as store:
@@ -137,7 +137,7 @@ def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str
                  now: str | None) -> int:
     if mine and all_sessions:
         raise UsageError("--mine and --all exclude each other", hint="policy list --mine, or policy list")
-    viewer = _shared.agent_session(session, required=mine)
+    viewer = _shared.agent_session(session, required=mine, terminal=True)
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
         rows = board.active(store, now=moment, session=viewer if mine else None, viewer=viewer)
@@ -152,7 +152,7 @@ def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str
 
 def peek_command(label: str, *, session: str | None, db: str | None, as_json: bool, now: str | None) -> int:
     label = _label_ok(label)
-    viewer = _shared.agent_session(session, required=False)
+    viewer = _shared.agent_session(session, required=False, terminal=True)
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
         rows = board.active(store, now=moment, labels=label, viewer=viewer)
@@ -167,7 +167,7 @@ def peek_command(label: str, *, session: str | None, db: str | None, as_json: bo
 
 def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[str, dict[str, Any]]:
     """The claims part of `policy status`: every active claim, this session's marked `(you)`."""
-    viewer = _shared.agent_session(None, required=False)
+    viewer = _shared.agent_session(None, required=False, terminal=True)
     rows = board.active(store, now=now, viewer=viewer)
     data = {"claims": rows}
     if not rows:
@@ -181,7 +181,7 @@ def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[st
 # ---- typer -------------------------------------------------------------------------------------------------------
 
 def register(app: typer.Typer) -> None:
-    session_option = typer.Option(None, "--session", help=_shared.SESSION_OPTION_HELP)
+    session_option = typer.Option(None, "--session", help=_shared.CLAIM_SESSION_OPTION_HELP)
     db_option = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP)
     json_option = typer.Option(False, "--json", help=JSON_OPTION_HELP)
     now_option = typer.Option(None, "--now", help=NOW_OPTION_HELP)

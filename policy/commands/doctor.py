@@ -117,8 +117,10 @@ def _executable_problem(handler: dict[str, Any], project: str, agent: str) -> st
     if path is None:
         return "it cannot be parsed"
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
-        consequence = getattr(install.host(agent), "BROKEN_HOOK", "runs without policy")
-        return f"{path} does not exist or is not executable ({install.title(agent)} then {consequence})"
+        return f"{path} does not exist or is not executable ({install.title(agent)} then {_consequence(agent)})"
+    script = _client_script(handler, project, agent)
+    if script is not None and not os.path.isfile(script):
+        return f"the hook client {script} does not exist ({install.title(agent)} then {_consequence(agent)})"
     with open(path, "rb") as handle:
         first = handle.readline()
     if first.startswith(b"#!"):
@@ -126,6 +128,19 @@ def _executable_problem(handler: dict[str, Any], project: str, agent: str) -> st
         if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
             return f"its interpreter {interpreter} does not exist (the virtualenv was moved or removed)"
     return None
+
+
+def _consequence(agent: str) -> str:
+    """What the host does when the hook cannot start."""
+    return str(getattr(install.host(agent), "BROKEN_HOOK", "runs without policy"))
+
+
+def _client_script(handler: dict[str, Any], project: str, agent: str) -> str | None:
+    from policy.adapters.claude_settings import command_words
+
+    found = install.host(agent).command_of(handler)
+    script = install.client_script(command_words(*found)) if found is not None else None
+    return script.replace("${CLAUDE_PROJECT_DIR}", project) if script is not None else None
 
 
 def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int,
@@ -159,7 +174,7 @@ def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], 
         return f"it exits {result.returncode}: {lines[-1] if lines else 'no output'}"
     failure = report.get("error")
     if failure:
-        return f"it fails: {failure['code']}: {failure['message']}"
+        return f"it runs, but fails: {failure['code']}: {failure['message']}"
     return None
 
 
@@ -207,15 +222,23 @@ def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], e
                                         f"before a rule's delay can end (max_delay {max_delay:g} s"
                                         f"{' and its commands' if uses_runs else ''} need{'s' * (not uses_runs)} "
                                         f"{required} s)", _fix("install", agent, scope)))
+    http = [(scope, event, item["handler"]) for scope, events in found.items() for event, items in events.items()
+            for item in items if item["handler"].get("type") == "http"]
+    if http:
+        checks += _http_checks(http, environ, ruleset)
     commands = {install.shown_command(item["handler"], agent): (scope, item["handler"])
-                for scope, events in found.items() for items in events.values() for item in items}
+                for scope, events in found.items() for items in events.values() for item in items
+                if item["handler"].get("type") != "http"}
     for command, (scope, handler) in commands.items():
         smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
-        problem = _executable_problem(handler, project, agent) or \
-            _smoke_test(handler, project, environ, smoke_timeout, agent)
+        problem = _executable_problem(handler, project, agent)
+        ran = problem is None
+        problem = problem or _smoke_test(handler, project, environ, smoke_timeout, agent)
         if problem:
-            checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}",
-                                _fix("install", agent, scope)))
+            # A hook that runs and reports the rules' own error is installed right: reinstalling changes nothing.
+            fix = "fix the config errors above (`policy validate` lists them)" if ran and ruleset is None \
+                and problem.startswith("it runs, but fails") else _fix("install", agent, scope)
+            checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}", fix))
         else:
             checks.append(Check("hooks", "ok", f"`{command}` runs and decides (checked with a dry-run event)"))
     if agent == install.DEFAULT_AGENT:
@@ -237,17 +260,45 @@ def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], e
     return checks
 
 
-def _covers(installed: str | None, needed: str) -> bool:
-    if installed in (None, "", "*") or installed == needed:
-        return True
-    if needed == "*":
-        return False
-    names = {name.strip() for name in installed.replace(",", "|").split("|")}
-    return set(needed.split("|")) <= names
+def _http_checks(http: list[tuple[str, str, dict[str, Any]]], environ: dict[str, str],
+                 ruleset: RuleSet | None) -> list[Check]:
+    """Http hooks (`policy install --transport http`): whether a server answers them, and which packs a down
+    server leaves unenforced (Claude Code lets a call through unless the hook says onFailure: block)."""
+    from urllib.parse import urlsplit
+
+    from policy import server
+
+    checks = []
+    events = sorted({event for _, event, _ in http})
+    port = urlsplit(http[0][2].get("url", "")).port
+    status = server.server_status(environ)
+    if status is None or status.get("http_port") != port:
+        checks.append(Check("hooks", "fail", f"no `policy serve` answers http://127.0.0.1:{port}/ for the http "
+                            f"hooks on {', '.join(events)}",
+                            f"policy serve --http {port} (a new Claude Code session starts it)"))
+    else:
+        checks.append(Check("hooks", "ok", f"`policy serve` answers the http hooks on {', '.join(events)} "
+                            f"(pid {status['pid']})"))
+    open_events = sorted({event for _, event, handler in http if handler.get("onFailure") != "block"})
+    if ruleset is not None and open_events:
+        safe, denying = install.http_safety(ruleset)
+        if denying:
+            checks.append(Check("hooks", "fail", f"the http hooks on {', '.join(open_events)} fail open: while the "
+                                f"server is down Claude Code lets calls through, and {', '.join(denying)} "
+                                f"den{'ies' if len(denying) == 1 else 'y'} calls (safe that way: "
+                                f"{', '.join(safe) or 'no pack'})",
+                                "policy install --transport http --host-fails-closed (Claude Code 2.1.295 or "
+                                "later), or the command transport"))
+        else:
+            checks.append(Check("hooks", "ok", f"the http hooks fail open, which is safe for every pack here "
+                                f"({', '.join(safe)}): none denies"))
+    return checks
 
 
 def _coverage(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSet) -> list[Check]:
     """Every event (and tool) the rules use has a hook; hooks on events no rule uses are only a cost."""
+    from policy.adapters.claude_settings import covers
+
     checks = []
     scope = next(iter(found))
     plans = install.planned_hooks(ruleset, agent)
@@ -260,11 +311,15 @@ def _coverage(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], rul
                                 _fix("install", agent, scope)))
             continue
         needed = plan.matcher or "*"
-        if not any(_covers(handler.get("matcher"), needed) for handler in installed):
+        if not any(covers(handler.get("matcher") or "", needed) for handler in installed):
             checks.append(Check("hooks", "fail", f"the {plan.event} hook's matcher {installed[0].get('matcher')!r} "
                                 f"misses tools that {users} look at (needed: {needed!r})",
                                 _fix("install", agent, scope)))
-    unused = sorted({event for events in found.values() for event in events} - {plan.event for plan in plans})
+    unused = {event for events in found.values() for event in events} - {plan.event for plan in plans}
+    if any(item["handler"].get("type") == "http" for events in found.values() for items in events.values()
+           for item in items):
+        unused.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
+    unused = sorted(unused)
     if unused:
         checks.append(Check("hooks", "warn", f"hooked but no rule uses {', '.join(unused)} (a process start each "
                                              "time, for nothing)", _fix("install", agent, scope)))

@@ -10,14 +10,17 @@ Cursor and Copilot list handlers under each event), the timeout's field and unit
 Copilot `timeoutSec`), whether the file may hold comments (Gemini), what a new file starts as (`{"version": 1}`
 for Cursor and Copilot), what switches hooks off there (for `policy doctor`).
 
-Installed: for each host event the enabled rules need (`planned_hooks`), one command handler running
-`policy eval --agent NAME` (the `policy-hook` launcher next to this interpreter when there is one, so that it works
-without `policy` on the hook's PATH; `hook_handler`), with a matcher on the tools when every rule of the event
-names its tools plainly, and a timeout above `max_delay` plus what a hook may wait for besides (the fact store's
-busy timeout, fact sources, start-up), in the host's unit.
+Installed: for each host event the enabled rules need (`planned_hooks`), one command handler running the hook
+client, `<this python> -I -S <policy>/client.py --agent NAME` with absolute paths (so it works without `policy` on
+the hook's PATH; it asks `policy serve` and evaluates in-process, as `policy eval --agent NAME`, when no server
+answers; `hook_handler`), with a matcher on the tools when every rule of the event names its tools plainly, and a
+timeout above `max_delay` plus what a hook may wait for besides (the fact store's busy timeout, fact sources,
+start-up), in the host's unit. Claude Code can also be given http hooks answered by `policy serve`
+(`--transport http`).
 
-Our handlers are recognised by their command: `.../policy-hook --agent NAME` or `... -m policy eval --agent NAME`,
-in shell or exec form, whatever the directory (a re-created virtualenv is still ours). A policy hook the user wrote
+Our handlers are recognised by their command: `... -I -S .../policy/client.py --agent NAME`, `.../policy-hook
+--agent NAME` (what earlier versions wrote) or `... -m policy eval --agent NAME`, in shell or exec form, whatever
+the directory (a re-created virtualenv is still ours), and Claude Code's http hook of `--transport http`. A policy hook the user wrote
 or wrapped (`FOO=1 .../policy-hook ...`, `env ...`, a script around it) is recognised too (`is_wrapped`): install
 keeps it as it is instead of adding a second one; uninstall removes it. No marker field is added (hosts validate
 handlers; an unknown key could make one reject the file). The settings file is edited as text
@@ -36,6 +39,7 @@ import time
 
 import typer
 
+from policy.adapters.claude_settings import used_events
 from policy.commands import _jsonedit
 from policy.errors import PolicyError, UsageError
 from policy.hook import required_timeout  # (the hook derives its deadline from the same number)
@@ -51,6 +55,9 @@ else:
     from policy.lean import dataclass
 
 LAUNCHER = "policy-hook"
+CLIENT_FLAGS = ("-I", "-S")  # the hook client's interpreter flags: isolated, no `site` (policy/client.py)
+TRANSPORTS = ("command", "http")
+DEFAULT_HTTP_PORT = 8765  # `--transport http`: 127.0.0.1:<port>/claude-code, answered by `policy serve`
 DEFAULT_AGENT = "claude-code"
 AUTO = "auto"
 
@@ -96,26 +103,30 @@ def _plain(path: str) -> bool:
 def hook_handler(*, agent: str = DEFAULT_AGENT, project_dir: str | None = None,
                  executable: str | None = None) -> dict[str, Any]:
     """The command the host runs, as `{"type": "command", "command": ...}` (shell form) or with `args` (exec form,
-    no shell): the `policy-hook` launcher next to the interpreter (else `<python> -m policy eval`), `--agent NAME`.
-    Shell form when the path needs no quoting in any shell; otherwise exec form where the host has it (Claude Code
-    2.1.139 and later), the one form that PowerShell, Git Bash and sh all run alike, and a POSIX-quoted command line
-    where it has not. Paths use `/`, which every shell reads on Windows too. A project-scope install of the
-    project's own virtualenv names the launcher through the host's project variable (`${CLAUDE_PROJECT_DIR}`, exec
-    form), so that the committed settings work on every clone. Every host's installed command is built here."""
+    no shell): the hook client, `<python> -I -S <policy>/client.py --agent NAME` (policy/client.py: it asks the
+    resident evaluator, `policy serve`, and evaluates in-process when none answers). The flags are written here
+    because pip drops a script's shebang flags. Shell form when the paths need no quoting in any shell; otherwise
+    exec form where the host has it (Claude Code 2.1.139 and later), the one form that PowerShell, Git Bash and sh
+    all run alike, and a POSIX-quoted command line where it has not. Paths use `/`, which every shell reads on
+    Windows too. A project-scope install of the project's own virtualenv names its paths through the host's
+    project variable (`${CLAUDE_PROJECT_DIR}`, exec form), so that the committed settings work on every clone.
+    The one place that builds the command: every host's install writes what this returns."""
+    from policy.server import client_file
+
     settings = host(agent)
     python = os.path.abspath(executable or sys.executable)
-    launcher = os.path.join(os.path.dirname(python), LAUNCHER + (".exe" if os.name == "nt" else ""))
-    if os.path.isfile(launcher) and os.access(launcher, os.X_OK):
-        program, args = launcher, hook_args(agent)
-        if project_dir is not None and settings.PROJECT_DIR_VARIABLE:
-            relative = os.path.relpath(launcher, project_dir)
-            if not relative.startswith(os.pardir + os.sep):
-                program = settings.PROJECT_DIR_VARIABLE + "/" + relative.replace(os.sep, "/")
-                return {"type": "command", "command": program, "args": args}
-    else:
-        program, args = python, ["-m", "policy", "eval", *hook_args(agent)]
+    program, args = python, [*CLIENT_FLAGS, client_file(), *hook_args(agent)]
+    variable = settings.PROJECT_DIR_VARIABLE
+    if project_dir is not None and variable:
+        inside = [os.path.relpath(path, project_dir) for path in (python, args[len(CLIENT_FLAGS)])]
+        if not inside[0].startswith(os.pardir + os.sep):
+            program = variable + "/" + inside[0].replace(os.sep, "/")
+            if not inside[1].startswith(os.pardir + os.sep):
+                args[len(CLIENT_FLAGS)] = variable + "/" + inside[1].replace(os.sep, "/")
+            return {"type": "command", "command": program, "args": args}
     program = program.replace(os.sep, "/")
-    if _plain(program):
+    args = [arg.replace(os.sep, "/") for arg in args]
+    if _plain(program) and _plain(args[len(CLIENT_FLAGS)]):  # (the flags are plain words)
         return {"type": "command", "command": " ".join([program, *args])}
     if settings.EXEC_FORM:
         return {"type": "command", "command": program, "args": args}
@@ -136,12 +147,42 @@ def _canonical(words: list[str], agent: str) -> bool:
     name = os.path.basename(words[0].replace("\\", "/")) if words else ""
     if name in (LAUNCHER, LAUNCHER + ".exe") and words[1:] == hook_args(agent):
         return True
+    if client_script(words) is not None and words[len(CLIENT_FLAGS) + 2:] == hook_args(agent):
+        return True
     return words[1:] == ["-m", "policy", "eval", *hook_args(agent)]
+
+
+def client_script(words: list[str]) -> str | None:
+    """The hook client's path in a command's words (`<python> -I -S .../policy/client.py ...`), or None."""
+    from policy.adapters.claude_settings import is_hook_client
+
+    if words[1:len(CLIENT_FLAGS) + 1] != list(CLIENT_FLAGS) or len(words) < len(CLIENT_FLAGS) + 2:
+        return None
+    script = words[len(CLIENT_FLAGS) + 1]
+    return script if is_hook_client(script) else None
+
+
+def http_handler(port: int, *, fails_closed: bool) -> dict[str, Any]:
+    """The http hook `--transport http` writes: Claude Code POSTs the event to `policy serve` on 127.0.0.1.
+    `onFailure: "block"` (Claude Code 2.1.295 and later) makes a down or slow server block the call instead of
+    letting it through (docs/serve.md#http-hooks)."""
+    handler: dict[str, Any] = {"type": "http", "url": f"http://127.0.0.1:{port}/claude-code"}
+    if fails_closed:
+        handler["onFailure"] = "block"
+    return handler
+
+
+def _our_url(url: Any) -> bool:
+    import re
+
+    return isinstance(url, str) and re.fullmatch(r"http://127\.0\.0\.1:[0-9]{1,5}/claude-code", url) is not None
 
 
 def is_ours(handler: Any, agent: str = DEFAULT_AGENT) -> bool:
     """Whether a settings handler is one `policy install` writes for `agent` (see the module docstring), in either
-    form, from any policy version."""
+    form, from any policy version, or Claude Code's http hook of `--transport http`."""
+    if agent == DEFAULT_AGENT and isinstance(handler, dict) and handler.get("type") == "http":
+        return _our_url(handler.get("url"))
     found = host(agent).command_of(handler) if isinstance(handler, dict) else None
     if found is None:
         return False
@@ -165,7 +206,7 @@ def is_wrapped(handler: Any, agent: str = DEFAULT_AGENT) -> bool:
     another path. Policy's hook all the same, which install neither duplicates nor changes. A policy command with
     flags of its own (`policy eval --rules ...`) is another hook, not ours; so is one for another agent. A bare
     `policy-hook` answers as Claude Code, so it counts only in Claude Code's settings."""
-    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words
+    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words, is_hook_client
 
     found = host(agent).command_of(handler) if isinstance(handler, dict) else None
     if found is None or is_ours(handler, agent):
@@ -174,7 +215,7 @@ def is_wrapped(handler: Any, agent: str = DEFAULT_AGENT) -> bool:
     accepted = ([], hook_args(agent)) if agent == DEFAULT_AGENT else (hook_args(agent),)
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
-        if name in HOOK_PROGRAMS:
+        if name in HOOK_PROGRAMS or is_hook_client(word):
             rest = words[index + 1:]
         elif name in POLICY_PROGRAMS and words[index + 1:index + 2] == ["eval"]:
             rest = words[index + 2:]
@@ -204,16 +245,6 @@ def command_path(handler: dict[str, Any], project_dir: str, agent: str = DEFAULT
     if os.sep not in path and "/" not in path:
         return shutil.which(path) or path
     return path
-
-
-def used_events(ruleset: RuleSet) -> dict[str, list[Rule]]:
-    """The enabled rules of each canonical event policy can answer, in Claude Code's event order (never
-    WorktreeCreate: its hook must create the worktree, which policy does not)."""
-    from policy.adapters.claude_code import supports
-    from policy.model import EVENTS
-
-    return {event: [rule for rule in ruleset.by_event[event] if rule.enabled] for event in EVENTS
-            if supports(event) and any(rule.enabled for rule in ruleset.by_event.get(event, ()))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,16 +277,29 @@ def unhooked_events(ruleset: RuleSet, agent: str) -> list[str]:
     return [event for event in used_events(ruleset) if event not in served]
 
 
-def hook_entries(ruleset: RuleSet, handler: dict[str, Any], agent: str = DEFAULT_AGENT) -> dict[str, dict[str, Any]]:
-    """Host event -> the entry to install for it (a matcher group, or a handler where the host lists handlers)."""
+def hook_entries(ruleset: RuleSet, handler: dict[str, Any], agent: str = DEFAULT_AGENT,
+                 http_spec: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Host event -> the entry to install for it (a matcher group, or a handler where the host lists handlers).
+    With `http_spec` (Claude Code's `--transport http`), the events an http hook can answer get it, the others
+    the command handler; SessionStart gets the command handler even with no rule on it, so that a new session
+    starts the server the http hooks need."""
     settings = host(agent)
-    return {plan.event: settings.entry(plan.event, plan.matcher, handler, plan.timeout)
-            for plan in planned_hooks(ruleset, agent)}
+    plans = planned_hooks(ruleset, agent)
+    if http_spec is None:
+        return {plan.event: settings.entry(plan.event, plan.matcher, handler, plan.timeout) for plan in plans}
+    from policy.adapters.claude_code import http_capable
+
+    if not any(plan.event == "SessionStart" for plan in plans):
+        plans = [PlannedHook("SessionStart", None, required_timeout(ruleset, "SessionStart"), ("SessionStart",), ()),
+                 *plans]
+    return {plan.event: settings.entry(plan.event, plan.matcher, http_spec if http_capable(plan.event) else handler,
+                                       plan.timeout) for plan in plans}
 
 
-def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any],
+                http_spec: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Claude Code's event -> the matcher group to install for it."""
-    return hook_entries(ruleset, handler_spec, DEFAULT_AGENT)
+    return hook_entries(ruleset, handler_spec, DEFAULT_AGENT, http_spec)
 
 
 def settings_hooks(groups: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -609,6 +653,63 @@ def effective_ruleset_for_install(cwd: str) -> RuleSet:
     return ruleset
 
 
+def denying_rules(ruleset: RuleSet) -> list[Rule]:
+    """The enabled rules that deny on an event an http hook would answer: what a down server lets through."""
+    from policy.adapters.claude_code import http_capable
+
+    return [rule for event, rules in used_events(ruleset).items() if http_capable(event) for rule in rules
+            if rule.decision == "deny"]
+
+
+def http_safety(ruleset: RuleSet) -> tuple[list[str], list[str]]:
+    """(packs whose rules an http hook that fails open still serves safely, packs with rules that deny)."""
+    denying = {rule.pack for rule in denying_rules(ruleset)}
+    packs = [pack.name for pack in ruleset.packs]
+    return [name for name in packs if name not in denying], [name for name in packs if name in denying]
+
+
+def _http_spec(agent: str, transport: str, port: int, host_fails_closed: bool, ruleset: RuleSet) -> dict[str, Any] | None:
+    """The http hook for `--transport http` (None for the command transport), after the checks that it is safe."""
+    if transport not in TRANSPORTS:
+        from policy.schema import suggest
+
+        raise UsageError(f"unknown transport {transport!r}", hint=suggest(transport, set(TRANSPORTS)))
+    if host_fails_closed and transport != "http":
+        raise UsageError("--host-fails-closed is for --transport http",
+                         hint="a command hook that fails is answered in the configured fail mode by policy itself")
+    if transport != "http":
+        return None
+    if agent != DEFAULT_AGENT:
+        raise UsageError(f"--transport http is for Claude Code; {title(agent)} runs command hooks",
+                         hint="leave --transport out (the command transport also asks `policy serve`)")
+    from policy import server
+
+    if not server.supported():
+        raise PolicyError("http hooks are answered by `policy serve`, which needs Linux's SO_PEERCRED",
+                          code="serve-unsupported", hint="install the command transport (the default)")
+    denying = denying_rules(ruleset)
+    if denying and not host_fails_closed:
+        names = ", ".join(f"{rule.pack}/{rule.id}" for rule in denying[:3]) + (" …" if len(denying) > 3 else "")
+        raise PolicyError(f"{len(denying)} rule{'s' * (len(denying) != 1)} deny ({names}), and Claude Code lets "
+                          "a call through when an http hook's server is down, slow or failing",
+                          code="http-fails-open",
+                          hint="add --host-fails-closed to write onFailure: \"block\" (Claude Code 2.1.295 or "
+                               "later: confirm yours with `claude --version`), or keep the command transport")
+    return http_handler(port, fails_closed=host_fails_closed)
+
+
+def _write_http_port(port: int, environ: Mapping[str, str]) -> None:
+    """Tell `policy serve` (however it is started) to answer http hooks on `port` (policy.server)."""
+    from policy.server import http_port_file
+
+    path = http_port_file(environ)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        json.dump({"port": port}, handle)
+    os.replace(temporary, path)
+
+
 def _timeout_line(agent: str, ruleset: RuleSet, plans: list[PlannedHook]) -> str:
     settings = host(agent)
     timeout = required_timeout(ruleset, "")  # an event without `run` commands
@@ -619,8 +720,11 @@ def _timeout_line(agent: str, ruleset: RuleSet, plans: list[PlannedHook]) -> str
             f"{timeout - ruleset.settings.max_delay:g} s for the fact store, sources and start-up){longer}")
 
 
-def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
+def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, str], cwd: str,
+            transport: str = "command", port: int = DEFAULT_HTTP_PORT, host_fails_closed: bool = False) -> int:
     if agent == AUTO:
+        if transport != "command":
+            raise UsageError("--transport http is for Claude Code alone", hint="use it with --agent claude-code")
         return _for_each_found(install, scope=scope, dry_run=dry_run, environ=environ, cwd=cwd)
     scope = _check_agent(agent, scope)
     project = project_dir(environ, cwd)
@@ -633,8 +737,9 @@ def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, 
     if not plans:
         raise PolicyError(f"{title(agent)} has no hook for any event your rules use ({', '.join(missing)})",
                           code="nothing-to-install", hint="see docs/install.md for the events each agent has")
+    http_spec = _http_spec(agent, transport, port, host_fails_closed, ruleset)
     handler = hook_handler(agent=agent, project_dir=project if scope == "project" else None)
-    entries = hook_entries(ruleset, handler, agent)
+    entries = hook_entries(ruleset, handler, agent, http_spec)
     path = settings_path(scope, environ, project, agent)
     before = read_settings(path, agent)
     after = edited(before, path, entries, agent)
@@ -649,6 +754,8 @@ def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, 
                       if kept else ""))
         return 0
     backup = write_settings(path, before, after, scope=scope, environ=environ, agent=agent)
+    if http_spec is not None:
+        _write_http_port(port, environ)
     where = f"{title(agent)}'s " if agent != DEFAULT_AGENT else ""
     typer.echo(f"installed policy's hooks in {where}{shown(path)} ({scope} scope)")
     typer.echo("  events:  " + ", ".join(f"{plan.event} ({plan.matcher or '*'})"
@@ -658,6 +765,14 @@ def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, 
         typer.echo(f"  not hooked: {', '.join(missing)} ({title(agent)} has no such event; `policy validate` lists "
                    "the rules that never run there)")
     typer.echo(f"  command: {shown_command(handler, agent)}")
+    if http_spec is not None:
+        safe, denying_packs = http_safety(ruleset)
+        typer.echo(f"  http:    {http_spec['url']} on "
+                   + ", ".join(event for event, group in entries.items() if group["hooks"][0]["type"] == "http")
+                   + (", onFailure: block" if host_fails_closed else " (fails open: safe for "
+                      + (", ".join(safe) or "no pack") + ")")
+                   + "; answered by `policy serve`, which SessionStart starts"
+                   + (f" (packs that deny: {', '.join(denying_packs)})" if denying_packs else ""))
     if kept:
         typer.echo(f"  kept:    your own policy hook{'s' * (len(kept) > 1)} on {', '.join(kept)}, as you wrote "
                    f"{'them' if len(kept) > 1 else 'it'} (`policy doctor` checks the timeout and matcher)")
@@ -733,20 +848,49 @@ def _for_each_found(action: Any, *, scope: str | None, dry_run: bool, environ: d
     return code
 
 
-def _cli(action: Any) -> Any:
-    """The typer command running `action` (install or uninstall) with the options they share."""
+def _agent_option() -> Any:
+    return typer.Option(DEFAULT_AGENT, "--agent", help="The agent whose settings to edit: " + ", ".join(agents())
+                        + ", or auto (every one installed here).")
+
+
+def _scope_option() -> Any:
+    return typer.Option(None, "--scope", show_default=False,
+                        help="Which settings file (default: local for Claude Code, project for the others). "
+                        + "; ".join(f"{title(agent)}: " + ", ".join(f"{scope} {host(agent).SCOPE_HELP[scope]}"
+                                                                    for scope in host(agent).INSTALL_SCOPES)
+                                    for agent in agents()) + ".")
+
+
+DRY_RUN_HELP = "Print the change as a unified diff; write nothing."
+
+
+def _uninstall_cli() -> Any:
+    def command(agent: str = _agent_option(), scope: str = _scope_option(),
+                dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP)) -> None:
+        raise typer.Exit(uninstall(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
+                                   cwd=os.getcwd()))
+
+    return command
+
+
+def _install_cli() -> Any:
+    """`policy install`: the options it shares with uninstall, and how to hook (the transport)."""
     def command(
-        agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="The agent whose settings to edit: "
-                                  + ", ".join(agents()) + ", or auto (every one installed here)."),
-        scope: str = typer.Option(None, "--scope", show_default=False,
-                                  help="Which settings file (default: local for Claude Code, project for the others). "
-                                  + "; ".join(f"{title(agent)}: " + ", ".join(
-                                      f"{scope} {host(agent).SCOPE_HELP[scope]}" for scope in host(agent).INSTALL_SCOPES)
-                                      for agent in agents()) + "."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
+        agent: str = _agent_option(), scope: str = _scope_option(),
+        dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+        transport: str = typer.Option("command", "--transport", help="command: the hook client, which asks "
+                                      "`policy serve` and evaluates in-process when none answers; http (Claude "
+                                      "Code only): Claude Code POSTs events to `policy serve` itself (no process; "
+                                      "fails open unless --host-fails-closed)."),
+        port: int = typer.Option(DEFAULT_HTTP_PORT, "--port", min=1, max=65535,
+                                 help="--transport http: the port on 127.0.0.1."),
+        host_fails_closed: bool = typer.Option(False, "--host-fails-closed", help="--transport http: write "
+                                               "onFailure: \"block\" (Claude Code 2.1.295 or later), required "
+                                               "when a rule denies."),
     ) -> None:
-        raise typer.Exit(action(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
-                                cwd=os.getcwd()))
+        raise typer.Exit(install(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
+                                 cwd=os.getcwd(), transport=transport, port=port,
+                                 host_fails_closed=host_fails_closed))
 
     return command
 
@@ -754,10 +898,10 @@ def _cli(action: Any) -> Any:
 def register(app: typer.Typer) -> None:
     app.command("install", help="Add policy's hook to an agent's settings, for the events the enabled rules use. "
                                 "Idempotent.\n\nExample: policy install --agent claude-code --scope project "
-                                "--dry-run")(_cli(install))
+                                "--dry-run")(_install_cli())
     app.command("uninstall", help="Remove exactly policy's hooks from an agent's settings; everything else stays "
                                   "as it was.\n\nExample: policy uninstall --agent claude-code --scope project")(
-        _cli(uninstall))
+        _uninstall_cli())
 
 
 def snippet(rule_paths: list[str], agent: str = DEFAULT_AGENT) -> str:

@@ -23,20 +23,21 @@ BAR_WIDTH = 24
 SINCE_HINT = "a duration back from now (30m, 24h, 7d), `today`, a time today (09:00) or an ISO 8601 time"
 
 
-def parse_since(text: str, *, now: float, utc_offset: int | None = None) -> float:
-    """The start of a window: `24h` (back from now), `today` (local midnight), `09:00`, or an ISO 8601 time."""
+def parse_since(text: str, *, now: float, utc_offset: int | None = None, what: str = "--since") -> float:
+    """A window's start (or, as --until, its end): `24h` (back from now), `today` (local midnight), `09:00`, or an
+    ISO 8601 time."""
     value = text.strip()
     if value.lower() == "today":
         return parse_time("00:00", now=now, utc_offset=utc_offset)
     if _is_duration(value):
         try:
-            return now - parse_duration(value, what="--since")
+            return now - parse_duration(value, what=what)
         except UsageError:
             pass
     try:
-        return parse_time(value, now=now, utc_offset=utc_offset, what="--since")
+        return parse_time(value, now=now, utc_offset=utc_offset, what=what)
     except UsageError:
-        raise UsageError(f"--since {text!r} is not a time", hint=SINCE_HINT) from None
+        raise UsageError(f"{what} {text!r} is not a time", hint=SINCE_HINT) from None
 
 
 def _is_duration(text: str) -> bool:
@@ -88,13 +89,16 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
-def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_offset: int | None = None) -> str:
+def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_offset: int | None = None,
+               until: bool = False) -> str:
+    """The report; with `until`, the window's end is said too (`--until`)."""
     from policy.report import bar, printable, table
 
     scope = f"agent session {printable(stats['agent_session'])}" if stats["agent_session"] else \
         "all agent sessions"
     label = f" ({since_label})" if since_label else ""
-    head = (f"Tool attempts since {format_local(stats['since'], utc_offset=utc_offset)}{label}, {scope}: "
+    end = f" until {format_local(stats['until'], utc_offset=utc_offset)}" if until else ""
+    head = (f"Tool attempts since {format_local(stats['since'], utc_offset=utc_offset)}{label}{end}, {scope}: "
             f"{stats['total']} total, {stats['allowed']} allowed, {stats['blocked']} blocked, {stats['asked']} asked")
     if not stats["total"]:
         return head + "\n(the activity pack records them: is it loaded? `policy validate` lists what runs)"
@@ -116,11 +120,15 @@ def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_off
 
 
 def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str = "tool", as_json: bool = False,
-               prune_older_than: str | None = None, db: str | None = None) -> int:
+               prune_older_than: str | None = None, db: str | None = None, until: str | None = None) -> int:
     if by not in GROUP_COLUMN:
         raise UsageError(f"--by must be tool, session or day, not {by!r}")
     now = clock()
     start = parse_since(since, now=now)
+    end = now if until is None else parse_since(until, now=now, what="--until")
+    if end < start:
+        raise UsageError(f"--until {until} is before --since {since}",
+                         hint="e.g. --since 07:00 --until 07:45")
     pruned = None
     if prune_older_than is not None:
         age = parse_duration(prune_older_than, what="--prune-older-than")
@@ -132,7 +140,7 @@ def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str 
                 pruned = prune_attempts(store, before=now - age)
             typer.echo(f"pruned {pruned} tool attempt{'s' * (pruned != 1)} older than {prune_older_than} "
                        f"(before {format_local(now - age)})", err=True)
-        stats = attempt_stats(store, since=start, until=now, agent_session=agent_session, by=by)
+        stats = attempt_stats(store, since=start, until=end, agent_session=agent_session, by=by)
     if as_json:
         data = dict(stats, since=format_iso(stats["since"]), until=format_iso(stats["until"]))
         if pruned is not None:
@@ -141,7 +149,7 @@ def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str 
     else:
         text = since.strip()
         label = f"last {text}" if _is_duration(text) else "today" if text.lower() == "today" else None
-        typer.echo(stats_text(stats, since_label=label))
+        typer.echo(stats_text(stats, since_label=label, until=until is not None))
     return 0
 
 
@@ -230,6 +238,7 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_command(
         since: str = typer.Option("24h", "--since", help="Since when: " + SINCE_HINT + "."),
+        until: str = typer.Option(None, "--until", help="Until when (default: now), written as --since is."),
         session: str = typer.Option(None, "--session",
                                     help="Only this agent session: its id or a unique prefix (default: all)."),
         by: str = typer.Option("tool", "--by", help="Group by tool, session or day."),
@@ -240,10 +249,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Count the tool attempts agents made, with their final verdicts (allowed, blocked, asked).
 
-        Example: policy stats --since 1h --by tool
+        Example: policy stats --since 1h --by tool; a workout: policy stats --since 07:00 --until 07:45
         """
         raise typer.Exit(show_stats(since=since, agent_session=session, by=by, as_json=as_json,
-                                    prune_older_than=prune_older_than, db=db))
+                                    prune_older_than=prune_older_than, db=db, until=until))
 
     @app.command("export")
     def export_command(

@@ -6,6 +6,10 @@ import typer
 
 from policy.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | None = None,
               coverage: bool = False, min_coverage: float | None = None) -> int:
@@ -18,6 +22,7 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
                          hint="name scenario files <pack>.test.yaml (docs/testing.md)")
     report = run(paths, keyword=keyword)
     coverage_problem = check_min_coverage(report, min_coverage) if min_coverage is not None else None
+    stale = stale_rules(paths)
     if output_format == "json":
         from policy.lean import json_dumps
 
@@ -30,7 +35,21 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
         typer.echo(reporters.test_text(report, coverage=coverage or min_coverage is not None))
         if coverage_problem:
             typer.echo(coverage_problem)
-    return 0 if report.ok and coverage_problem is None else 1
+    for diagnostic in stale:  # on stderr: the reporters' output stays what they print
+        typer.echo(diagnostic.render(), err=True)
+    return 0 if report.ok and coverage_problem is None and not stale else 1
+
+
+def stale_rules(paths: list[str]) -> list[Any]:
+    """The rules of the tested rule files that the installed hooks would never run (docs/config.md#installing-and-
+    changing-rules), when the configuration here loads those files."""
+    import os
+
+    from policy.commands.validate import stale_install_for
+    from policy.tester import find_test_files
+
+    rule_files = [test.rsplit(".test.", 1)[0] + ".yaml" for test in find_test_files(paths)]
+    return stale_install_for([path for path in rule_files if os.path.isfile(path)], os.getcwd(), dict(os.environ))
 
 
 def register(app: typer.Typer) -> None:

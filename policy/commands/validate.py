@@ -11,7 +11,7 @@ import os
 
 import typer
 
-from policy.errors import Diagnostic
+from policy.errors import Diagnostic, PolicyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from policy.layering import Resolved
 
 CONFIG_NAMES = ("policy.yaml", "config.yaml")
+
 
 
 def classify(path: str) -> str:
@@ -82,16 +83,50 @@ def effective(cwd: str, environ: dict[str, str]) -> tuple[tuple[ConfigRef, ...],
 
 
 def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[Diagnostic]]:
-    """The effective configuration: the config files that apply and every pack they load, and whether the
-    installed Claude Code hooks give its delays enough time."""
+    """The effective configuration: the config files that apply, every pack they load and the test file next to
+    each pack that is not shipped (`<pack>.test.yaml`), whether the installed Claude Code hooks give its delays
+    enough time, and whether they still run every rule."""
     from policy.adapters import host_diagnostics
     from policy.adapters.claude_settings import installed_hooks, timeout_diagnostics
 
     refs, resolved, compiled = effective(cwd, environ)
-    hooks = timeout_diagnostics(compiled.packs, resolved.settings, installed_hooks(cwd=cwd, environ=environ))
-    return ([ref.path for ref in refs] + [source.path for source in resolved.sources],
-            list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs, resolved.settings.agents)
-            + hooks)
+    hooks = installed_hooks(cwd=cwd, environ=environ)
+    from policy.config import display_path
+
+    tests = [display_path(test, cwd) for source in resolved.sources if source.origin != "shipped"
+             if os.path.isfile(test := os.path.splitext(source.path)[0] + ".test.yaml")]
+    diagnostics = list(resolved.diagnostics) + list(compiled.diagnostics) + host_diagnostics(compiled.packs, resolved.settings.agents) + \
+        timeout_diagnostics(compiled.packs, resolved.settings, hooks) + stale_install(resolved, compiled, hooks)
+    if tests:
+        from policy.tester import check_test_file
+
+        diagnostics += [problem for test in tests for problem in check_test_file(test)]
+    return [ref.path for ref in refs] + [source.path for source in resolved.sources] + tests, diagnostics
+
+
+def stale_install(resolved: Resolved, compiled: CompiledFiles, hooks: list[Any]) -> list[Diagnostic]:
+    """Rules the installed hooks would never run (docs/config.md#installing): the effective rules, when they
+    compile, against the hooks installed."""
+    from policy.adapters.claude_settings import stale_diagnostics
+    from policy.compiler import build_ruleset
+
+    if not hooks or compiled.errors or any(d.severity == "error" for d in resolved.diagnostics):
+        return []
+    return stale_diagnostics(build_ruleset(compiled, resolved.settings), hooks)
+
+
+def stale_install_for(files: list[str], cwd: str, environ: dict[str, str]) -> list[Diagnostic]:
+    """`stale_install` for the effective configuration, when one of `files` is part of it (a rule file it loads
+    or a config file that applies): what `policy validate FILE` and `policy test` add about the installed hooks."""
+    from policy.adapters.claude_settings import installed_hooks
+
+    hooks = installed_hooks(cwd=cwd, environ=environ)
+    if not hooks:
+        return []
+    refs, resolved, compiled = effective(cwd, environ)
+    named = {os.path.realpath(path) for path in files}
+    used = {os.path.realpath(ref.path) for ref in refs} | {os.path.realpath(source.path) for source in resolved.sources}
+    return stale_install(resolved, compiled, hooks) if named & used else []
 
 
 def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:
@@ -123,9 +158,22 @@ def validate(paths: list[str], *, output_format: str = "text", cwd: str | None =
 
         missing = [path for path in paths if not os.path.exists(path)]
         files = yaml_files([path for path in paths if os.path.exists(path)]) + missing
-        diagnostics = check_files(files, cwd=cwd, environ=dict(environ if environ is not None else os.environ))
+        if not files:
+            raise PolicyError(f"no YAML files in {', '.join(paths)}",
+                              code="nothing-to-check",
+                              hint="name rule, test or config files (*.yaml), or directories holding them")
+        variables = dict(environ if environ is not None else os.environ)
+        diagnostics = check_files(files, cwd=cwd, environ=variables)
+        diagnostics += stale_install_for(files, cwd, variables)
     else:
         files, diagnostics = check_effective(cwd, dict(environ if environ is not None else os.environ))
+        if not files:
+            from policy.config import PROJECT_CONFIG_NAMES
+
+            raise PolicyError(  # a check that checked nothing must not pass
+                f"no config file applies in {cwd} (looked for "
+                f"{' and '.join(PROJECT_CONFIG_NAMES)} upwards, and the user config)",
+                code="nothing-to-check", hint="run `policy init`, or name files: policy validate rules/")
     if output_format == "json":
         from policy.lean import json_dumps
 

@@ -25,7 +25,10 @@ SHORT_ID = 8
 
 
 def short_session(session: str | None) -> str:
-    """The first 8 characters of an agent session id (UUIDs are unique enough there), like a short git hash."""
+    """The first 8 characters of an agent session id (UUIDs are unique enough there), like a short git hash; a
+    terminal's `user@host@8hex` (policy.commands._shared.terminal_session) whole, since its start is not unique."""
+    if session and session.count("@") == 2 and len(session) <= 80:
+        return session
     return (session or "-")[:SHORT_ID]
 
 
