@@ -42,6 +42,7 @@ ADAPTERS: dict[str, str] = {
     "codex": "policy.adapters.codex",
     "gemini": "policy.adapters.gemini",
     "cursor": "policy.adapters.cursor",
+    "copilot": "policy.adapters.copilot",
 }
 DEFAULT = "claude-code"
 

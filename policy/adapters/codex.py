@@ -58,10 +58,11 @@ def _added_content(patch: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Codex hook payload. Raises InputError with one clear line."""
     payload = decode_object(raw, "examples/events/codex/")
-    event_name = event_name_of(payload, "hook_event_name", "Codex sends it with every hook; see examples/events/codex/")
+    event_name = event_name_of(payload, "hook_event_name", "Codex sends it with every hook; see examples/events/codex/",
+                               event_name)
     data = dict(payload)
     data["host_payload"] = payload
     host_tool = None

@@ -55,9 +55,10 @@ def decode_object(raw: bytes, examples: str = "examples/events/") -> dict[str, A
     return data  # type: ignore[no-any-return]
 
 
-def event_name_of(data: dict[str, Any], field: str, hint: str) -> str:
-    """The event a payload names in `field`; InputError when it is missing or not a string."""
-    event_name = data.get(field)
+def event_name_of(data: dict[str, Any], field: str, hint: str, given: str | None = None) -> str:
+    """The event a payload names in `field` (else `given`, the hook's `--event`); InputError when it is missing or
+    not a string."""
+    event_name = data.get(field, given)
     if event_name is not None and not isinstance(event_name, str):
         raise InputError(f"field {field!r} must be a string, not {type_name(event_name)}")
     if not event_name:
@@ -203,6 +204,9 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
 
     problems: list[Diagnostic] = []
     on = f" in {title}"
+    # a portable rule is right as it is on the hosts where the part works: the choice is the user's hosts
+    elsewhere = "" if host == "claude-code" else f", limit the rule with `agents:`, or leave {host} out of the " \
+                                                 "config's `agents:` if you do not use it"
     for pack in packs:
         for rule in pack.rules:
             if rule.agents and host not in rule.agents:
@@ -221,12 +225,12 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
                         rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)}{on} "
                         "(the rule still matches there: its other parts and effects apply)",
                         "docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        "decision", "warning"))
+                        f"decision{elsewhere}", "warning"))
                 elif inert:
                     problems.append(Diagnostic(
                         rule.location, "inert-field", f"{part} does nothing on {', '.join(inert)}{on}",
                         f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        f"{part}", "warning"))
+                        f"{part}{elsewhere}", "warning"))
             verdict = rule.decision
             exits = [event for event, entry in known.items()
                      if verdict and getattr(entry, verdict).how == "exit-2"]

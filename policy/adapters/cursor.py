@@ -50,13 +50,13 @@ def _tool_input(value: Any, event_name: str) -> dict[str, Any]:
     return value
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Cursor hook payload. Raises InputError with one clear line."""
     from policy.vocabulary import host_event
 
     payload = decode_object(raw, "examples/events/cursor/")
     host_name = event_name_of(payload, "hook_event_name", "Cursor sends it with every hook; see "
-                                                           "examples/events/cursor/")
+                                                           "examples/events/cursor/", event_name)
     found = host_event(name, host_name)
     canonical = found.canonical if found else host_name
     data = dict(payload)

@@ -32,13 +32,13 @@ name = "gemini"
 TITLE = "Gemini CLI"
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Gemini CLI hook payload. Raises InputError with one clear line."""
     from policy.vocabulary import host_event
 
     payload = decode_object(raw, "examples/events/gemini/")
     host_name = event_name_of(payload, "hook_event_name", "Gemini CLI sends it with every hook; see "
-                                                           "examples/events/gemini/")
+                                                           "examples/events/gemini/", event_name)
     found = host_event(name, host_name)
     data = dict(payload)
     data["host_payload"] = payload
