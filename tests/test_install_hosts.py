@@ -20,11 +20,12 @@ import pytest
 from conftest import BIN, EVENTS, POLICY_HOOK, ROOT, Env, write
 from test_install import EXTRA_RULES
 
-from policy.commands import _jsonedit, install
+from policy.commands import _jsonedit
 
 SCHEMAS = Path(__file__).parent / "schemas"
 FORCE_PUSH_REASON = ("Force-pushing is blocked by this project's policy (.policy/rules/project.yaml); ask the user "
                      "to do it.")
+COMMAND_NOTE = {"copilot": " --event EVENT (the event's name: the payload does not say it)"}
 TIMEOUT_LINE = "  timeout: 75 s{unit} (max_delay 60 s + 15 s for the fact store, sources and start-up)\n"
 
 
@@ -82,8 +83,9 @@ def _cursor_file(command: str) -> dict[str, Any]:
 
 
 def _copilot_file(command: str) -> dict[str, Any]:
-    handler = {"type": "command", "bash": command, "timeoutSec": 75}
-    return {"version": 1, "hooks": {"sessionStart": [handler], "preToolUse": [handler], "agentStop": [handler]}}
+    # a camelCase payload does not name its event: each command says it
+    return {"version": 1, "hooks": {event: [{"type": "command", "bash": f"{command} --event {event}", "timeoutSec": 75}]
+                                    for event in ("sessionStart", "preToolUse", "agentStop")}}
 
 
 def _set_tool_command(payload: dict[str, Any], command: str) -> None:
@@ -116,10 +118,7 @@ HOSTS = {
                     "sessionStart, preToolUse (*), agentStop", "preToolUse-bash", _set_copilot_command,
                     _copilot_denied),
 }
-# A host is tested once its adapter is in (install offers no host policy cannot answer); until then its cases
-# show as skipped.
-NAMES = [name if name in install.agents() else
-         pytest.param(name, marks=pytest.mark.skip(reason=f"no {name} adapter yet")) for name in HOSTS]
+NAMES = list(HOSTS)
 TITLES = {"codex": "Codex CLI", "gemini": "Gemini CLI", "cursor": "Cursor", "copilot": "GitHub Copilot CLI"}
 HOOK = {name: f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent {name}" for name in HOSTS}  # the hook client
 
@@ -181,12 +180,6 @@ def restyled(text: str, style: str, host: str) -> str:
     }[style]
 
 
-def needs(*hosts: str) -> None:
-    missing = [host for host in hosts if host not in install.agents()]
-    if missing:
-        pytest.skip(f"no {', '.join(missing)} adapter yet")
-
-
 @pytest.fixture
 def project(env: Env) -> Path:
     assert env.run("init").returncode == 0
@@ -200,6 +193,11 @@ def installed(env: Env, host: str, *args: str) -> subprocess.CompletedProcess:
 
 def uninstalled(env: Env, host: str) -> subprocess.CompletedProcess:
     return env.run("uninstall", "--agent", host, "--scope", "project")
+
+
+def pre_tool_command(host: str) -> str:
+    """The installed command of the host's pre-tool hook (Copilot's names its event)."""
+    return HOOK[host] + (" --event preToolUse" if host == "copilot" else "")
 
 
 def host_file(project: Path, host: str) -> Path:
@@ -234,7 +232,8 @@ def test_install_writes_the_hosts_documented_shape(env, project, host):
     lines = result.stdout.decode()
     assert lines.startswith(f"installed policy's hooks in {TITLES[host]}'s {HOSTS[host].path} (project scope)\n"
                             f"  events:  {HOSTS[host].events_line}\n"
-                            f"  command: {HOOK[host]}\n" + TIMEOUT_LINE.format(unit=HOSTS[host].unit))
+                            f"  command: {HOOK[host]}{COMMAND_NOTE.get(host, '')}\n"
+                            + TIMEOUT_LINE.format(unit=HOSTS[host].unit))
     text = host_file(project, host).read_text()
     assert text == json.dumps(HOSTS[host].expected(HOOK[host]), indent=2) + "\n"
     schema_check(host, text)
@@ -244,7 +243,7 @@ def test_install_writes_the_hosts_documented_shape(env, project, host):
 @pytest.mark.parametrize("host", NAMES)
 def test_the_installed_command_enforces_the_rules_as_the_host_runs_it(env, project, host):
     installed(env, host)
-    command = HOOK[host]
+    command = pre_tool_command(host)
     payload = example(host)
     HOSTS[host].set_command(payload, "git push --force origin main")
     denied = run_as_host(env, host, command, payload, project)
@@ -335,7 +334,6 @@ def test_the_user_scope_file(env, project, host):
                                                     ("gemini", "GEMINI_CLI_HOME", "gemini-home/.gemini/settings.json"),
                                                     ("copilot", "COPILOT_HOME", "copilot-home/hooks/policy.json")])
 def test_the_hosts_home_variable_moves_the_user_file(env, project, tmp_path, host, variable, where):
-    needs(host)
     result = env.run("install", "--agent", host, "--scope", "user",
                      extra_env={variable: str(tmp_path / where.split("/")[0])})
     assert result.returncode == 0, result.stderr
@@ -363,7 +361,6 @@ def test_a_policy_hook_for_another_agent_is_not_ours(env, project, host):
     assert host_file(project, host).read_text() == text
 
 
-@pytest.mark.skipif("copilot" not in install.agents(), reason="no copilot adapter yet")
 def test_gemini_timeout_is_in_milliseconds_and_copilot_in_timeout_sec(env, project):
     write(project / "policy.yaml", "rules: [.policy/rules]\nmax_delay: 100\n")
     installed(env, "gemini")
@@ -399,7 +396,7 @@ def test_doctor_checks_each_hosts_hooks(env, project, host):
     hooks = [line for line in lines if line[6:13] == "hooks  "]
     expected_events = HOSTS[host].events_line.replace(" (*)", "")
     assert f"ok    hooks   {HOSTS[host].path} (project): {expected_events}" in hooks, hooks
-    assert f"ok    hooks   `{HOOK[host]}` runs and decides (checked with a dry-run event)" in hooks
+    assert f"ok    hooks   `{pre_tool_command(host)}` runs and decides (checked with a dry-run event)" in hooks
     fails = [line for line in lines if line.startswith("fail")]
     assert (code, fails) == (0, [])
 
@@ -419,7 +416,6 @@ def test_doctor_checks_each_hosts_hooks(env, project, host):
      ".cursor/hooks.json"),
 ])
 def test_doctor_finds_what_switches_a_hosts_hooks_off(env, project, host, edit, problem):
-    needs(host)
     installed(env, host)
     data = json.loads(host_file(project, host).read_text())
     edit(data)
@@ -430,7 +426,6 @@ def test_doctor_finds_what_switches_a_hosts_hooks_off(env, project, host, edit, 
 
 
 def test_doctor_finds_copilots_repository_wide_switch(env, project):
-    needs("copilot")
     installed(env, "copilot")
     write(project / ".github" / "copilot" / "settings.local.json", '{"disableAllHooks": true}\n')
     code, lines = doctor_lines(env)
@@ -455,7 +450,7 @@ def test_doctor_finds_codex_hooks_switched_off_untrusted_or_disabled(env, projec
                   f'[hooks.state."{key.replace("pre_tool_use", "session_start")}"]\ntrusted_hash = "sha256:0"\n'
                   f'[hooks.state."{key.replace("pre_tool_use", "stop")}"]\nenabled = false\n')
     code, lines = doctor_lines(env)
-    assert [line for line in lines if line.startswith(("warn", "fail"))] == [
+    assert [line for line in lines if line.startswith(("warn  hooks", "fail  hooks"))] == [
         "fail  hooks   the Stop hook in .codex/hooks.json is disabled in Codex's /hooks; fix: enable it in /hooks in "
         "Codex"]
     write(config, "[features]\nhooks = false\n")
@@ -472,7 +467,7 @@ def test_doctor_finds_a_hook_whose_program_is_gone(env, project, host):
     code, lines = doctor_lines(env)
     consequence = "denies every tool call" if host == "copilot" else "runs without policy"
     assert code == 1
-    assert (f"fail  hooks   the installed command `{HOOK[host].replace(str(BIN), '/nowhere/bin')}` (project): "
+    assert (f"fail  hooks   the installed command `{pre_tool_command(host).replace(str(BIN), '/nowhere/bin')}` (project): "
             f"/nowhere/bin/python3 does not exist or is not executable ({TITLES[host]} then {consequence}); "
             f"fix: policy install --agent {host} --scope project") in lines
 
@@ -494,7 +489,6 @@ def test_doctor_finds_a_timeout_below_max_delay_in_the_hosts_unit(env, project, 
 # ---- --agent auto --------------------------------------------------------------------------------------------------
 
 def test_auto_says_what_it_found_and_installs_for_each(env, project, tmp_path):
-    needs("codex", "gemini", "cursor", "copilot")
     home = Path(env.vars["HOME"])
     (home / ".gemini").mkdir()
     programs = tmp_path / "bin"
@@ -520,7 +514,6 @@ def test_auto_says_what_it_found_and_installs_for_each(env, project, tmp_path):
 
 
 def test_auto_with_a_scope_skips_the_agents_without_it(env, project):
-    needs("cursor")
     (Path(env.vars["HOME"]) / ".claude").mkdir()
     (Path(env.vars["HOME"]) / ".cursor").mkdir()
     result = env.run("install", "--agent", "auto", "--scope", "local", extra_env={"PATH": "/usr/bin:/bin"})
@@ -532,7 +525,6 @@ def test_auto_with_a_scope_skips_the_agents_without_it(env, project):
 
 
 def test_auto_finding_nothing_installs_nothing(env, project):
-    needs("codex", "gemini", "cursor", "copilot")
     result = env.run("install", "--agent", "auto", extra_env={"PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stdout) == (1, b"")
     assert result.stderr.decode() == (

@@ -6,7 +6,8 @@ locations, the configuration format, `timeoutSec` in seconds with a 30 s default
 
 Copilot CLI loads every `*.json` of `.github/hooks/` (project) and of `~/.copilot/hooks/` (user, `$COPILOT_HOME/hooks`):
 policy writes its own file there, `policy.json`, `{"version": 1, "hooks": {event: [handler, ...]}}` with ONE
-level, each handler `{"type": "command", "bash": ..., "timeoutSec": ...}` (`powershell` on Windows).
+level, each handler `{"type": "command", "bash": ..., "timeoutSec": ...}` (`powershell` on Windows), its command
+ending in `--event NAME`: a camelCase payload does not name its event.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ FILE_NAME = "policy.json"
 BROKEN_HOOK = "denies every tool call"  # a preToolUse command that crashes or cannot start fails closed
 SMOKE_EVENT = {"sessionId": "policy-doctor", "timestamp": 1767225600000, "cwd": "", "toolName": "bash",
                "toolArgs": "{\"command\": \"true\", \"description\": \"policy doctor\"}"}
-SMOKE_EVENT_NAME = "preToolUse"  # the camelCase payload names no event; the adapter is told it
+EVENT_ARGUMENT = True  # the camelCase payload names no event: each hook's command says it (`--event preToolUse`)
 
 
 def home(environ: Mapping[str, str]) -> str:

@@ -92,6 +92,23 @@ def hook_args(agent: str) -> list[str]:
     return ["--agent", agent]
 
 
+def for_event(handler: dict[str, Any], agent: str, event: str) -> dict[str, Any]:
+    """The command for one event, where the host's payload does not name its event (Copilot CLI's camelCase
+    payloads): `hook_handler`'s command with `--event NAME`; as it is elsewhere."""
+    if not getattr(host(agent), "EVENT_ARGUMENT", False) or handler.get("type") != "command":
+        return handler
+    if "args" in handler:
+        return {**handler, "args": [*handler["args"], "--event", event]}
+    return {**handler, "command": f"{handler['command']} --event {shlex.quote(event)}"}
+
+
+def _without_event(words: list[str], agent: str) -> list[str]:
+    """A command's words without the trailing `--event NAME` `for_event` adds for this host."""
+    if getattr(host(agent), "EVENT_ARGUMENT", False) and len(words) >= 2 and words[-2] == "--event":
+        return words[:-2]
+    return words
+
+
 # ---- what to install ---------------------------------------------------------------------------------------------
 
 def _plain(path: str) -> bool:
@@ -144,6 +161,7 @@ def shown_command(handler: dict[str, Any], agent: str = DEFAULT_AGENT) -> str:
 
 
 def _canonical(words: list[str], agent: str) -> bool:
+    words = _without_event(words, agent)
     name = os.path.basename(words[0].replace("\\", "/")) if words else ""
     if name in (LAUNCHER, LAUNCHER + ".exe") and words[1:] == hook_args(agent):
         return True
@@ -222,7 +240,7 @@ def is_wrapped(handler: Any, agent: str = DEFAULT_AGENT) -> bool:
         else:
             continue
         end = next((position for position, part in enumerate(rest) if _ends_command(part)), len(rest))
-        if rest[:end] in accepted:
+        if _without_event(rest[:end], agent) in accepted:
             return True
     return False
 
@@ -286,7 +304,8 @@ def hook_entries(ruleset: RuleSet, handler: dict[str, Any], agent: str = DEFAULT
     settings = host(agent)
     plans = planned_hooks(ruleset, agent)
     if http_spec is None:
-        return {plan.event: settings.entry(plan.event, plan.matcher, handler, plan.timeout) for plan in plans}
+        return {plan.event: settings.entry(plan.event, plan.matcher, for_event(handler, agent, plan.event),
+                                           plan.timeout) for plan in plans}
     from policy.adapters.claude_code import http_capable
 
     if not any(plan.event == "SessionStart" for plan in plans):
@@ -764,7 +783,9 @@ def install(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str, 
     if missing:
         typer.echo(f"  not hooked: {', '.join(missing)} ({title(agent)} has no such event; `policy validate` lists "
                    "the rules that never run there)")
-    typer.echo(f"  command: {shown_command(handler, agent)}")
+    typer.echo(f"  command: {shown_command(handler, agent)}"
+               + (" --event EVENT (the event's name: the payload does not say it)"
+                  if getattr(host(agent), "EVENT_ARGUMENT", False) else ""))
     if http_spec is not None:
         safe, denying_packs = http_safety(ruleset)
         typer.echo(f"  http:    {http_spec['url']} on "
