@@ -55,10 +55,11 @@ def get_adapter(name: str) -> Adapter:
 
 def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], hosts: tuple[str, ...] = ()) -> list[Diagnostic]:
     """What `policy validate` reports about rules the enabled hosts (every host when none is named) cannot act on
-    as written (errors and warnings): rules that can fire on none of them, then each host's own checks."""
-    from policy.vocabulary import HOSTS, reach_diagnostics
+    as written (errors and warnings): rules that can fire on none of them, tools and fields they select that no
+    payload has, then each host's own checks."""
+    from policy.vocabulary import HOSTS, reach_diagnostics, selector_diagnostics
 
-    problems = reach_diagnostics(packs, hosts)
+    problems = reach_diagnostics(packs, hosts) + selector_diagnostics(packs, hosts)
     for host in hosts or HOSTS:
         if host in ADAPTERS:
             problems += get_adapter(host).check(packs)
