@@ -212,3 +212,18 @@ rules:
     write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nagents: [claude-code, codex]\n")
     result = env.run_text("validate", "policy.yaml")
     assert "no enabled host has a tool 'run_shell_command'" in result.stdout
+
+
+def test_per_host_warnings_are_for_the_hosts_the_config_names(env):
+    write(env.root / "rules.yaml", "version: 1\npack: p\nrules:\n  - id: note\n    events: before_tool\n"
+                                   "    context: careful\n")
+    assert env.run_text("validate", "rules.yaml").stdout == "ok: 1 file valid\n"
+    write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nagents: [claude-code, gemini]\n")
+    result = env.run_text("validate", "policy.yaml")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "rules.yaml:4:5: warning: inert-field: context does nothing on PreToolUse in Gemini CLI",
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the context, "
+        "limit the rule with `agents:`, or leave gemini out of the config's `agents:` if you do not use it",
+        "0 errors, 1 warning in 1 file",
+    ]

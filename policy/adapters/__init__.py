@@ -57,10 +57,12 @@ def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], hosts: tuple[str, ...
     """What `policy validate` reports about rules the enabled hosts (every host when none is named) cannot act on
     as written (errors and warnings): rules that can fire on none of them, tools and fields they select that no
     payload has, then each host's own checks."""
-    from policy.vocabulary import HOSTS, reach_diagnostics, selector_diagnostics
+    from policy.vocabulary import reach_diagnostics, selector_diagnostics
 
     problems = reach_diagnostics(packs, hosts) + selector_diagnostics(packs, hosts)
-    for host in hosts or HOSTS:
+    # what each host does with each part of a decision: the named hosts', else the default host's (a portable
+    # rule need not hear about hosts nobody named)
+    for host in hosts or (DEFAULT,):
         if host in ADAPTERS:
             problems += get_adapter(host).check(packs)
     return problems
