@@ -371,10 +371,10 @@ def host_hooks(ruleset: RuleSet, host: str) -> tuple[HostHook, ...]:
             if matcher:
                 hooks.append(HostHook(event.name, event.canonical, matcher if event.matcher else None, rules))
             continue
-        matcher = _matcher(host, needed) if needed is not None or event.matcher else None
-        if matcher == "":  # the rules look only at tools this host does not have
+        found = _matcher(host, needed) if needed is not None or event.matcher else None
+        if found == "":  # the rules look only at tools this host does not have
             continue
-        hooks.append(HostHook(event.name, event.canonical, matcher if event.matcher else None, rules))
+        hooks.append(HostHook(event.name, event.canonical, found if event.matcher else None, rules))
     return tuple(hooks)
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     class Adapter(Protocol):
         name: str
 
-        def parse(self, raw: bytes) -> Event: ...
+        # `event_name`: the hook's --event, for a host whose payload does not name its event (Copilot CLI)
+        def parse(self, raw: bytes, event_name: str | None = None) -> Event: ...
 
         def render(self, decision: Decision, event: Event, settings: Settings) -> HookOutput: ...
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
         def check(self, packs: tuple[Pack, ...] | list[Pack]) -> list[Diagnostic]: ...
 
         def supports(self, event_name: str) -> bool: ...
+
+        # the payload the host would send for a canonical event (Claude Code's shape; `policy test --agent`);
+        # ValueError for an event or tool it does not have. Claude Code's adapter has none: its payloads are these.
+        def payload(self, event: dict[str, Any]) -> dict[str, Any]: ...
 
         # optional: the payload the host would send for a described call (`policy explain`)
         def example_payload(self, *, event: str | None = None, command: str | None = None,
