@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import event_bytes, host_output, write
+from conftest import ROOT, event_bytes, host_output, write
 
 from policy.compiler import PackSource, build_ruleset, compile_files
 from policy.model import Settings
@@ -227,3 +227,13 @@ def test_per_host_warnings_are_for_the_hosts_the_config_names(env):
         "limit the rule with `agents:`, or leave gemini out of the config's `agents:` if you do not use it",
         "0 errors, 1 warning in 1 file",
     ]
+
+
+def test_fail_modes_may_name_events_neutrally(env):
+    write(env.root / "rules.yaml", "version: 1\npack: broken\nrules:\n  - id: x\n    events: stop\n"
+                                   "    when: \"1/0 > 1\"\n    decision: deny\n    reason: r\n")
+    write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nfail: {stop: closed}\n")
+    gemini = (ROOT / "examples" / "events" / "gemini" / "AfterAgent.json").read_bytes()
+    done = env.eval("--agent", "gemini", "--config", "policy.yaml", stdin=gemini)
+    assert (done.stdout, done.returncode) == (b"", 2)  # closed, where Stop's default is open
+    assert done.stderr.decode().startswith("policy: rules.yaml:6:11: runtime-error: rule broken/x: when `1/0 > 1`")
