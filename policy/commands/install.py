@@ -341,7 +341,7 @@ def project_dir(environ: Mapping[str, str], cwd: str) -> str:
 
 def settings_path(scope: str, environ: Mapping[str, str], project: str, agent: str = DEFAULT_AGENT) -> str:
     """The settings file `policy install --agent --scope` writes."""
-    return host(agent).settings_path(scope, project=project, environ=environ)
+    return str(host(agent).settings_path(scope, project=project, environ=environ))
 
 
 # ---- reading and editing settings files ------------------------------------------------------------------------
@@ -456,7 +456,8 @@ def _add_missing(text: str, path: str, entries: dict[str, dict[str, Any]]) -> st
 
 def skeleton(agent: str) -> str:
     """What install writes into a file that does not exist yet, before the hooks (`{}`, `{"version": 1}`)."""
-    return json.dumps(host(agent).SKELETON, indent=2) if host(agent).SKELETON else "{}"
+    new: dict[str, Any] = host(agent).SKELETON
+    return json.dumps(new, indent=2) if new else "{}"
 
 
 def edited(text: str | None, path: str, entries: dict[str, dict[str, Any]], agent: str = DEFAULT_AGENT) -> str:
