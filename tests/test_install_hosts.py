@@ -542,3 +542,13 @@ def test_auto_installs_only_the_agents_the_config_names(env, project):
     lines = result.stdout.decode().splitlines()
     assert "skipped Cursor: the config's `agents:` (claude-code, gemini) leaves it out" in lines
     assert (project / ".gemini" / "settings.json").is_file() and not (project / ".cursor").exists()
+
+
+def test_doctor_warns_about_another_agents_file_it_cannot_read(env, project):
+    env.run("install", "--scope", "project")
+    write(host_file(project, "cursor"), '{"version": 1,}\n')
+    code, lines = doctor_lines(env)
+    assert code == 0
+    assert (f"warn  hooks   {host_file(project, 'cursor')}:1:15: not valid JSON (Expecting property name enclosed "
+            "in double quotes) (Cursor ignores it); fix: fix it (Cursor cannot read it either) or move it aside; "
+            "nothing was changed") in lines

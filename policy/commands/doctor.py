@@ -95,8 +95,9 @@ def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], Found
             try:
                 text = install.read_settings(path, agent)
             except install.SettingsError as error:
-                checks.append(Check("hooks", "fail", f"{error.message} ({install.title(agent)} ignores it)",
-                                    error.hint))
+                # (another agent's file: whether policy's hook is in it cannot be told, nor whether it is used)
+                checks.append(Check("hooks", "fail" if agent == install.DEFAULT_AGENT else "warn",
+                                    f"{error.message} ({install.title(agent)} ignores it)", error.hint))
                 continue
             if text is None:
                 continue
