@@ -317,3 +317,23 @@ def host_tool_name(host: str, tool: str) -> tuple[str, dict[str, str]]:
 
 def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names.get(key, key): value for key, value in fields.items()}
+
+
+def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any]], *, event: str | None = None,
+                    **described: Any) -> bytes:
+    """The payload `host` would send for a described call (`policy explain --agent HOST`): the call as Claude Code
+    would send it, in the host's shape (`to_host`, the adapter's `payload`). `event` may be the host's name for
+    it, the neutral one or Claude Code's. Raises UsageError for an event or tool the host does not have."""
+    from policy.adapters import claude_code
+    from policy.errors import UsageError
+    from policy.lean import json_dumps
+    from policy.vocabulary import canonical_event as neutral, host_event
+
+    if event is not None:
+        found = host_event(host, event)
+        event = found.canonical if found else neutral(event)
+    canonical = json_loads(claude_code.example_payload(event=event, **described).decode())
+    try:
+        return json_dumps(to_host(canonical)).encode()
+    except ValueError as error:
+        raise UsageError(str(error), hint="docs/hosts.md lists each host's events and tools") from None

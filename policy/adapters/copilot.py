@@ -19,7 +19,8 @@ must block answers with a JSON deny on exit 0.
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
-                                    decode_object, host_input, host_tool_name, joined, renamed, type_name)
+                                    decode_object, example_payload as common_example, host_input, host_tool_name,
+                                    joined, renamed, type_name)
 from policy.errors import InputError
 from policy.lean import json_dumps, json_loads
 from policy.model import HookOutput
@@ -135,6 +136,11 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
     result["hook_event_name"] = names[0]
     return result
 
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload GitHub Copilot CLI would send for a described call (`policy explain --agent copilot`)."""
+    return common_example(name, payload, **described)
 
 # ---- render --------------------------------------------------------------------------------------------------------
 

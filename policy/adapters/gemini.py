@@ -16,7 +16,8 @@ so a failure that must block exits 2.
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
-                                    decode_object, event_name_of, host_input, host_tool_name, joined, renamed)
+                                    decode_object, event_name_of, example_payload as common_example, host_input,
+                                    host_tool_name, joined, renamed)
 from policy.lean import json_dumps
 from policy.model import HookOutput
 
@@ -84,6 +85,11 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
         result["prompt_response"] = str(event.get("last_assistant_message") or "")
     return result
 
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload Gemini CLI would send for a described call (`policy explain --agent gemini`)."""
+    return common_example(name, payload, **described)
 
 # ---- render --------------------------------------------------------------------------------------------------------
 

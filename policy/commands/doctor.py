@@ -198,8 +198,10 @@ def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], e
                 project: str, ruleset: RuleSet | None) -> list[Check]:
     """The checks of one agent's installed hooks: where, timeouts, the command runs and decides, events policy
     cannot answer, hooks in two scopes, and whether every event and tool the rules use is hooked."""
-    from policy.adapters.claude_code import supports
+    from policy.adapters import get_adapter
     from policy.adapters.claude_settings import EVENT_TIMEOUTS, run_bounds
+
+    supports = get_adapter(agent).supports  # the adapter registry, as every host's lookup
 
     settings = install.host(agent)
     checks = []
