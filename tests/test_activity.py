@@ -803,10 +803,12 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
     def decide() -> dict | None:
         result = env.eval(edit)
         assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
-        return json.loads(result.stdout) if result.stdout else None
+        # (how long ago the signal was set depends on how fast this machine runs: shown as "set …")
+        return json.loads(re.sub(rb"set \d+:\d\d ago", "set … ago".encode(), result.stdout)) if result.stdout else None
 
     bridge_sends({"ok": True, "bpm": 118})
     assert decide() is None
+
     def gate_reason() -> str | None:
         decided = decide()
         return None if decided is None else re.sub(r"set \d+:\d\d ago", "set M:SS ago",
