@@ -808,16 +808,10 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
 
     bridge_sends({"ok": True, "bpm": 118})
     assert decide() is None
-
-    def gate_reason() -> str | None:
-        decided = decide()
-        return None if decided is None else re.sub(r"set \d+:\d\d ago", "set M:SS ago",
-                                                   decided["hookSpecificOutput"]["permissionDecisionReason"])
-
-    closed = ("Tools are gated on the signal hr.ok, which is false (set M:SS ago): Edit is blocked until it is true "
-              "again.")
     bridge_sends({"ok": False, "bpm": 171})
-    assert gate_reason() == closed
+    closed = decide()
+    assert closed is not None and closed["hookSpecificOutput"]["permissionDecisionReason"].startswith(
+        "Tools are gated on the signal hr.ok, which is false (set … ago): Edit is blocked")
 
     # The agent's own Bash tries to open the gate: refused, and nothing is written.
     faked = env.run("fact", "set", "hr.ok", "true")
@@ -829,7 +823,7 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
     assert env.rows("SELECT value FROM kv WHERE key = 'hr.ok'") == [{"value": "false"}]
     # An unsigned signal (the agent cannot sign) fails the source: the last verified value stays, the gate stays shut.
     bridge_sends({"ok": True, "bpm": 90}, signed=False)
-    assert gate_reason() == closed
+    assert decide() == closed
     assert env.rows("SELECT failures, last_error FROM source_cache") == [
         {"failures": 1, "last_error": f"{os.path.basename(sys.executable)} exited with status 1: the signature does "
                                       "not verify: Signature verification failed: incorrect signature"}]
@@ -843,7 +837,6 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
         {"key": "hr.bpm", "value": "120"}, {"key": "hr.ok", "value": "true"}, {"key": "hr.stale", "value": "false"}]
     # A key outside what the source feeds is the user's to set as before.
     assert env.run("fact", "set", "hrv.note", "rest day").returncode == 0
-
 
 # ---- tasks from a rule: the git branch, a cwd pattern ---------------------------------------------------------------
 
