@@ -95,7 +95,9 @@ class _Evaluation:
     def note(self, rule: Rule, outcome: str, detail: str = "", values: tuple[tuple[str, Any], ...] = ()) -> None:
         if self.explain:
             self.trace.append(RuleTrace(rule.pack, rule.id, outcome, detail,
-                                        tuple((name, _plain(value)) for name, value in values)))
+                                        tuple((name, _plain(value)) for name, value in values
+                                              if not callable(value) and not isinstance(value, View)),
+                                        str(rule.location)))
 
     def fail(self, rule: Rule, where: str, expr: Expr | None, error: Exception,
              location: Location | None = None) -> EvaluationError:

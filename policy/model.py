@@ -305,7 +305,8 @@ class RuleTrace:
     rule_id: str
     outcome: str
     detail: str = ""
-    values: tuple[tuple[str, Any], ...] = ()
+    values: tuple[tuple[str, Any], ...] = ()  # what the deciding part read (functions and fact objects left out)
+    location: str = ""  # file:line:col of the rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -362,22 +362,28 @@ def test_explain_and_the_json_report_say_what_is_stopped_and_rewritten(env):
              "  - id: refuse\n    events: PreToolUse\n    decision: deny\n    reason: never\n")
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict deny\n"
+                      "  reason: never\n"
                       "  tool input not rewritten: the verdict deny does not let the call go ahead\n"
-                      "  p/plan: matched: decision allow\n"
-                      "  p/refuse: matched: decision deny\n")
+                      "  matched:\n"
+                      "    p/plan: decision allow\n"
+                      "    p/refuse: decision deny\n")
     rules = ("  - id: plan\n    events: PreToolUse\n    decision: allow\n    reason: fine\n"
              "    update_input: {command: terraform plan}\n  - id: end\n    events: PreToolUse\n    stop: enough\n")
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict allow\n"
+                      "  reason: fine\n"
                       "  stop: enough (stronger than the verdict)\n"
                       "  tool input not rewritten: the agent is stopped\n"
-                      "  p/plan: matched: decision allow\n"
-                      "  p/end: matched: matched\n")
+                      "  matched:\n"
+                      "    p/plan: decision allow\n"
+                      "    p/end\n")
     rules = "  - id: plan\n    events: PreToolUse\n    decision: ask\n    update_input: {command: terraform plan}\n"
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict ask\n"
+                      "  reason: ask by policy rule p/plan\n"
                       f"  tool input rewritten to {json.dumps({**BASH_INPUT, 'command': 'terraform plan'}, separators=(',', ':'))}\n"
-                      "  p/plan: matched: decision ask\n")
+                      "  matched:\n"
+                      "    p/plan: decision ask\n")
     write(env.root / "rules.yaml", "version: 1\npack: p\nrules:\n  - {id: r, events: PostToolUse, update_output: "
                                    "{stdout: x}, stop: done}\n")
     report = json.loads(env.eval("--rules", "rules.yaml", "--format", "json", stdin=event_bytes("PostToolUse-Bash"))

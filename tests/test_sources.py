@@ -551,3 +551,31 @@ def test_eval_path_queries_use_indexes(store):
                          "(window=? AND observed_at<?)",
     }
     assert load_states(store, []) == {}
+
+
+def test_only_the_source_that_feeds_a_kv_prefix_may_write_its_keys(store):
+    from policy.effects import EffectContext, apply_effects
+    from policy.errors import PolicyError
+    from policy.facts.kv import owning_source
+    from policy.model import Event, PlannedEffect, Settings
+
+    heart = command_spec("print('{\"ok\": true}')")  # feeds kv:hr
+    settings = Settings(sources=(heart,))
+    assert [getattr(owning_source(key, settings.sources), "name", None) for key in ("hr", "hr.ok", "hrv.x", "h")] == [
+        "heart", "heart", None, None]
+    event = Event(host="claude-code", name="PreToolUse", agent_session="s1")
+
+    def set_effect(key: str) -> PlannedEffect:
+        return PlannedEffect("mine", "open-gate", "set", "policy.effects.kv", {"key": key, "value": True}, None, trusted=True)  # type: ignore[arg-type]
+
+    with pytest.raises(PolicyError) as refused, store.transaction():
+        apply_effects((set_effect("hr.ok"),), EffectContext(store, event, NOW, settings))
+    assert (refused.value.code, refused.value.message) == ("effect-failed", (
+        "effect set of rule mine/open-gate failed: hr.ok is written only by the source heart (it feeds kv:hr); a rule "
+        "may not set it"))
+    with store.transaction():
+        apply_effects((set_effect("hrv.note"),), EffectContext(store, event, NOW, settings))
+    assert store.rows("SELECT key FROM kv") == [{"key": "hrv.note"}]
+    assert refresh(store, heart, NOW).status == "ok"  # the source itself writes them
+    assert store.rows("SELECT key, value FROM kv ORDER BY key") == [
+        {"key": "hr.ok", "value": "true"}, {"key": "hr.stale", "value": "false"}, {"key": "hrv.note", "value": "true"}]

@@ -262,3 +262,54 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
 def joined(*texts: str | None) -> str:
     """Texts joined by a blank line, empty ones left out."""
     return "\n\n".join(text for text in texts if text)
+
+
+# ---- hosts other than Claude Code: their names to the canonical ones and back ----------------------------------
+
+def canonical_tool_fields(host: str, data: dict[str, Any]) -> str | None:
+    """Rewrite `data`'s `tool_name` and `tool_input` (the host's) to the canonical tool and field names, in place;
+    the host's tool name when it differs (for Event.host_tool). A `tool_input` that is not an object is left for
+    canonical_event to refuse."""
+    from policy.vocabulary import canonical_tool, normalised_input
+
+    tool = data.get("tool_name")
+    if not isinstance(tool, str):
+        return None
+    canonical, renames = canonical_tool(host, tool)
+    data["tool_name"] = canonical
+    tool_input = data.get("tool_input")
+    if isinstance(tool_input, dict) and renames:
+        data["tool_input"] = normalised_input(tool_input, renames)
+    if canonical == tool:
+        return None
+    data["host_tool"] = tool
+    return tool
+
+
+def host_input(host: str, event: Event, tool_input: dict[str, Any]) -> dict[str, Any]:
+    """A (rewritten) canonical tool input in the host's field names, for the tool the event is about."""
+    from policy.vocabulary import canonical_tool
+
+    renames = canonical_tool(host, event.host_tool)[1] if event.host_tool else {}
+    back = {canonical: theirs for theirs, canonical in renames.items()}
+    return {back.get(key, key): value for key, value in tool_input.items()}
+
+
+def host_tool_name(host: str, tool: str) -> tuple[str, dict[str, str]]:
+    """The host's name for a canonical tool, and the canonical -> host field names (for building a host payload
+    in `policy test --agent`). Raises ValueError when the host has no such tool."""
+    from policy.vocabulary import HOST_TITLES, host_tools
+
+    if tool.startswith("mcp__"):
+        if host == "gemini":
+            server, _, name = tool[5:].partition("__")
+            return f"mcp_{server}_{name}", {}
+        return tool, {}
+    for found in host_tools(host):
+        if found.canonical == tool:
+            return found.name, dict(found.fields)
+    raise ValueError(f"{HOST_TITLES[host]} has no {tool} tool")
+
+
+def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names.get(key, key): value for key, value in fields.items()}

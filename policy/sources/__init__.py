@@ -187,9 +187,12 @@ def _claim(store: Store, specs: list[SourceSpec], now: float, force: bool) -> li
                 store.execute("UPDATE source_cache SET attempted_at = ? WHERE source = ?", (now, spec.name))
                 claimed.append(spec)
                 continue
+            # Taken unless another process started an attempt within the timeout that has not ended in a good
+            # value yet (a fetch that succeeded ends its attempt: a ttl of 0 fetches on every hook).
             cursor = store.execute(
                 "UPDATE source_cache SET attempted_at = ? WHERE source = ? AND (attempted_at IS NULL OR "
-                "attempted_at <= ? OR attempted_at > ?)", (now, spec.name, now - spec.timeout, now + CLOCK_SLACK))
+                "attempted_at <= ? OR attempted_at > ? OR attempted_at <= fetched_at)",
+                (now, spec.name, now - spec.timeout, now + CLOCK_SLACK))
             if cursor.rowcount:
                 claimed.append(spec)
     return claimed
