@@ -13,7 +13,7 @@ from __future__ import annotations
 from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table,
                                     canonical_event, check_parts, decode_object, event_name_of, rule_parts)
 from policy.lean import json_dumps
-from policy.model import EVENTS, HookOutput
+from policy.model import EVENTS, TOOL_EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,10 +27,11 @@ name = "claude-code"
 __all__ = ["OTHER_PARTS", "RULE_KEYS", "VERDICT_PARTS", "EventProtocol", "Part", "rule_parts"]
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one hook payload. Raises InputError with one clear line."""
     data = decode_object(raw)
-    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/")
+    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/",
+                               event_name)
     return canonical_event(name, event_name, data)
 
 
