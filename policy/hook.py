@@ -199,12 +199,15 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
     from policy.lean import json_dumps
 
     settings = ruleset.settings if ruleset is not None else None
-    payload = raw.decode("utf-8", "replace") if raw is not None and settings is not None and \
-        settings.log_keep_payload else None
+    payload, payload_form = None, None
+    if raw is not None and settings is not None and settings.log_keep_payload != "none":
+        from policy.redact import kept_payload
+
+        payload, payload_form = kept_payload(raw, settings.log_keep_payload)
     cursor = store.execute(
         "INSERT INTO decisions(at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, "
-        "ruleset, latency_ms, effects, payload, error, agent_id, stop_hook_active, continued) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ruleset, latency_ms, effects, payload, error, agent_id, stop_hook_active, continued, payload_form) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, event.host, event.name, event.agent_session, event.tool,
          decision.verdict if decision is not None else None,
          json_dumps(list(decision.rule_ids)) if decision is not None else "[]",
@@ -214,7 +217,7 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
          ruleset.digest if ruleset is not None else None,
          round((time.perf_counter() - started) * 1000, 3),
          json_dumps(effects) if effects else None, payload, error, event.agent_id, int(event.stop_hook_active),
-         int(decision is not None and decision.keeps_working)))
+         int(decision is not None and decision.keeps_working), payload_form))
     retention = settings.log_retention_days if settings is not None else 30.0
     if retention > 0 and cursor.lastrowid % 512 == 0:
         store.execute("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at "

@@ -89,7 +89,7 @@ LAYERS = [
     ("adapters", "tester", "report", "hook"),
     ("engine", "effects", "compiler", "cache", "config", "layering"),
     ("conditions", "expressions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),
-    ("model", "errors", "lean", "times", "vocabulary", ""),  # "" is the package itself (policy/__init__.py: __version__)
+    ("model", "errors", "lean", "times", "vocabulary", "redact", ""),  # "" is the package itself (policy/__init__.py: __version__)
 ]
 LAYER = {name: len(LAYERS) - index for index, names in enumerate(LAYERS) for name in names}
 # Imported by the code but not written yet: `policy validate` of a *.test.yaml file and a config with `sources:`

@@ -59,7 +59,7 @@ rules:
 # The decision log: how many days decisions are kept (0: forever), and whether whole payloads are kept.
 # log:
 #   retention_days: 30
-#   keep_payload: false
+#   keep_payload: redacted     # for `policy replay`; full keeps secrets too, none keeps no payload
 
 # The fact store. Default: $POLICY_DB, else ~/.local/state/policy/facts.db (shared by all your projects).
 # db: ~/.local/state/policy/facts.db

@@ -27,7 +27,8 @@ def query_log(store: Store, *, since: float | None = None, verdict: str | None =
                            ("event = ?", event))
     rows = store.rows(
         f"SELECT id, at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, ruleset, "
-        f"latency_ms, effects, error FROM decisions{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit])
+        f"latency_ms, effects, error, payload FROM decisions{clause} ORDER BY at DESC, id DESC LIMIT ?",
+        [*params, limit])
     for row in rows:
         row["verdict"] = row["verdict"] or "none"
         for key in ("rule_ids", "packs", "effects"):
@@ -36,7 +37,8 @@ def query_log(store: Store, *, since: float | None = None, verdict: str | None =
 
 
 def show_log(*, since: str | None = None, verdict: str | None = None, session: str | None = None,
-             event: str | None = None, limit: int = 50, as_json: bool = False, db: str | None = None) -> int:
+             event: str | None = None, limit: int = 50, as_json: bool = False, db: str | None = None,
+             payloads: bool = False) -> int:
     from policy import report
     from policy.errors import UsageError
     from policy.times import format_local, parse_duration
@@ -46,6 +48,18 @@ def show_log(*, since: str | None = None, verdict: str | None = None, session: s
     start = now() - parse_duration(since, what="--since") if since else None
     with open_store(db) as store:
         rows = query_log(store, since=start, verdict=verdict, session=session, event=event, limit=limit)
+    if payloads:  # JSON Lines, oldest first: what `policy replay --payloads` reads
+        from policy.lean import json_dumps, json_loads
+
+        for row in reversed(rows):
+            if row["payload"]:
+                try:  # one line each (a payload is kept as it came, which may span lines)
+                    typer.echo(json_dumps(json_loads(row["payload"])))
+                except ValueError:
+                    typer.echo(" ".join(row["payload"].split()))
+        return 0
+    for row in rows:
+        row.pop("payload")
     if as_json:
         emit_json(rows)
         return 0
@@ -72,10 +86,13 @@ def register(app: typer.Typer) -> None:
                     event: str = typer.Option(None, "--event", help="Only this event, e.g. PreToolUse."),
                     limit: int = typer.Option(50, "--limit", min=1, help="At most this many (newest first)."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+                    payloads: bool = typer.Option(False, "--payloads", help="Print the kept payloads as JSON Lines, "
+                                                                            "oldest first (for `policy replay "
+                                                                            "--payloads`)."),
                     db: str = typer.Option(None, "--db", help=DB_OPTION_HELP)) -> None:
         """Show the decision log, newest first.
 
         Example: policy log --since 1h --verdict deny
         """
         raise typer.Exit(show_log(since=since, verdict=verdict, session=session, event=event, limit=limit,
-                                  as_json=as_json, db=db))
+                                  as_json=as_json, db=db, payloads=payloads))
