@@ -9,6 +9,8 @@ import time
 import pytest
 from conftest import all_event_files, event_bytes, event_payload, write
 
+from policy.adapters import ADAPTERS
+
 SESSION = "8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
 NOW = "2026-11-20T10:00:00+01:00"
 NOW_EPOCH = 1795165200.0
@@ -50,6 +52,7 @@ rules:
 TERRAFORM_DENY = {"hookSpecificOutput": {
     "hookEventName": "PreToolUse", "permissionDecision": "deny",
     "permissionDecisionReason": "No terraform apply -auto-approve in billing."}}
+KNOWN = ", ".join(sorted(ADAPTERS))  # the hosts policy eval knows, as its usage errors list them
 
 
 @pytest.fixture
@@ -238,8 +241,8 @@ def test_max_event_bytes_can_be_raised(env, rules):
 
 def test_unknown_agent(env, rules):
     """Answered for the event, in its fail mode (Stop: open), with the default host's protocol."""
-    result = env.eval("--agent", "cursor", stdin=event_bytes("Stop"))
-    line = "policy: usage: unknown agent 'cursor' (known: claude-code)"
+    result = env.eval("--agent", "nano", stdin=event_bytes("Stop"))
+    line = f"policy: usage: unknown agent 'nano' (known: {KNOWN})"
     assert (result.returncode, output(result), result.stderr.decode()) == (
         0, {"systemMessage": line + " - policy is NOT enforcing rules"}, line + "\n")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, event_bytes, event_payload, host_output, isolated_vars, write
 
+from policy.adapters import ADAPTERS
 from policy.adapters.claude_code import OTHER_PARTS, VERDICT_PARTS, protocol_table
 from policy.model import EVENTS
 
@@ -30,6 +31,7 @@ PART_RULES = {
     "update_input": ["decision: allow", f"reason: {R}", f"update_input: {{description: {REWRITE}}}"],
     "update_output": ["update_output: {stdout: '[redacted]'}"],
 }
+KNOWN = ", ".join(sorted(ADAPTERS))  # the hosts policy eval knows, as its usage errors list them
 
 
 def specific(event: str, **fields: object) -> dict:
@@ -292,9 +294,9 @@ def line(message: str) -> str:
     (["--bogus"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
         "behavior": "deny", "message": line(f"unknown argument '--bogus' ({USAGE})")}),
         line(f"unknown argument '--bogus' ({USAGE})") + "\n", 0)),
-    (["--agent", "cursor"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
-        "behavior": "deny", "message": line("unknown agent 'cursor' (known: claude-code)")}),
-        line("unknown agent 'cursor' (known: claude-code)") + "\n", 0)),
+    (["--agent", "nano"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
+        "behavior": "deny", "message": line(f"unknown agent 'nano' (known: {KNOWN})")}),
+        line(f"unknown agent 'nano' (known: {KNOWN})") + "\n", 0)),
     # Stop fails open: exit 2 there would keep the agent working with the usage error as its instruction
     (["--now", "soon"], "Stop", ({"systemMessage": line(
         "--now 'soon' is not an ISO 8601 time (e.g. 2026-11-20T10:00:00+01:00)") + " - policy is NOT enforcing rules"},

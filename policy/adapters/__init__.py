@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
+    "codex": "policy.adapters.codex",
+    "gemini": "policy.adapters.gemini",
+    "cursor": "policy.adapters.cursor",
 }
 DEFAULT = "claude-code"
 
