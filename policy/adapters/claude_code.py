@@ -299,54 +299,6 @@ def known_event(event_name: str) -> bool:
     return event_name in EVENTS
 
 
-# ---- events made up from a description (`policy explain`, `policy replay` of exported calls) --------------------
-
-# The input fields Claude Code's file tools send, and what a made-up event gives the others.
-_FILE_TOOL_INPUTS = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
-                     "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
-
-
-def example_payload(*, event: str | None = None, command: str | None = None, tool: str | None = None,
-                    file: str | None = None, prompt: str | None = None, tool_input: dict[str, Any] | None = None,
-                    cwd: str, session: str) -> bytes:
-    """The payload Claude Code would send for a described call: a shell command (the Bash tool), a file (`tool`
-    on `file`, Edit by default), a prompt (UserPromptSubmit), or any event and tool with `tool_input`. The event
-    defaults to PreToolUse for a tool call."""
-    import os
-
-    from policy.errors import UsageError, did_you_mean
-
-    tool_input = dict(tool_input or {})
-    if command is not None:
-        tool = tool or "Bash"
-        tool_input.setdefault("command", command)
-        tool_input.setdefault("description", "")
-    if file is not None:
-        tool = tool or "Edit"
-        tool_input.setdefault("file_path", file if os.path.isabs(file) else os.path.join(cwd, file))
-        for key, value in _FILE_TOOL_INPUTS.get(tool, {}).items():
-            tool_input.setdefault(key, value)
-    name = event or ("UserPromptSubmit" if prompt is not None and tool is None else
-                     "PreToolUse" if tool is not None or tool_input else "UserPromptSubmit")
-    if not known_event(name):
-        raise UsageError(f"unknown event {name!r} for Claude Code", hint=did_you_mean(name, EVENTS)
-                         or "events: " + ", ".join(EVENTS))
-    data: dict[str, Any] = {"session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
-                            "hook_event_name": name}
-    if name in TOOL_EVENTS:
-        if tool is None:
-            raise UsageError(f"{name} is a tool event: say which call", hint="give a command, or --tool NAME "
-                             "(with --file PATH or --input JSON)")
-        data.update(tool_name=tool, tool_input=tool_input, tool_use_id="policy-explain")
-        if name in ("PostToolUse", "PostToolUseFailure"):
-            data.setdefault("tool_response", {})
-    elif name == "UserPromptSubmit":
-        data["prompt"] = prompt or ""
-    elif name in ("Stop", "SubagentStop"):
-        data["stop_hook_active"] = False
-    return json_dumps(data).encode()
-
-
 # ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------
 # An http hook's answer is the body of a 2xx response, read as a command hook's stdout; the status code cannot
 # block, so what a command hook says with exit 2 must be said in the event's JSON (hook-protocols.md §5.9).

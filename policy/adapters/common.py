@@ -313,3 +313,89 @@ def host_tool_name(host: str, tool: str) -> tuple[str, dict[str, str]]:
 
 def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names.get(key, key): value for key, value in fields.items()}
+
+
+# ---- events made up from a description (`policy explain`) ------------------------------------------------------
+
+# The input fields Claude Code's file tools send, and what a made-up event gives the others.
+_FILE_TOOL_INPUTS = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
+                     "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
+
+
+def described_event(*, event: str | None = None, command: str | None = None, tool: str | None = None,
+                    file: str | None = None, prompt: str | None = None, tool_input: dict[str, Any] | None = None,
+                    cwd: str, session: str) -> dict[str, Any]:
+    """The canonical event (Claude Code's shape, which each adapter's `payload()` turns into its host's) for a
+    described call: a shell command (the Bash tool), a file (`tool` on `file`, Edit by default), a prompt
+    (UserPromptSubmit), or any event and tool with `tool_input`. The event defaults to PreToolUse for a tool
+    call. Canonical names only (`--event PreToolUse`, `--tool Edit`)."""
+    import os
+
+    from policy.errors import UsageError, did_you_mean
+    from policy.model import EVENTS
+
+    tool_input = dict(tool_input or {})
+    if command is not None:
+        tool = tool or "Bash"
+        tool_input.setdefault("command", command)
+        tool_input.setdefault("description", "")
+    if file is not None:
+        tool = tool or "Edit"
+        tool_input.setdefault("file_path", file if os.path.isabs(file) else os.path.join(cwd, file))
+        for key, value in _FILE_TOOL_INPUTS.get(tool, {}).items():
+            tool_input.setdefault(key, value)
+    name = event or ("UserPromptSubmit" if prompt is not None and tool is None else
+                     "PreToolUse" if tool is not None or tool_input else "UserPromptSubmit")
+    if name not in EVENTS:
+        raise UsageError(f"unknown event {name!r}", hint=did_you_mean(name, EVENTS) or "events: " + ", ".join(EVENTS))
+    data: dict[str, Any] = {"session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
+                            "hook_event_name": name}
+    if name in TOOL_EVENTS:
+        if tool is None:
+            raise UsageError(f"{name} is a tool event: say which call", hint="give a command, or --tool NAME "
+                             "(with --file PATH or --input JSON)")
+        data.update(tool_name=tool, tool_input=tool_input, tool_use_id="policy-explain")
+        if name in ("PostToolUse", "PostToolUseFailure"):
+            data.setdefault("tool_response", {})
+    elif name == "UserPromptSubmit":
+        data["prompt"] = prompt or ""
+    elif name in ("Stop", "SubagentStop"):
+        data["stop_hook_active"] = False
+    return data
+
+
+# ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------
+# An http hook's answer is the body of a 2xx response, read as a command hook's stdout; the status code cannot
+# block, so what a command hook says with exit 2 must be said in the event's JSON (hook-protocols.md §5.9).
+# Only events whose block has a JSON form get an http hook; SessionStart and Setup accept none.
+HTTP_REFUSED_EVENTS = frozenset({"SessionStart", "Setup"})
+_JSON_BLOCKS = ("permission", "permission-request", "block")
+
+
+def http_capable(event_name: str) -> bool:
+    """Whether an http hook can give every answer policy may give on this event."""
+    entry = protocol(event_name)
+    if entry is None or not entry.supported or event_name in HTTP_REFUSED_EVENTS:
+        return False
+    return not entry.deny.how or entry.deny.how in _JSON_BLOCKS
+
+
+def http_body(event_name: str, output: HookOutput) -> bytes:
+    """The response body that answers as `output` does: stdout as it is; an exit-2 block (a deny, a fail-closed
+    failure) as the event's JSON deny or block, with the reason the command hook would print on stderr."""
+    if output.exit_code != 2:
+        return output.stdout.encode(errors="replace")
+    reason = output.stderr.strip() or "blocked by policy"
+    entry = protocol(event_name)
+    how = entry.deny.how if entry is not None else ""
+    if how == "permission":
+        payload: dict[str, Any] = {"hookSpecificOutput": {"hookEventName": event_name, "permissionDecision": "deny",
+                                                          "permissionDecisionReason": reason}}
+    elif how == "permission-request":
+        payload = {"hookSpecificOutput": {"hookEventName": event_name,
+                                          "decision": {"behavior": "deny", "message": reason}}}
+    elif how == "block":
+        payload = {"decision": "block", "reason": reason}
+    else:  # (an event that cannot be blocked: what exit 2 would show, as a message)
+        payload = {"systemMessage": reason}
+    return (json_dumps(payload) + "\n").encode(errors="replace")

@@ -97,7 +97,7 @@ def describe_event(event: Any) -> str:
 
     what = ""
     tool_input = event.tool_input or {}
-    for key in ("command", "file_path", "path", "pattern", "url"):
+    for key in ("file_path", "command", "path", "pattern", "url"):
         if isinstance(tool_input.get(key), str):
             what = tool_input[key]
             break
