@@ -77,7 +77,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
             mine = board.active(store, now=moment, session=agent_session, labels=label)[0]
     if as_json:
         _shared.emit_json({"claimed": mine, "co_claimers": others})
-        return 0
+        return 1 if others else 0  # held by others too: recorded, but the caller must not go ahead unasked
     lines = [f"claimed {label} until {board.since(mine['expires_at'], moment, offset)} (ttl {_duration(seconds)})"]
     if others:
         single = len(others) == 1
@@ -87,7 +87,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
         lines.append(f"Defer to the user: tell them what the other session{' is' if single else 's are'} doing "
                      f"and ask before you mutate it. If you wait, drop your claim: policy release {label}")
     typer.echo("\n".join(lines))
-    return 0
+    return 1 if others else 0
 
 
 def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now: str | None) -> int:
@@ -129,8 +129,8 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
     else:
         short = short_session(agent_session)
         typer.echo(f"session {short} holds no active claim on {label}" if label else
-                   f"session {short} holds no active claims")
-    return 0
+                   f"session {short} holds no active claims", err=True)
+    return 0 if released else 1
 
 
 def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str | None, as_json: bool,
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
                                                    "(default: 15m)."),
         session: str = session_option, db: str = db_option, as_json: bool = json_option, now: str = now_option,
     ) -> None:
-        """Claim a shared resource you are about to mutate; says who else holds it (then defer to the user).
+        """Claim a shared resource you are about to mutate; exit 1 when others hold it too (then defer to the user).
 
         Example: policy claim node:k8s-node1 --purpose "GPU driver upgrade"
         """
@@ -215,7 +215,7 @@ def register(app: typer.Typer) -> None:
         all_mine: bool = typer.Option(False, "--all-mine", help="Release every claim of your session."),
         session: str = session_option, db: str = db_option, as_json: bool = json_option, now: str = now_option,
     ) -> None:
-        """Release one of your session's claims, or all of them.
+        """Release one of your session's claims, or all of them; exit 1 when there was none to release.
 
         Example: policy release stack:billing
         """

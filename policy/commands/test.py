@@ -6,6 +6,8 @@ import typer
 
 from policy.errors import UsageError
 
+NO_TESTS = 5  # pytest's exit code when no test was collected
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -37,6 +39,9 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
             typer.echo(coverage_problem)
     for diagnostic in stale:  # on stderr: the reporters' output stays what they print
         typer.echo(diagnostic.render(), err=True)
+    if keyword is not None and not report.results:  # as pytest: nothing selected is exit 5, not a pass
+        typer.echo(f"policy: no tests match -k {keyword!r}", err=True)
+        return NO_TESTS
     return 0 if report.ok and coverage_problem is None and not stale else 1
 
 
@@ -64,6 +69,8 @@ def register(app: typer.Typer) -> None:
         keyword: str = typer.Option(None, "-k", metavar="PATTERN", help="Only tests whose `file::name` contains PATTERN."),
     ) -> None:
         """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
+
+        Exit 1 when a test fails, 5 when -k selects none (as pytest).
 
         Example: policy test rules/ --coverage --min-coverage 100
         """

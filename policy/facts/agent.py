@@ -105,6 +105,22 @@ def find_agent_sessions(store: Store, prefix: str) -> list[str]:
     return [prefix] if prefix in found else found
 
 
+# The agent sessions that worked in a project: started in its directory or below (`--project` of log and stats).
+PROJECT_SESSIONS = ("agent_session IN (SELECT agent_session FROM agent_sessions WHERE cwd = ? OR "
+                    "substr(cwd, 1, ?) = ?)")
+
+
+def project_terms(project: str | None, column: str = "agent_session") -> tuple[str, Any]:
+    """A `policy.store.where` term for the agent sessions of `project` (a directory; None: no term)."""
+    import os
+
+    if project is None:
+        return PROJECT_SESSIONS, None
+    directory = os.path.abspath(project).rstrip(os.sep) or os.sep
+    inside = directory if directory.endswith(os.sep) else directory + os.sep
+    return PROJECT_SESSIONS.replace("agent_session IN", f"{column} IN", 1), [directory, len(inside), inside]
+
+
 def resolve_agent_session(store: Store, given: str) -> str:
     """A known agent session from its id or a unique prefix of it (as `policy sessions` shows them). Raises
     PolicyError when none or several match."""
