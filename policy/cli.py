@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="policy",
-    help="A declarative, stateful policy engine for AI coding agent hooks. Docs: docs/index.md",
+    help="A declarative, stateful policy engine for AI coding agent hooks. Docs: `policy docs` (a topic: "
+         "`policy docs rules`).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

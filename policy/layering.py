@@ -2,7 +2,7 @@
 load and the engine's settings.
 
 The user config comes first, then the project config (or --config). The project adds packs and tightens
-settings; it cannot weaken the user level (what counts is in `_Layers.project_setting` and docs/config.md#trust)
+settings; it cannot weaken the user level (what counts is in `_Layers.project_setting` and docs/config.md#trust-what-a-project-config-cannot-weaken)
 unless the user lists the project under `trusted_projects`. Nothing is required; with no config the defaults in
 docs/config.md apply. Only reached when the compiled cache is cold (and by `policy validate`, `doctor`, `install`).
 """

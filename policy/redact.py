@@ -5,7 +5,7 @@ where it was and only the secret inside it becomes `[REDACTED]`. Replaced are th
 (`password`, `token`, `api_key`, `secret`, `authorization`, ... in a mapping, or as `NAME=value` / `NAME: value`
 in text), `Bearer`/`Basic` credentials, URLs' passwords, private key blocks, and token formats that are secrets
 by themselves (AWS access keys, GitHub, GitLab, Slack, Stripe, OpenAI/Anthropic keys, JWTs). A rule that matches
-on a secret itself sees `[REDACTED]` in a replay; docs/config.md#the-decision-log says so.
+on a secret itself sees `[REDACTED]` in a replay; docs/config.md#keys says so.
 """
 
 from __future__ import annotations

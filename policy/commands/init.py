@@ -28,7 +28,7 @@ STARTER_TESTS = os.path.join(RULES_DIR, "project.test.yaml")
 CONFIG_TEMPLATE = """\
 # policy: which rules Claude Code's hooks enforce in this project. Reference: docs/config.md.
 # Check it with `policy validate`. Your user config (~/.config/policy/config.yaml) is read first; this file adds to it
-# and may tighten, never loosen, what the user config sets (docs/config.md#trust).
+# and may tighten, never loosen, what the user config sets (docs/config.md#trust-what-a-project-config-cannot-weaken).
 version: 1
 
 # Shipped packs ({shipped}), each with optional param overrides.

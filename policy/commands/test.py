@@ -46,8 +46,8 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
 
 
 def stale_rules(paths: list[str]) -> list[Any]:
-    """The rules of the tested rule files that the installed hooks would never run (docs/config.md#installing-and-
-    changing-rules), when the configuration here loads those files."""
+    """The rules of the tested rule files that the installed hooks would never run, when the configuration here
+    loads those files (docs/config.md#installing-and-changing-rules)."""
     import os
 
     from policy.commands.validate import stale_install_for

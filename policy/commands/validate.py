@@ -105,7 +105,7 @@ def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[
 
 
 def stale_install(resolved: Resolved, compiled: CompiledFiles, hooks: list[Any]) -> list[Diagnostic]:
-    """Rules the installed hooks would never run (docs/config.md#installing): the effective rules, when they
+    """Rules the installed hooks would never run (docs/config.md#installing-and-changing-rules): the effective rules, when they
     compile, against the hooks installed."""
     from policy.adapters.claude_settings import stale_diagnostics
     from policy.compiler import build_ruleset
