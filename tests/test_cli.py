@@ -77,6 +77,7 @@ Options:
   --min-coverage N  Fail if any pack's rule coverage is below N percent.
   --format FORMAT   text, json or junit. [default: text]
   -k PATTERN        Only tests whose `file::name` contains PATTERN.
+  --json            Print JSON (the same as --format json).
   -h, --help        Show this message and exit.
 """
 

@@ -66,10 +66,15 @@ def section(text: str, wanted: str) -> str | None:
     return "".join(lines[start:]) if start is not None else None
 
 
-def show(topic: str | None, *, path_only: bool = False) -> int:
+def show(topic: str | None, *, path_only: bool = False, as_json: bool = False) -> int:
     pages = topics()
     if not pages:
         raise UsageError(f"no documentation found in {docs_dir()}", hint="reinstall policy")
+    if topic is None and as_json:
+        from policy.commands._shared import emit_json
+
+        emit_json([{"topic": name, "title": _title(path), "path": path} for name, path in pages.items()])
+        return 0
     if topic is None:
         width = max(len(name) for name in pages)
         typer.echo("Topics (policy docs TOPIC, or TOPIC#section):")
@@ -106,9 +111,10 @@ def register(app: typer.Typer) -> None:
         topic: str = typer.Argument(None, help="A page (rules, config, focus …), a section (rules#match), or a "
                                                "reference as messages write it (docs/rules.md#match)."),
         path: bool = typer.Option(False, "--path", help="Print where the page is instead of the page."),
+        as_json: bool = typer.Option(False, "--json", help="List the topics as JSON."),
     ) -> None:
         """Read the documentation that ships with policy: the topics, a page, or one section of it.
 
         Example: policy docs rules#match
         """
-        raise typer.Exit(show(topic, path_only=path))
+        raise typer.Exit(show(topic, path_only=path, as_json=as_json))

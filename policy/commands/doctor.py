@@ -31,8 +31,11 @@ class Check:
     message: str
     fix: str = ""
 
-    def render(self) -> str:
-        return f"{self.status:<4}  {self.area:<7} {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
+    def render(self, color: bool = False) -> str:
+        from policy.report import paint
+
+        return f"{paint(self.status, self.status, color)}{' ' * (4 - len(self.status))}  {self.area:<7} " \
+               f"{self.message}" + (f"; fix: {self.fix}" if self.fix else "")
 
 
 # ---- config and rules --------------------------------------------------------------------------------------------
@@ -372,8 +375,13 @@ def doctor(*, as_json: bool, environ: dict[str, str], cwd: str) -> int:
 
         emit_json({"ok": not failed, "checks": [asdict(check) for check in checks]})
     else:
+        import sys
+
+        from policy.report import colors_on
+
+        color = colors_on(sys.stdout)
         for check in checks:
-            typer.echo(check.render())
+            typer.echo(check.render(color))
         warned = sum(1 for check in checks if check.status == "warn")
         typer.echo(f"{failed} problem{'s' * (failed != 1)}: policy is not fully enforcing your rules here"
                    if failed else "policy is enforcing your rules here"

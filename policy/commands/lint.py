@@ -134,7 +134,11 @@ def lint(paths: list[str], *, as_json: bool) -> int:
 
         emit_json(render_json(files, diagnostics))
     else:
-        text = render_text(files, diagnostics)
+        import sys
+
+        from policy.report import colors_on
+
+        text = render_text(files, diagnostics, color=colors_on(sys.stdout))
         typer.echo(text.replace(" valid", " clean") if not diagnostics else text)
     return 1 if diagnostics else 0
 

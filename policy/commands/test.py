@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
                                                                         "below N percent."),
         output_format: str = typer.Option("text", "--format", help="text, json or junit."),
         keyword: str = typer.Option(None, "-k", metavar="PATTERN", help="Only tests whose `file::name` contains PATTERN."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON (the same as --format json)."),
     ) -> None:
         """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
 
@@ -74,6 +75,7 @@ def register(app: typer.Typer) -> None:
 
         Example: policy test rules/ --coverage --min-coverage 100
         """
+        output_format = "json" if as_json else output_format
         if output_format not in ("text", "json", "junit"):
             raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
         raise typer.Exit(run_tests(list(paths or ["."]), output_format=output_format, keyword=keyword,
