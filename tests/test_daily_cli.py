@@ -110,3 +110,25 @@ def test_stats_project(env: Env) -> None:
     data = json.loads(env.run_text("stats", "--project", "/srv/shop", "--json").stdout)
     assert (data["total"], [group["tool"] for group in data["groups"]]) == (1, ["Bash"])
     assert json.loads(env.run_text("stats", "--json").stdout)["total"] == 2
+
+
+def test_init_adds_a_pack_to_an_existing_config(env: Env) -> None:
+    assert env.run("init", "--packs", "focus").returncode == 0
+    config = env.root / "policy.yaml"
+    before = config.read_text()
+    result = env.run_text("init", "--packs", "focus,pacing")
+    assert result.returncode == 0 and result.stdout.splitlines()[0] == "added      policy.yaml (packs: pacing)"
+    after = config.read_text()
+    # one line added, after the focus entry and its commented params; every other byte kept
+    assert after.replace("  - name: pacing\n", "", 1) == before
+    assert "#   external_session: null\n  - name: pacing\n\n# This project's own rule files" in after
+    assert env.run_text("validate").returncode == 0
+    assert env.run_text("init", "--packs", "pacing").stdout.splitlines()[0] == \
+        "unchanged  policy.yaml (it has pacing already)"
+    config.write_text("version: 1\npacks: [focus]\nmax_delay: 30\n")
+    env.run("init", "--packs", "presence")
+    assert config.read_text() == "version: 1\npacks: [focus, presence]\nmax_delay: 30\n"
+    config.write_text("version: 1\nmax_delay: 30")
+    env.run("init", "--packs", "activity")
+    assert config.read_text() == "version: 1\nmax_delay: 30\npacks:\n  - name: activity\n"
+    assert env.run_text("validate").returncode == 0

@@ -93,15 +93,20 @@ def show_log(*, since: str | None = None, verdict: str | None = None, session: s
     if not rows:
         typer.echo("no decisions" + (f" in the last {since}" if since else ""))
         return 0
+    headers = ["time", "event", "session", "tool", "verdict", "rules", "delay", "reason"]
     table_rows = []
     for row in rows:
-        reason = row["reason"] or row["error"] or ""  # (the table escapes control characters)
-        table_rows.append([format_local(row["at"], seconds=True), row["event"], short_session(row["agent_session"]),
+        table_rows.append([format_local(row["at"], seconds=True)[5:], row["event"], short_session(row["agent_session"]),
                            row["tool"] or "-", row["verdict"], ", ".join(row["rule_ids"]) or "-",
-                           reason[:60] + ("…" if len(reason) > 60 else ""),
-                           f"{row['delay']:g}s" if row["delay"] else ""])
-    typer.echo(report.table(["time", "event", "session", "tool", "verdict", "rules", "reason", "delay"],
-                            table_rows))
+                           f"{row['delay']:g}s" if row["delay"] else "",
+                           " ".join((row["reason"] or row["error"] or "").split())])
+    # The reason (last) gets what is left of 80 columns, at least 20 characters (the table escapes control
+    # characters; `--json` has every reason whole).
+    used = sum(max(len(str(cells[index])) for cells in [headers, *table_rows]) + 2 for index in range(7))
+    room = max(20, 80 - used)
+    for cells in table_rows:
+        cells[7] = cells[7] if len(cells[7]) <= room else cells[7][:room - 1] + "…"
+    typer.echo(report.table(headers, table_rows))
     return 0
 
 
