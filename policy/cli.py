@@ -73,10 +73,11 @@ def eval_command(ctx: typer.Context) -> None:
 
     Example: policy eval --rules rules/ < examples/events/PreToolUse-Bash.json
 
-    Flags (`policy eval --help` describes each): --agent NAME, --config FILE, --rules PATH (repeatable), --db
-    FILE, --now ISO, --dry-run (no effects, no sleep; says what would happen), --explain (trace on stderr),
-    --format host|json, --timeout SECONDS (the host's hook timeout; default: what `policy install` writes; the
-    answer comes before it).
+    Flags (`policy eval --help` describes each): --agent claude-code|codex|gemini|cursor|copilot (the host;
+    docs/hosts.md), --event NAME (the host's event, for Copilot CLI, whose payloads do not name it), --config FILE,
+    --rules PATH (repeatable), --db FILE, --now ISO, --dry-run (no effects, no sleep; says what would happen),
+    --explain (trace on stderr), --format host|json, --timeout SECONDS (the host's hook timeout; default: what
+    `policy install` writes; the answer comes before it).
     """
     from policy.hook import main as hook_main
 

@@ -16,7 +16,7 @@ import sys
 import time
 
 from policy.errors import InputError, PolicyError, UsageError
-from policy.model import HookOutput
+from policy.model import STOP_EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ else:
 # stdin is read up to this hard ceiling before the config is known; the configured `max_event_bytes` (default
 # 8 MiB, at most this) is applied once it is.
 MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
-USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
-         "[--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
+USAGE = ("usage: policy eval [--agent claude-code] [--event NAME] [--config FILE] [--rules PATH]... [--db FILE] "
+         "[--now ISO] [--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
 # `policy eval --help` (read without the CLI framework, like the flags): every option, as `policy eval` reads it.
 HELP = USAGE + """
 
@@ -42,6 +42,7 @@ The hook command `policy install` writes. Docs: `policy docs protocol`, `policy 
 
 Options:
   --agent NAME       The host whose protocol stdin and stdout speak (default claude-code): {agents}.
+  --event NAME       The host's name of the event, for hosts whose payloads do not name it (Copilot CLI).
   --config FILE      This config file instead of the project's (as $POLICY_CONFIG).
   --rules PATH       Only these rule files or directories, with their default params (repeatable).
   --db FILE          The fact store (default: config `db`, $POLICY_DB, or $XDG_STATE_HOME/policy/facts.db).
@@ -73,6 +74,8 @@ FAILURE_LOG_WAIT = 0.2  # seconds a failed evaluation waits for the write lock t
 @dataclass(frozen=True, slots=True)
 class Options:
     agent: str = "claude-code"
+    # The host's name of the event, for a host whose payload does not name it (Copilot CLI's camelCase hooks).
+    event: str | None = None
     config: str | None = None
     rules: tuple[str, ...] = ()
     db: str | None = None
@@ -92,7 +95,23 @@ class Options:
 
 def required_timeout(ruleset: RuleSet, event: str) -> int:
     """The hook timeout for `event`, in whole seconds, as `policy install` writes it: the longest delay, what the
-    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up."""
+    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up.
+    Memoised per ruleset (a resident evaluator asks for it on every event)."""
+    held = _TIMEOUTS.get(id(ruleset))
+    if held is None or held[0] is not ruleset:
+        if len(_TIMEOUTS) >= 64:
+            _TIMEOUTS.clear()
+        held = _TIMEOUTS[id(ruleset)] = (ruleset, {})
+    if event not in held[1]:
+        held[1][event] = _required_timeout(ruleset, event)
+    return held[1][event]
+
+
+# id(ruleset) -> (the ruleset, which keeps its id from being reused while it is here; event -> timeout)
+_TIMEOUTS: dict[int, tuple[RuleSet, dict[str, int]]] = {}
+
+
+def _required_timeout(ruleset: RuleSet, event: str) -> int:
     import math
 
     from policy.adapters.claude_settings import run_bounds
@@ -100,6 +119,8 @@ def required_timeout(ruleset: RuleSet, event: str) -> int:
 
     settings = ruleset.settings
     margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
+    if settings.shared_store is not None:  # connecting (at least 2 s, libpq's minimum), then a read and a write
+        margin += max(2.0, settings.shared_timeout) + 2 * settings.shared_timeout
     return math.ceil(settings.max_delay + run_bounds(ruleset.packs).get(event, 0.0) + margin)
 
 
@@ -140,7 +161,7 @@ def parse_options(argv: list[str], *, strict: bool = True) -> Options:
 def _parse_options(argv: list[str], strict: bool) -> Options:
     values: dict[str, Any] = {"rules": []}
     flags = {"--dry-run": "dry_run", "--explain": "explain", "-h": "help", "--help": "help"}
-    options = {"--agent": "agent", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
+    options = {"--agent": "agent", "--event": "event", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
                "--format": "format", "--timeout": "timeout"}
     index = 0
     while index < len(argv):
@@ -276,7 +297,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
     disabled = environ.get("POLICY_DISABLE") == "1"
     try:
-        event = adapter.parse(raw)
+        event = adapter.parse(raw, options.event)
     except InputError as error:
         if disabled:  # the kill switch holds whatever arrives
             return Outcome(HookOutput(), disabled=True)
@@ -358,10 +379,11 @@ def argument_failure(error: PolicyError, raw: bytes, options: Options, environ: 
 
     if environ.get("POLICY_DISABLE") == "1":  # the kill switch holds whatever arrives
         return Outcome(HookOutput(), error=error, disabled=True)
-    adapter = get_adapter(options.agent if options.agent in ADAPTERS else DEFAULT)
+    known = options.agent in ADAPTERS
+    adapter = get_adapter(options.agent if known else DEFAULT)
     event: Event | None = None
     try:
-        event = adapter.parse(raw)
+        event = adapter.parse(raw, options.event if known else None)
         event_name: str | None = event.name
     except InputError as parse_error:
         event_name = parse_error.event_name or adapter.event_name_hint(raw)
@@ -405,10 +427,18 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     read (SQLite's `data_version`), the decision stands as it is; otherwise it is evaluated again on the fresh
     facts, under the lock, so a claim is still decided and written atomically. The second evaluation is cheap:
     what is slow and pure (reading shell command lines) is memoised by the first."""
+    from policy.boards import BoardOutage, ClaimContended
     from policy.effects import EffectContext, apply_effects, finish_effects
     from policy.engine import evaluate
     from policy.facts import FactContext, Facts
+    from policy.lean import replace
 
+    if event.name in STOP_EVENTS and not getattr(adapter, "SENDS_STOP_HOOK_ACTIVE", True):
+        from policy.facts import previous_stop_continued
+        from policy.lean import replace
+
+        # a host that does not say whether this stop follows one policy kept working: the decision log does
+        event = replace(event, stop_hook_active=previous_stop_continued(store, event))
     settings = ruleset.settings
     deadline = evaluation_deadline(hook_timeout(options, ruleset, event.name), started, settings.max_delay)
     context_facts = FactContext(store, event, now, settings, utc_offset, deadline)
@@ -433,7 +463,21 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
         if store.data_version() != version:
             decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
                                 explain=options.explain, disabled_packs=off)
-        results = apply_effects(decision.effects, context)
+        try:
+            results = apply_effects(decision.effects, context)
+        except ClaimContended:
+            # Another session took a label on the shared board since it was read: evaluate again on the fresh
+            # board (the presence rules then see the holder), as a changed local store is evaluated again above.
+            store.rollback()
+            store.begin(timeout=deadline - time.perf_counter())
+            decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
+                                explain=options.explain, disabled_packs=off)
+            context = replace(context, retried=True)
+            decision, results = _apply_on_board(decision, context, store, deadline)
+        except BoardOutage as outage:
+            store.rollback()
+            store.begin(timeout=deadline - time.perf_counter())
+            decision, results = _outage_answer(decision, outage, replace(context, outage=outage))
         row_id = log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
         _stop_if_orphaned()
         store.commit()
@@ -445,6 +489,45 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
             finish_effects(decision.effects, results, context):
         _update_logged_effects(store, row_id, results)
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+def _apply_on_board(decision: Decision, context: Any, store: Store, deadline: float) -> tuple[Decision, list[Any]]:
+    """Apply the effects of a decision evaluated again after a lost claim (`context.retried`: a claim lost again is
+    recorded, not retried); a shared store that stops answering meanwhile is answered as an outage."""
+    from policy.boards import BoardOutage
+    from policy.effects import apply_effects
+    from policy.lean import replace
+
+    try:
+        return decision, apply_effects(decision.effects, context)
+    except BoardOutage as outage:
+        store.rollback()
+        store.begin(timeout=deadline - time.perf_counter())
+        return _outage_answer(decision, outage, replace(context, outage=outage))
+
+
+# Where an outage of the shared store turns a claim's decision into `ask`: the events whose answer lets a tool run.
+OUTAGE_ASK_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+
+
+def _outage_answer(decision: Decision, outage: PolicyError, context: Any) -> tuple[Decision, list[Any]]:
+    """The decision when the shared store did not answer while a claim was being taken (docs/team.md#outages):
+    with `on_outage: fail`, the event's fail mode (the error goes on); else, on an event whose answer lets a tool
+    run, at least `ask`, the reason naming the outage (a deny or defer stays as it is: nothing becomes weaker).
+    The effects are applied again with the outage known: the board's say what they did not write, the others
+    (local facts) are written as usual."""
+    from policy.effects import apply_effects
+    from policy.lean import replace
+    from policy.model import VERDICT_RANK
+
+    if context.settings.shared_on_outage == "fail":
+        raise outage
+    if decision.event_name in OUTAGE_ASK_EVENTS and \
+            VERDICT_RANK.get(decision.verdict or "", 0) < VERDICT_RANK["ask"]:
+        why = (f"policy could not claim what this changes: {outage.message}. Other machines' claims cannot be "
+               "seen or taken until it answers again; go ahead only if you know nobody else is working on it.")
+        decision = replace(decision, verdict="ask", reason=why if not decision.reason else f"{decision.reason}\n{why}")
+    return decision, apply_effects(decision.effects, context)
 
 
 def _update_logged_effects(store: Store, row_id: int, results: list[dict[str, Any]]) -> None:

@@ -338,7 +338,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _tests_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS
 
+    hosts = _one_or_many({"enum": list(HOSTS)}, "The hosts to run on (`policy test --agent NAME`); on others it "
+                                                "is skipped. Default: every host. `output` and `exit_code` are the "
+                                                "first one's wire format (claude-code when none is named), checked "
+                                                "on that host only.")
     text = {"description": "Text: a string (must be equal), null (must be absent), or one of equals / contains / "
                            "regex / not_contains.",
             "anyOf": [{"type": ["string", "null"]},
@@ -380,7 +385,7 @@ def _tests_schema() -> dict[str, Any]:
             "event": {"type": "object", "required": ["hook_event_name"],
                       "description": "A hook payload; fields the host always sends may be left out "
                                      "(docs/testing.md lists the defaults).",
-                      "properties": {"hook_event_name": {"enum": list(EVENTS)}}},
+                      "properties": {"hook_event_name": {"enum": [*EVENTS, *NEUTRAL_EVENTS]}}},
             "expect": expect,
             "env": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "Environment variables for this step (e.g. POLICY_PACING: 'off')."},
@@ -414,6 +419,7 @@ def _tests_schema() -> dict[str, Any]:
             "expect_facts": {"type": "array", "items": fact_check,
                              "description": "Checks of the store after the last step."},
             "skip": {"type": ["boolean", "string"], "description": "Skip this test (a string says why)."},
+            "agents": hosts,
         }}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -423,6 +429,7 @@ def _tests_schema() -> dict[str, Any]:
         "type": "object", "required": ["version", "tests"], "additionalProperties": False,
         "properties": {
             "version": {"const": 1},
+            "agents": hosts,
             "pack": {"type": "string", "description": "The pack under test: <pack>.yaml next to this file, else "
                                                       "the shipped pack of that name."},
             "packs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
@@ -451,7 +458,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
-    from policy.vocabulary import HOSTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS
     from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
@@ -527,7 +534,7 @@ def _config_schema() -> dict[str, Any]:
                                     "for PreToolUse, PermissionRequest and UserPromptSubmit, open for the others.",
                      # if/then/else rather than anyOf, so that a misspelt event is reported as such
                      "if": {"not": {"type": "object"}}, "then": {"enum": ["open", "closed"]},
-                     "else": {"minProperties": 1, "propertyNames": {"enum": ["*", *EVENTS]},
+                     "else": {"minProperties": 1, "propertyNames": {"enum": ["*", *EVENTS, *NEUTRAL_EVENTS]},
                               "additionalProperties": {"enum": ["open", "closed"]}}},
             "max_delay": {"type": "number", "minimum": 0,
                           "description": "The longest delay any rule may cause, in seconds (default 60)."},
@@ -564,6 +571,22 @@ def _config_schema() -> dict[str, Any]:
                        "description": "The hosts you run policy under (default: all of " + ", ".join(HOSTS) + "): "
                                       "`policy validate` reports rules that can fire on none of them, and checks "
                                       "tool names and selectors against each."},
+            "store": {"type": "object", "additionalProperties": False, "required": ["shared"],
+                      "description": "User config only: the team's shared board (claims, heartbeats, agent "
+                                     "sessions) on a PostgreSQL server; everything else stays in the local store. "
+                                     "docs/team.md.",
+                      "properties": {
+                "shared": {"type": "string", "minLength": 1,
+                           "description": "The server: a postgresql:// URI or a libpq key=value string (e.g. "
+                                          "`service=team`), without a password (PGPASSWORD, ~/.pgpass or the "
+                                          "service file give it)."},
+                "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30,
+                            "description": "Seconds one use of the server may take (default 2; connecting waits "
+                                           "at least 2, libpq's minimum)."},
+                "on_outage": {"enum": ["ask", "fail"],
+                              "description": "What a claim answers when the server does not answer in time: ask "
+                                             "(default; the reason names the outage) or fail (the event's fail "
+                                             "mode)."}}},
             "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, IS_ROOT, POLICY_HOOK, ROOT, Env, write
 
+from policy.commands import install
 from policy.migrations import LATEST
 
 HOOK = f"{POLICY_HOOK} --agent claude-code"
@@ -56,8 +57,9 @@ def test_not_installed(env, project):
     assert doctor(env) == (1, [
         OK_CONFIG,
         store_line(env),
-        "fail  hooks   policy's hook is not installed in any Claude Code settings file; fix: policy install --agent "
-        "claude-code",
+        "fail  hooks   policy's hook is not installed in any agent's settings file ("
+        + ", ".join(install.title(agent) for agent in install.agents()) + "); fix: policy install --agent auto (or "
+        "--agent NAME)",
         "1 problem: policy is not fully enforcing your rules here"])
 
 

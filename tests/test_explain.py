@@ -8,6 +8,7 @@ import sqlite3
 
 from conftest import EVENTS, ROOT, Env, write
 
+from policy.commands.explain import agent_names
 from policy.config import shipped_pack_path
 
 FORCE_PUSH = (".policy/rules/project.yaml:9:5", "Force-pushing is blocked by this project's policy "
@@ -114,8 +115,7 @@ def test_explain_for_every_host_of_the_adapter_registry(env: Env) -> None:
         "Write", f"{env.root}/a.txt")  # the canonical event codex's apply_patch became
     result = env.run_text("explain", "--agent", "codex", "--tool", "Read", "--file", "a.txt")
     assert (result.returncode, result.stderr) == (
-        2, "policy: usage: Codex CLI has no Read tool (describe a call this host makes, or pass a real payload: "
-           "--payload FILE)\n")
+        2, "policy: usage: Codex CLI has no Read tool (docs/hosts.md lists each host's events and tools)\n")
 
 
 def test_explain_usage_errors_name_the_registry(env: Env) -> None:
@@ -131,7 +131,7 @@ def test_explain_usage_errors_name_the_registry(env: Env) -> None:
     assert (result.returncode, result.stderr) == (
         2, "policy: usage: unknown event 'PreToolUs' (did you mean 'PreToolUse'?)\n")
     # the help lists the agents the adapter registry has
-    assert "The agent host whose payload is made up: claude-code, codex, cursor, gemini." in " ".join(
+    assert f"The agent host whose payload is made up: {', '.join(agent_names())}." in " ".join(
         env.run_text("explain", "--help").stdout.split())
 
 

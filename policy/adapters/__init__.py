@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     class Adapter(Protocol):
         name: str
 
-        def parse(self, raw: bytes) -> Event: ...
+        # `event_name`: the hook's --event, for a host whose payload does not name its event (Copilot CLI)
+        def parse(self, raw: bytes, event_name: str | None = None) -> Event: ...
 
         def render(self, decision: Decision, event: Event, settings: Settings) -> HookOutput: ...
 
@@ -31,14 +32,34 @@ if TYPE_CHECKING:
 
         def supports(self, event_name: str) -> bool: ...
 
+        # the payload the host would send for a canonical event (Claude Code's shape; `policy test --agent`);
+        # ValueError for an event or tool it does not have. Claude Code's adapter has none: its payloads are these.
+        def payload(self, event: dict[str, Any]) -> dict[str, Any]: ...
+
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
     "codex": "policy.adapters.codex",
     "gemini": "policy.adapters.gemini",
     "cursor": "policy.adapters.cursor",
+    "copilot": "policy.adapters.copilot",
 }
 DEFAULT = "claude-code"
+
+# host name -> the module that knows its settings files (where `policy install` writes the hook), in the order
+# `policy install --agent auto` and the docs list them
+SETTINGS: dict[str, str] = {
+    "claude-code": "policy.adapters.claude_settings",
+    "codex": "policy.adapters.codex_settings",
+    "gemini": "policy.adapters.gemini_settings",
+    "cursor": "policy.adapters.cursor_settings",
+    "copilot": "policy.adapters.copilot_settings",
+}
+
+
+def get_settings(name: str) -> Any:
+    """The settings module of host `name`; raises KeyError for an unknown host."""
+    return __import__(SETTINGS[name], fromlist=["_"])
 
 
 def get_adapter(name: str) -> Adapter:
@@ -49,11 +70,14 @@ def get_adapter(name: str) -> Adapter:
 
 def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], hosts: tuple[str, ...] = ()) -> list[Diagnostic]:
     """What `policy validate` reports about rules the enabled hosts (every host when none is named) cannot act on
-    as written (errors and warnings): rules that can fire on none of them, then each host's own checks."""
-    from policy.vocabulary import HOSTS, reach_diagnostics
+    as written (errors and warnings): rules that can fire on none of them, tools and fields they select that no
+    payload has, then each host's own checks."""
+    from policy.vocabulary import reach_diagnostics, selector_diagnostics
 
-    problems = reach_diagnostics(packs, hosts)
-    for host in hosts or HOSTS:
+    problems = reach_diagnostics(packs, hosts) + selector_diagnostics(packs, hosts)
+    # what each host does with each part of a decision: the named hosts', else the default host's (a portable
+    # rule need not hear about hosts nobody named)
+    for host in hosts or (DEFAULT,):
         if host in ADAPTERS:
             problems += get_adapter(host).check(packs)
     return problems

@@ -10,8 +10,8 @@ WorktreeCreate is never answered on stdout: Claude Code would read it as the pat
 
 from __future__ import annotations
 
-from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table,
-                                    canonical_event, check_parts, decode_object, event_name_of, rule_parts)
+from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table, canonical_event,
+                                    check_parts, decode_object, event_name_of, named_event, rule_parts)
 from policy.lean import json_dumps
 from policy.model import EVENTS, HookOutput
 
@@ -27,10 +27,11 @@ name = "claude-code"
 __all__ = ["OTHER_PARTS", "RULE_KEYS", "VERDICT_PARTS", "EventProtocol", "Part", "rule_parts"]
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one hook payload. Raises InputError with one clear line."""
     data = decode_object(raw)
-    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/")
+    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/",
+                               event_name)
     return canonical_event(name, event_name, data)
 
 
@@ -274,10 +275,7 @@ def render_failure(error: PolicyError, event_name: str | None, mode: str) -> Hoo
 def event_name_hint(raw: bytes) -> str | None:
     """The event a payload names, read from its first bytes without parsing it (for a payload that cannot be
     parsed, e.g. one cut at the size ceiling, so that the failure still answers in that event's fail mode)."""
-    import re
-
-    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
-    return found.group(1).decode() if found else None
+    return named_event(raw)
 
 
 # ---- validate time: what rules ask for that Claude Code would not do ------------------------------------------
@@ -297,6 +295,13 @@ def supports(event_name: str) -> bool:
 
 def known_event(event_name: str) -> bool:
     return event_name in EVENTS
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload Claude Code would send for a described call (`policy explain`): the canonical event itself."""
+    from policy.adapters.common import example_payload as made_up
+
+    return made_up(name, lambda event: event, **described)
 
 
 # ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------

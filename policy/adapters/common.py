@@ -55,14 +55,32 @@ def decode_object(raw: bytes, examples: str = "examples/events/") -> dict[str, A
     return data  # type: ignore[no-any-return]
 
 
-def event_name_of(data: dict[str, Any], field: str, hint: str) -> str:
-    """The event a payload names in `field`; InputError when it is missing or not a string."""
-    event_name = data.get(field)
+def event_name_of(data: dict[str, Any], field: str, hint: str, given: str | None = None) -> str:
+    """The event a payload names in `field` (else `given`, the hook's `--event`); InputError when it is missing or
+    not a string."""
+    event_name = data.get(field, given)
     if event_name is not None and not isinstance(event_name, str):
         raise InputError(f"field {field!r} must be a string, not {type_name(event_name)}")
     if not event_name:
         raise InputError(f"the hook payload has no {field}", hint=hint)
     return event_name
+
+
+def named_event(raw: bytes, host: str | None = None) -> str | None:
+    """The event a payload names in `hook_event_name`, read from its first bytes without parsing it (for a payload
+    that cannot be parsed, e.g. one cut at the size ceiling, so that the failure still answers in that event's fail
+    mode); with `host`, the canonical event that host's name stands for (None for one policy does not map)."""
+    import re
+
+    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
+    if not found:
+        return None
+    if host is None:
+        return found.group(1).decode()
+    from policy.vocabulary import host_event
+
+    event = host_event(host, found.group(1).decode())
+    return event.canonical if event else None
 
 
 def without_lone_surrogates(value: Any) -> Any:
@@ -203,6 +221,9 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
 
     problems: list[Diagnostic] = []
     on = f" in {title}"
+    # a portable rule is right as it is on the hosts where the part works: the choice is the user's hosts
+    elsewhere = "" if host == "claude-code" else f", limit the rule with `agents:`, or leave {host} out of the " \
+                                                 "config's `agents:` if you do not use it"
     for pack in packs:
         for rule in pack.rules:
             if rule.agents and host not in rule.agents:
@@ -221,12 +242,12 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
                         rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)}{on} "
                         "(the rule still matches there: its other parts and effects apply)",
                         "docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        "decision", "warning"))
+                        f"decision{elsewhere}", "warning"))
                 elif inert:
                     problems.append(Diagnostic(
                         rule.location, "inert-field", f"{part} does nothing on {', '.join(inert)}{on}",
                         f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        f"{part}", "warning"))
+                        f"{part}{elsewhere}", "warning"))
             verdict = rule.decision
             exits = [event for event, entry in known.items()
                      if verdict and getattr(entry, verdict).how == "exit-2"]
@@ -318,8 +339,8 @@ def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 # ---- events made up from a description (`policy explain`) ------------------------------------------------------
 
 # The input fields Claude Code's file tools send, and what a made-up event gives the others.
-_FILE_TOOL_INPUTS = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
-                     "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
+_FILE_TOOL_INPUTS: dict[str, dict[str, Any]] = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
+                                                 "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
 
 
 def described_event(*, event: str | None = None, command: str | None = None, tool: str | None = None,
@@ -399,3 +420,22 @@ def http_body(event_name: str, output: HookOutput) -> bytes:
     else:  # (an event that cannot be blocked: what exit 2 would show, as a message)
         payload = {"systemMessage": reason}
     return (json_dumps(payload) + "\n").encode(errors="replace")
+
+
+def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any]], *, event: str | None = None,
+                    **described: Any) -> bytes:
+    """The payload `host` would send for a described call (`policy explain --agent HOST`): the call as Claude Code
+    would send it, in the host's shape (`to_host`, the adapter's `payload`). `event` may be the host's name for
+    it, the neutral one or Claude Code's. Raises UsageError for an event or tool the host does not have."""
+    from policy.errors import UsageError
+    from policy.lean import json_dumps
+    from policy.vocabulary import canonical_event as neutral, host_event
+
+    if event is not None:
+        found = host_event(host, event)
+        event = found.canonical if found else neutral(event)
+    canonical = described_event(event=event, **described)
+    try:
+        return json_dumps(to_host(canonical)).encode()
+    except ValueError as error:
+        raise UsageError(str(error), hint="docs/hosts.md lists each host's events and tools") from None

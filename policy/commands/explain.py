@@ -3,7 +3,8 @@
 The call is described (`policy explain 'git push --force'`, `--tool Edit --file src/a.py`, `--prompt TEXT`,
 `--event Stop`) or given whole (`--payload FILE`, `-` for stdin). A described call becomes the canonical event
 (policy.adapters.common.described_event) and then the payload the agent's host would send, by the adapter of
-`--agent` (its `payload()`, as for `policy test --agent`): every host in the adapter registry
+`--agent` (its `example_payload`, through its `payload()` as for `policy test --agent`; `--event` may be the
+host's name for the event, the neutral one or Claude Code's): every host in the adapter registry
 (policy.adapters.ADAPTERS) can be asked about. The payload is then evaluated exactly as `policy eval --dry-run
 --explain` does, against the real configuration and fact store: no effect is applied, nothing is logged, nothing
 sleeps.
@@ -60,23 +61,12 @@ def described_payload(adapter: Any, *, event: str | None, command: str | None, t
         raise UsageError("nothing to explain: describe a call",
                          hint="policy explain 'git push --force', --tool Edit --file src/a.py, --prompt PROMPT, "
                               "--event Stop, or --payload FILE")
-    from policy.adapters import DEFAULT
-    from policy.adapters.common import described_event
-    from policy.lean import json_dumps
-
-    canonical = described_event(event=event, command=command, tool=tool, file=file, prompt=prompt,
-                                tool_input=fields, cwd=cwd, session=session)
-    build = getattr(adapter, "payload", None)  # canonical event -> the host's payload (as for `policy test`)
+    build = getattr(adapter, "example_payload", None)  # every adapter of the registry has one
     if build is None:
-        if agent_of(adapter) != DEFAULT:  # the default host's payloads are the canonical shape
-            raise UsageError(f"the {agent_of(adapter)} adapter cannot make up its host's payloads",
-                             hint="pass a real payload: --payload FILE")
-        return json_dumps(canonical).encode()
-    try:
-        return json_dumps(build(canonical)).encode()
-    except ValueError as error:
-        raise UsageError(str(error), hint="describe a call this host makes, or pass a real payload: --payload "
-                                          "FILE") from None
+        raise UsageError(f"the {agent_of(adapter)} adapter cannot make up its host's payloads",
+                         hint="pass a real payload: --payload FILE")
+    return bytes(build(event=event, command=command, tool=tool, file=file, prompt=prompt, tool_input=fields,
+                       cwd=cwd, session=session))
 
 
 def agent_of(adapter: Any) -> str:
