@@ -134,3 +134,15 @@ def test_validate_and_test_fail_on_a_stale_install_until_it_is_reinstalled(env: 
     write(env.root / "elsewhere" / "other.yaml", "version: 1\npack: other\nrules:\n"
                                                  "  - {id: x, events: PostToolUse, tools: Read, context: hi}\n")
     assert env.run_text("validate", "elsewhere").stdout == "ok: 1 file valid\n"
+
+
+def test_validate_without_arguments_reports_a_rule_error_once(env: Env) -> None:
+    """The pack is compiled for the config and again for its test file: the error is listed once."""
+    assert env.run("init").returncode == 0
+    pack = env.root / ".policy" / "rules" / "project.yaml"
+    pack.write_text(pack.read_text().replace("    decision: deny", "    decison: deny", 1))
+    result = env.run_text("validate")
+    assert (result.returncode, result.stdout) == (1, (
+        ".policy/rules/project.yaml:15:5: unknown-key: unknown key 'decison' in rules[0]\n"
+        "    hint: did you mean 'decision'?\n"
+        "1 error, 0 warnings in 3 files\n"))

@@ -101,7 +101,9 @@ def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[
         from policy.tester import check_test_file
 
         diagnostics += [problem for test in tests for problem in check_test_file(test)]
-    return [ref.path for ref in refs] + [source.path for source in resolved.sources] + tests, diagnostics
+    # a pack is compiled again for its test file: report each problem once
+    return [ref.path for ref in refs] + [source.path for source in resolved.sources] + tests, \
+        list(dict.fromkeys(diagnostics))
 
 
 def stale_install(resolved: Resolved, compiled: CompiledFiles, hooks: list[Any]) -> list[Diagnostic]:
