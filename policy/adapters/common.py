@@ -385,43 +385,6 @@ def described_event(*, event: str | None = None, command: str | None = None, too
     return data
 
 
-# ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------
-# An http hook's answer is the body of a 2xx response, read as a command hook's stdout; the status code cannot
-# block, so what a command hook says with exit 2 must be said in the event's JSON (hook-protocols.md §5.9).
-# Only events whose block has a JSON form get an http hook; SessionStart and Setup accept none.
-HTTP_REFUSED_EVENTS = frozenset({"SessionStart", "Setup"})
-_JSON_BLOCKS = ("permission", "permission-request", "block")
-
-
-def http_capable(event_name: str) -> bool:
-    """Whether an http hook can give every answer policy may give on this event."""
-    entry = protocol(event_name)
-    if entry is None or not entry.supported or event_name in HTTP_REFUSED_EVENTS:
-        return False
-    return not entry.deny.how or entry.deny.how in _JSON_BLOCKS
-
-
-def http_body(event_name: str, output: HookOutput) -> bytes:
-    """The response body that answers as `output` does: stdout as it is; an exit-2 block (a deny, a fail-closed
-    failure) as the event's JSON deny or block, with the reason the command hook would print on stderr."""
-    if output.exit_code != 2:
-        return output.stdout.encode(errors="replace")
-    reason = output.stderr.strip() or "blocked by policy"
-    entry = protocol(event_name)
-    how = entry.deny.how if entry is not None else ""
-    if how == "permission":
-        payload: dict[str, Any] = {"hookSpecificOutput": {"hookEventName": event_name, "permissionDecision": "deny",
-                                                          "permissionDecisionReason": reason}}
-    elif how == "permission-request":
-        payload = {"hookSpecificOutput": {"hookEventName": event_name,
-                                          "decision": {"behavior": "deny", "message": reason}}}
-    elif how == "block":
-        payload = {"decision": "block", "reason": reason}
-    else:  # (an event that cannot be blocked: what exit 2 would show, as a message)
-        payload = {"systemMessage": reason}
-    return (json_dumps(payload) + "\n").encode(errors="replace")
-
-
 def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any]], *, event: str | None = None,
                     **described: Any) -> bytes:
     """The payload `host` would send for a described call (`policy explain --agent HOST`): the call as Claude Code
