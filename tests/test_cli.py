@@ -78,6 +78,9 @@ Options:
   --format FORMAT   text, json or junit. [default: text]
   -k PATTERN        Only tests whose `file::name` contains PATTERN.
   --json            Print JSON (the same as --format json).
+  --agent AGENT     The host whose payloads the events become (claude-code,
+                    codex, gemini, cursor, copilot); scenarios it cannot run
+                    are skipped. [default: claude-code]
   -h, --help        Show this message and exit.
 """
 
