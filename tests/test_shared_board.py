@@ -549,3 +549,16 @@ def test_only_the_user_config_names_the_shared_store_and_never_with_a_password(t
         assert resolved.settings.shared_store is None
         assert [(d.code, d.message) for d in resolved.diagnostics] == [
             ("shared-dsn", "store.shared holds a password, and config files are not secret")], dsn
+
+
+def test_doctor_checks_the_shared_store(tmp_path: Path, team: str) -> None:
+    laptop = Machine(tmp_path / "laptop", team)
+    assert laptop.eval("PreToolUse-Bash") == (0, "", "")
+    code, out, err = laptop.run("doctor")
+    assert f"ok    shared  {team}: answers, schema current, 1 active claim on the team's board" in out.splitlines()
+    laptop.env["PGPASSWORD"] = "wrong"
+    code, out, err = laptop.run("doctor")
+    (line,) = [line for line in out.splitlines() if line.startswith("fail  shared  ")]
+    assert line.startswith(f"fail  shared  the shared store {team} refused the connection (")
+    assert 'password authentication failed for user "policy"' in line
+    assert code == 1

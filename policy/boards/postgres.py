@@ -192,6 +192,10 @@ def outage(error: BaseException, dsn: str, *, timed_out: bool = False) -> BoardO
     first = (str(error).strip().splitlines() or [type(error).__name__])[0]
     if timed_out or "timeout" in first.lower():
         return BoardOutage(f"the shared store {dsn} did not answer in time ({first})")
+    if "authentication" in first or "does not exist" in first or "permission denied" in first:
+        return BoardOutage(f"the shared store {dsn} refused the connection ({first})",
+                           hint="check the role, the database and the password (PGPASSWORD, ~/.pgpass or the "
+                                "service file; docs/team.md)")
     return BoardOutage(f"the shared store {dsn} is unreachable ({first})")
 
 
