@@ -562,3 +562,16 @@ def test_doctor_checks_the_shared_store(tmp_path: Path, team: str) -> None:
     assert line.startswith(f"fail  shared  the shared store {team} refused the connection (")
     assert 'password authentication failed for user "policy"' in line
     assert code == 1
+
+
+def test_without_psycopg_the_shared_store_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from policy.errors import StoreError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(StoreError) as raised:
+        SharedBoard(SharedStore("service=team", 1.0), None).claim(S1, ["stack:a"], "x", now=0.0, ttl=60)
+    assert (raised.value.code, raised.value.message, raised.value.hint) == (
+        "shared-no-driver", "the shared store needs psycopg, which is not installed",
+        "pip install 'agent-policy[postgres]' (the config's store.shared names a PostgreSQL server)")

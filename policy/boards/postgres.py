@@ -94,12 +94,7 @@ class SharedStore:
     def _connect(self) -> Any:
         import math
 
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError("the shared store needs psycopg, which is not installed", code="shared-no-driver",
-                             hint="pip install 'agent-policy[postgres]' (the config's store.shared names a "
-                                  "PostgreSQL server)") from None
+        psycopg = driver()
         try:
             connection = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(2, math.ceil(self.timeout)),
                                          application_name="policy")
@@ -119,8 +114,7 @@ class SharedStore:
         one evaluation waits for a silent server once, not once per fact and effect."""
         import time
 
-        import psycopg
-
+        psycopg = driver()
         if self.outage is not None and time.monotonic() < self.retry_at:
             raise self.outage
         self.outage = None
@@ -184,6 +178,17 @@ class SharedStore:
             except Exception:  # noqa: BLE001 - a broken connection closes as it can
                 pass
             self.connection = None
+
+
+def driver() -> Any:
+    """psycopg, imported on first use (never on a path that reaches no shared fact or effect)."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("the shared store needs psycopg, which is not installed", code="shared-no-driver",
+                         hint="pip install 'agent-policy[postgres]' (the config's store.shared names a PostgreSQL "
+                              "server)") from None
+    return psycopg
 
 
 def outage(error: BaseException, dsn: str, *, timed_out: bool = False) -> BoardOutage:
