@@ -154,27 +154,58 @@ _CONTAINERS = frozenset((tuple, list, dict))  # what decode looks into; everythi
 
 def load_ruleset(request: Request, *, use_cache: bool = True) -> RuleSet:
     """The compiled rules and settings for `request`, from the cache when it is fresh. Raises ValidationFailed."""
-    refs = discover(request)
+    return _load(request, discover(request), use_cache)[0]
+
+
+def _load(request: Request, refs: tuple[ConfigRef, ...], use_cache: bool,
+          key: str | None = None) -> tuple[RuleSet, list[tuple[str, str]]]:
+    """The ruleset for `request` and what it was compiled from (the rule files' digests)."""
     directory = cache_dir(request.environ)
-    key = _key(request, refs)
+    key = key or _key(request, refs)
     entry_path = os.path.join(directory, key)
     if use_cache:
         raw = _read_private(entry_path)
         if raw is not None:
-            ruleset = _load_entry(raw)
-            if ruleset is not None:
-                return ruleset
+            loaded = _load_entry(raw)
+            if loaded is not None:
+                return loaded
     ruleset, deps, compiled = compile_request(request, refs)
     if use_cache:
         _store(directory, entry_path, marshal.dumps(
             (CACHE_FORMAT, deps, compiled.regexes, encode(tuple(compiled.selectors.values())),
              encode((ruleset.packs, ruleset.settings, ruleset.digest, ruleset.uses_now)))))
-    return ruleset
+    return ruleset, deps
 
 
-def _load_entry(raw: bytes) -> RuleSet | None:
-    """The ruleset of a fresh cache entry, or None. An entry that cannot be used for any reason (truncated, from a
-    build whose records had other fields, ...) is a miss, never an error: the rules are simply compiled again."""
+class RulesetMemo:
+    """Compiled rulesets held in memory by a resident evaluator (`policy serve`), by the cache key of their
+    request. Every use checks them exactly as a cache entry is checked (the key hashes the config files' contents
+    and the policy version, and the rule files' digests must still match), so an edited rule or config file is
+    picked up by the next event, as it is without a server; only the reading and decoding of the entry is saved."""
+
+    KEEP = _KEEP_ENTRIES
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[RuleSet, list[tuple[str, str]]]] = {}
+
+    def load(self, request: Request, *, use_cache: bool = True) -> RuleSet:
+        if not use_cache:
+            return load_ruleset(request, use_cache=False)
+        refs = discover(request)
+        key = _key(request, refs)
+        held = self._held.pop(key, None)
+        if held is None or not _fresh(held[1]):
+            held = _load(request, refs, True, key)
+        self._held[key] = held  # (most recently used last)
+        while len(self._held) > self.KEEP:
+            del self._held[next(iter(self._held))]
+        return held[0]
+
+
+def _load_entry(raw: bytes) -> tuple[RuleSet, list[tuple[str, str]]] | None:
+    """The ruleset of a fresh cache entry and its dependencies, or None. An entry that cannot be used for any
+    reason (truncated, from a build whose records had other fields, ...) is a miss, never an error: the rules are
+    simply compiled again."""
     try:
         form, deps, regexes, selectors, payload = marshal.loads(raw)
         if form != CACHE_FORMAT or not _fresh(deps):
@@ -190,7 +221,7 @@ def _load_entry(raw: bytes) -> RuleSet | None:
         return None
     lean.register_regex_specs(regexes)
     conditions.register_selectors(selector_records)
-    return ruleset
+    return ruleset, deps
 
 
 def compile_request(request: Request, refs: tuple[ConfigRef, ...]) -> tuple[RuleSet, list[tuple[str, str]], Any]:

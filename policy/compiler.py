@@ -64,9 +64,9 @@ class CompiledFiles:
 
 def fact_catalog(pack_facts: frozenset[str] = frozenset()) -> FactCatalog:
     from policy.expressions import FactCatalog
-    from policy.facts import family_fields
+    from policy.facts import family_fields, family_regex_args
 
-    return FactCatalog(family_fields(), pack_facts)
+    return FactCatalog(family_fields(), pack_facts, family_regex_args())
 
 
 # ---- stage: format version -------------------------------------------------------------------------------------
@@ -193,11 +193,12 @@ class _PackCompiler:
 
         decision = data.get("decision")
         keeps_working = data.get("stop") is None and (decision == "deny" or data.get("context") is not None)
-        if data.get("block_cap") is not None and not (set(events) & STOP_EVENTS and keeps_working):
-            self.diagnostics.append(Diagnostic(
-                self.at(*path, "block_cap", key=True), "useless-block-cap",
-                "block_cap only applies to Stop or SubagentStop rules that keep the agent working (a deny or a "
-                "context)", "remove it", "warning"))
+        for cap in ("block_cap", "block_time_cap"):
+            if data.get(cap) is not None and not (set(events) & STOP_EVENTS and keeps_working):
+                self.diagnostics.append(Diagnostic(
+                    self.at(*path, cap, key=True), "useless-block-cap",
+                    f"{cap} only applies to Stop or SubagentStop rules that keep the agent working (a deny or a "
+                    "context)", "remove it", "warning"))
         update_input = None
         if "update_input" in data:
             if decision not in ("allow", "ask"):
@@ -222,34 +223,60 @@ class _PackCompiler:
             message=self.template(data.get("message"), (*path, "message")),
             delay=delay, effects=effects, enabled=bool(data.get("enabled", True)),
             final=bool(data.get("final", False)), block_cap=self.block_cap(data.get("block_cap"), (*path, "block_cap")),
+            block_time_cap=self.block_time_cap(data.get("block_time_cap"), (*path, "block_time_cap")),
             update_input=update_input, update_output=update_output,
             stop=self.template(data.get("stop"), (*path, "stop")), agents=agents,
         )
 
     def block_cap(self, value: Any, path: tuple[Any, ...]) -> int:
         """An integer, or an expression over params evaluated now (the cap is part of the compiled rule)."""
+        def problem(result: Any) -> str | None:
+            if isinstance(result, bool) or not isinstance(result, int) or result < 1:
+                return f"block_cap must be a whole number of at least 1, not {result!r}"
+            return None
+
+        found = self.fixed_value(value, path, "block_cap", problem, "e.g. block_cap: 3, or block_cap: params.max_blocks")
+        return 1 if found is None else int(found)
+
+    def block_time_cap(self, value: Any, path: tuple[Any, ...]) -> float | None:
+        """Seconds (a number, or an expression over params evaluated now); None: no time cap."""
+        def problem(result: Any) -> str | None:
+            if result is not None and (isinstance(result, bool) or not isinstance(result, (int, float))
+                                       or result <= 0):
+                return f"block_time_cap must be a number of seconds above 0 (or null), not {result!r}"
+            return None
+
+        found = self.fixed_value(value, path, "block_time_cap", problem,
+                                 "e.g. block_time_cap: 1800, or block_time_cap: params.stop_block_minutes * 60")
+        return None if found is None else float(found)
+
+    def fixed_value(self, value: Any, path: tuple[Any, ...], name: str, problem_of: Any, hint: str) -> Any:
+        """A rule field fixed when the rules are compiled: a literal, or an expression over params evaluated now.
+        None when it is absent or wrong (then a `bad-block-cap` diagnostic says why)."""
         if value is None:
-            return 1
-        if isinstance(value, int):
-            return value
-        expr = self.expression(value, path)
-        if expr is None:
-            return 1
-        problem = None
-        if set(expr.names) - {"params"}:
-            problem = "block_cap can only use params: it is fixed when the rules are compiled"
+            return None
+        if not isinstance(value, str):
+            problem = problem_of(value)
+            result = value
         else:
-            try:
-                result = conditions.evaluate(expr, conditions.make_scope({"params": self.params}))
-            except conditions.ExpressionError as error:
-                result, problem = None, f"block_cap `{expr.source}` failed: {error}"
-            if problem is None and (isinstance(result, bool) or not isinstance(result, int) or result < 1):
-                problem = f"block_cap must be a whole number of at least 1, not {result!r}"
+            expr = self.expression(value, path)
+            if expr is None:
+                return None
+            problem = None
+            result = None
+            if set(expr.names) - {"params"}:
+                problem = f"{name} can only use params: it is fixed when the rules are compiled"
+            else:
+                try:
+                    result = conditions.evaluate(expr, conditions.make_scope({"params": self.params}))
+                except conditions.ExpressionError as error:
+                    problem = f"{name} `{expr.source}` failed: {error}"
+                if problem is None:
+                    problem = problem_of(result)
         if problem is None:
-            return result  # type: ignore[no-any-return]
-        self.diagnostics.append(Diagnostic(self.at(*path), "bad-block-cap", problem,
-                                           "e.g. block_cap: 3, or block_cap: params.max_blocks"))
-        return 1
+            return result
+        self.diagnostics.append(Diagnostic(self.at(*path), "bad-block-cap", problem, hint))
+        return None
 
     def effect(self, item: Any, path: tuple[Any, ...], pack_name: str) -> Effect | None:
         from policy.effects import UNTRUSTED_HINT, check_effect

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
         def stop_blocks(self) -> int: ...
 
+        def stop_run_age(self) -> float | None: ...
+
 
 def local_datetime(now: float, utc_offset: int | None = None) -> Any:
     """`now` as a timezone-aware datetime (the local zone, or the given UTC offset)."""
@@ -93,7 +95,9 @@ class _Evaluation:
     def note(self, rule: Rule, outcome: str, detail: str = "", values: tuple[tuple[str, Any], ...] = ()) -> None:
         if self.explain:
             self.trace.append(RuleTrace(rule.pack, rule.id, outcome, detail,
-                                        tuple((name, _plain(value)) for name, value in values)))
+                                        tuple((name, _plain(value)) for name, value in values
+                                              if not callable(value) and not isinstance(value, View)),
+                                        str(rule.location)))
 
     def fail(self, rule: Rule, where: str, expr: Expr | None, error: Exception,
              location: Location | None = None) -> EvaluationError:
@@ -224,6 +228,13 @@ class _Evaluation:
                     self.note(rule, "capped", f"{stop_blocks} consecutive blocks reached block_cap {rule.block_cap}",
                               (("stop_hook_active", True), ("consecutive_blocks", stop_blocks)))
                     continue
+                if rule.block_time_cap is not None:
+                    age = self.facts.stop_run_age()
+                    if age is not None and age >= rule.block_time_cap:
+                        self.note(rule, "capped", f"blocking since {age:g}s reached block_time_cap "
+                                                  f"{rule.block_time_cap:g}s",
+                                  (("stop_hook_active", True), ("blocking_for", age)))
+                        continue
             hit = self.hit(rule, pack)
             hits.append((hit, rule))
             self.note(rule, "matched", f"decision {rule.decision}" if rule.decision else "matched",

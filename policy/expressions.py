@@ -30,6 +30,7 @@ class FactCatalog:
 
     families: dict[str, frozenset[str]]
     pack_facts: frozenset[str] = frozenset()
+    regex_args: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)  # facts.<family>.<method>(...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,26 @@ class _Checker:
             return value
         return _NOT_CONSTANT
 
+    def check_family_regexes(self, node: ast.Call) -> None:
+        """`facts.transcript.ran(REGEX)`: a family method's regex arguments are constant, checked and precompiled,
+        as a function's are."""
+        parts = self.chain(node.func)
+        if not parts or len(parts) != 3 or parts[0] != "facts":
+            return
+        method = f"facts.{parts[1]}.{parts[2]}()"
+        for index in self.env.catalog.regex_args.get((parts[1], parts[2]), ()):
+            if index >= len(node.args):
+                continue
+            value = self.constant(node.args[index])
+            if value is _NOT_CONSTANT:
+                self.error("not-constant", f"the regex of {method} must be a literal or a param",
+                           "constant patterns are checked when the rules load; a pattern taken from the event "
+                           "could be made to run for minutes")
+            elif isinstance(value, str):
+                problem = add_regex(self.env, value)
+                if problem:
+                    self.error("bad-regex", problem, "regexes use Python syntax (docs/rules.md#match)")
+
     def check_call(self, node: ast.Call) -> None:
         ast = self.ast
         if isinstance(node.func, ast.Name):
@@ -345,7 +366,9 @@ class _Checker:
                         self.error("bad-glob", problem, GLOB_HINT)
                     else:
                         self.error("bad-jmespath", problem, "see https://jmespath.org for the syntax")
-        elif not isinstance(node.func, ast.Attribute) and type(node.func) in self.allowed_nodes:
+        elif isinstance(node.func, ast.Attribute):
+            self.check_family_regexes(node)
+        elif type(node.func) in self.allowed_nodes:
             # (a disallowed callee, such as a lambda, is reported when it is visited)
             self.error("not-allowed", "only named functions and methods can be called")
 

@@ -227,14 +227,17 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
 def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, now: float,
                    utc_offset: int | None, cwd: str, started: float | None = None, close_store: bool = True,
                    store_opener: Callable[[str], Store] | None = None,
-                   on_ready: Callable[[Event, RuleSet, str], None] | None = None) -> Outcome:
+                   on_ready: Callable[[Event, RuleSet, str], None] | None = None,
+                   rules_loader: Callable[..., RuleSet] | None = None, keep_store: bool = False) -> Outcome:
     """Everything `policy eval` does except reading stdin, printing and sleeping.
 
     `close_store=False` is for a process that ends right after: closing the last connection to the store makes
     SQLite checkpoint the WAL into the database file (~3 ms, most of a warm run); the store is left instead
     (`Store.leave`), which checkpoints only once the WAL has grown past a bound. `on_ready(event, ruleset,
     db_path)` is called once the event is read and the rules are loaded, before anything slow: the watcher of
-    `main` learns from it how to fail if the evaluation runs out of time."""
+    `main` learns from it how to fail if the evaluation runs out of time. A resident evaluator (policy.server)
+    passes `rules_loader` (its `RulesetMemo.load`), a `store_opener` returning the store it holds, and
+    `keep_store=True` (the store stays open for the next event)."""
     from policy.adapters import get_adapter
     from policy.config import Request
 
@@ -273,7 +276,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
         from policy.cache import load_ruleset
         from policy.store import Store, default_path
 
-        ruleset = load_ruleset(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
+        ruleset = (rules_loader or load_ruleset)(request, use_cache=environ.get("POLICY_NO_CACHE") != "1")
         db_path = options.db or ruleset.settings.db or default_path(environ)
         if on_ready is not None:
             on_ready(event, ruleset, db_path)
@@ -287,20 +290,20 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
             # rule off, the others run (a repository cannot turn the user's deny into an allow by breaking).
             return _decide_without_broken(adapter, event, raw, fallback, error, options, environ, now=now,
                                           utc_offset=utc_offset, started=started, close_store=close_store,
-                                          store_opener=store_opener)
+                                          store_opener=store_opener, keep_store=keep_store)
         return _failure(adapter, event, ruleset, store, error, options, request, now=now, started=started)
     except Exception as error:  # a bug: never a traceback on stdout, always a decision in the fail mode
         return _failure(adapter, event, ruleset, store, _internal(error, environ), options, request, now=now,
                         started=started)
     finally:
-        if store is not None:
+        if store is not None and not keep_store:
             store.close() if close_store else store.leave()
 
 
 def _decide_without_broken(adapter: Any, event: Event, raw: bytes, ruleset: RuleSet, error: PolicyError,
                            options: Options, environ: Mapping[str, str], *, now: float, utc_offset: int | None,
                            started: float, close_store: bool, store_opener: Callable[[str], Store] | None,
-                           ) -> Outcome:
+                           keep_store: bool = False) -> Outcome:
     from policy.lean import replace
     from policy.store import Store, default_path
 
@@ -312,7 +315,7 @@ def _decide_without_broken(adapter: Any, event: Event, raw: bytes, ruleset: Rule
     except PolicyError as failure:
         return _failure(adapter, event, ruleset, store, failure, options, None, now=now, started=started)
     finally:
-        if store is not None:
+        if store is not None and not keep_store:
             store.close() if close_store else store.leave()
     if not outcome.output.stdout and not outcome.output.exit_code and outcome.error is None:
         # Nothing else to say: say that the project's rules are not enforced, as the open fail mode does.
@@ -580,43 +583,26 @@ def _record_crash(environ: Mapping[str, str]) -> str | None:
 
 def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryIO | None = None,
          stdout: BinaryIO | None = None, stderr: BinaryIO | None = None, environ: Mapping[str, str] | None = None,
-         clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> int:
+         clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+         started: float | None = None) -> int:
     """Run `policy eval` and return the exit code (`exiting`: the process ends right after; see evaluate_event)."""
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     argv = sys.argv[2:] if argv is None else argv
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
     environ = os.environ if environ is None else environ
-    now, offset = clock(), None
-    problem: PolicyError | None = None
-    try:
-        options = parse_options(argv)
-        if options.help:
-            stdout.write((USAGE + "\n").encode())
-            return 0
-        if options.now:
-            from policy.times import parse_iso
-
-            now, offset = parse_iso(options.now, what="--now")
-    except PolicyError as error:
-        problem, options = error, parse_options(argv, strict=False)
+    options, problem, now, offset = read_arguments(argv, clock())
+    if options.help and problem is None:
+        stdout.write((USAGE + "\n").encode())
+        return 0
     if problem is not None and stdin.isatty():  # a person at a terminal, not a hook: no event is coming
         stderr.write(f"policy: {problem.one_line()}\n".encode())
         return 2
     raw, too_large = read_event(stdin, MAX_EVENT_BYTES_CEILING)
-    problem = problem or too_large
-    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
-    if problem is not None:
-        out, err, code, delay = _rendered(argument_failure(problem, raw, options, environ, cwd=os.getcwd()),
-                                          options)
-    elif exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1":
-        out, err, code, delay, timeout = _watched(raw, options, environ, now=now, utc_offset=offset,
-                                                  started=started)
-    else:
-        outcome = evaluate_event(raw, options, environ, now=now, utc_offset=offset, cwd=os.getcwd(),
-                                 started=started, close_store=not exiting)
-        out, err, code, delay = _rendered(outcome, options)
+    out, err, code, delay, timeout = answer_event(
+        raw, options, problem or too_large, environ, now=now, utc_offset=offset, started=started, cwd=os.getcwd(),
+        watched=exiting and hasattr(os, "fork") and environ.get("POLICY_NO_WATCHDOG") != "1", exiting=exiting)
     stdout.write(out)
     stderr.write(err)
     stdout.flush()
@@ -624,6 +610,45 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     if delay > 0:  # slept after the answer, and never past the host's timeout
         sleep(min(delay, max(0.0, answer_deadline(timeout, started) - time.perf_counter())))
     return code
+
+
+def read_arguments(argv: list[str], now: float) -> tuple[Options, PolicyError | None, float, int | None]:
+    """`policy eval`'s flags: (options, the error in them or None, now, the UTC offset --now gives or None)."""
+    offset = None
+    try:
+        options = parse_options(argv)
+        if options.now and not options.help:
+            from policy.times import parse_iso
+
+            now, offset = parse_iso(options.now, what="--now")
+    except PolicyError as error:
+        return parse_options(argv, strict=False), error, now, offset
+    return options, None, now, offset
+
+
+def answer_event(raw: bytes, options: Options, problem: PolicyError | None, environ: Mapping[str, str], *,
+                 now: float, utc_offset: int | None, started: float, cwd: str, watched: bool = False,
+                 exiting: bool = False, **evaluation: Any) -> tuple[bytes, bytes, int, float, float]:
+    """What `policy eval` answers to the event `raw`: (stdout, stderr, exit code, the delay to sleep after the
+    answer, the hook's timeout that bounds that sleep). One function for the hook process (`watched`: in a forked
+    child, see the watchdog below) and the resident evaluator (policy.server, which passes `evaluation`: its
+    rules loader, held store and `on_ready`), so that both answer byte for byte alike."""
+    timeout = options.timeout if options.timeout is not None else DEFAULT_HOOK_TIMEOUT
+    if problem is not None:
+        return (*_rendered(argument_failure(problem, raw, options, environ, cwd=cwd), options), timeout)
+    if watched:
+        return _watched(raw, options, environ, now=now, utc_offset=utc_offset, started=started)
+    learned: list[float] = []
+    notify = evaluation.pop("on_ready", None)
+
+    def ready(event: Event, ruleset: RuleSet, db_path: str) -> None:
+        learned.append(hook_timeout(options, ruleset, event.name))
+        if notify is not None:
+            notify(event, ruleset, db_path)
+
+    outcome = evaluate_event(raw, options, environ, now=now, utc_offset=utc_offset, cwd=cwd, started=started,
+                             close_store=not exiting, on_ready=ready, **evaluation)
+    return (*_rendered(outcome, options), learned[0] if learned else timeout)
 
 
 def _rendered(outcome: Outcome, options: Options) -> tuple[bytes, bytes, int, float]:
@@ -750,11 +775,23 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
 
 
 _WATCHER: int | None = None  # in a watched evaluator: the watcher's pid
+# In a resident evaluator (policy.server): whether the client that sent the event is gone.
+_CLIENT_GONE: Callable[[], bool] | None = None
+
+
+def watch_client(gone: Callable[[], bool] | None) -> None:
+    """Let `gone()` say, for the event being decided, that whoever waits for its answer has gone away (a
+    resident evaluator's client, killed by the host): then, as for a hook process whose watcher was killed,
+    nothing is committed or run."""
+    global _CLIENT_GONE
+    _CLIENT_GONE = gone
 
 
 def _orphaned() -> bool:
-    """Whether this is a watched evaluator whose watcher is gone: the host killed the hook (at its timeout, say)
-    and decided without it, so nothing more may be written or run."""
+    """Whether this is a watched evaluator whose watcher is gone (or a resident evaluator whose client is): the
+    host killed the hook (at its timeout, say) and decided without it, so nothing more may be written or run."""
+    if _CLIENT_GONE is not None and _CLIENT_GONE():
+        return True
     return _WATCHER is not None and os.getppid() != _WATCHER
 
 
@@ -802,14 +839,17 @@ def _log_watchdog_failure(error: PolicyError, ready: tuple[Any, ...], options: O
         store.leave()
 
 
-def run(argv: list[str]) -> None:
+def run(argv: list[str], *, stdin: BinaryIO | None = None, started: float | None = None,
+        after: Callable[[], None] | None = None) -> None:
     """The hook process: run `main`, then exit without interpreter teardown.
 
     Tearing down ~100 loaded modules and their objects costs a third of a warm hook's time; by the time `main`
     returns the store is closed and nothing else is buffered, so the streams are flushed and the process ends.
+    The hook client (policy/client.py) passes the event it has read already (`stdin`), when it started, and what
+    to do once the answer is out (`after`: start a server for the next event).
     """
     try:
-        code = main(argv, exiting=True)
+        code = main(argv, exiting=True, stdin=stdin, started=started)
     except BaseException as error:  # main handles everything it can; this is the last line of defence
         try:
             sys.stderr.write(f"policy: internal error: {type(error).__name__}: {error}\n")
@@ -818,5 +858,9 @@ def run(argv: list[str]) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        if after is not None:
+            after()
+    except BaseException:
+        pass
     finally:
         os._exit(code)

@@ -439,7 +439,8 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
     values = layers.values
     log = values.get("log") or {}
     # a source's tuning, with SourceSpec's defaults where the config says nothing
-    tuning = {"ttl": float, "timeout": float, "breaker_failures": int, "breaker_cooldown": float}
+    tuning = {"ttl": float, "timeout": float, "breaker_failures": int, "breaker_cooldown": float,
+              "breaker_max_cooldown": float, "max_stale": float}
     sources = tuple(SourceSpec(
         name=name, kind=spec["kind"], feeds=spec["feeds"],
         options={key: value for key, value in spec.items() if key not in ("kind", "feeds", *tuning)},

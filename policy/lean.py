@@ -377,6 +377,33 @@ class FileRefused(OSError):
     """A path that is not a regular file of bounded size (a FIFO, a device, a directory, a huge file)."""
 
 
+def read_file_tail(path: str, limit: int) -> tuple[bytes, bool]:
+    """The last `limit` bytes of the regular file at `path` (opened as read_regular_file opens it), and whether
+    anything before them was left unread. Raises OSError (FileRefused when it is not a regular file)."""
+    import os
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("it is not a regular file")
+        start = max(0, info.st_size - limit)
+        if start:
+            os.lseek(descriptor, start, os.SEEK_SET)
+        chunks = []
+        size = 0
+        while size < limit:  # a file that grows meanwhile is read up to the limit
+            chunk = os.read(descriptor, min(1 << 20, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), start > 0
+    finally:
+        os.close(descriptor)
+
+
 def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file at `path`, at most `limit` of them. A FIFO would block the reader forever
     and /dev/zero (say, through a committed symlink) would fill the memory: the file is opened without blocking

@@ -136,6 +136,7 @@ class Rule:
     enabled: bool = True
     final: bool = False
     block_cap: int = 1
+    block_time_cap: float | None = None  # seconds since the current run of Stop blocks began, past which it ends
     # The tool input fields to replace (None: remove the field), the tool output to replace (a mapping of fields,
     # or a Template for the whole output), and the reason to stop the agent outright: values hold Templates.
     update_input: dict[str, Any] | None = None
@@ -209,7 +210,9 @@ class SourceSpec:
     ttl: float = 60.0
     timeout: float = 2.0
     breaker_failures: int = 3
-    breaker_cooldown: float = 300.0
+    breaker_cooldown: float = 300.0  # the first time the breaker opens; doubled each time it opens again
+    breaker_max_cooldown: float = 3600.0
+    max_stale: float | None = None  # seconds past `ttl` a value stays after its last good fetch; None: forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +311,8 @@ class RuleTrace:
     rule_id: str
     outcome: str
     detail: str = ""
-    values: tuple[tuple[str, Any], ...] = ()
+    values: tuple[tuple[str, Any], ...] = ()  # what the deciding part read (functions and fact objects left out)
+    location: str = ""  # file:line:col of the rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,14 +91,34 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def explain_text(decision: Decision | None) -> str:
-    """The `policy eval --explain` trace, one rule per line, for stderr."""
+def _brief(value: Any, limit: int = 40) -> str:
+    """A value as the explanation shows it: its repr, one line, cut at `limit` characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _detail(step: Any) -> str:
+    """What decided a rule, without the whitespace of its YAML, cut to a line."""
+    detail = " ".join(step.detail.split())
+    if step.outcome == "when" and detail.startswith("when `"):
+        source, _, rest = detail[6:].rpartition("` is ")
+        detail = f"when `{_short(source, 60)}` is {rest}"
+    return _short(detail, 110)
+
+
+def explain_text(decision: Decision | None, *, locations: bool = False) -> str:
+    """The explanation of a decision (`policy explain`, and `policy eval --explain` on stderr): the verdict and
+    why, then the rules of the event: those that matched, those whose `match`/`when` did not hold (with the values
+    they read, each cut short), those skipped (an earlier `final`, disabled, capped), and in one line those for
+    other tools."""
     if decision is None:
         return ""
     from policy.lean import json_dumps
 
     lines = [f"explain: {decision.event_name}: verdict {decision.verdict or 'none'}"
              + (f", delay {decision.delay:g}s" if decision.delay else "")]
+    if decision.reason:
+        lines.append(f"  reason: {_short(' '.join(decision.reason.split()), 200)}")
     if decision.stop:
         lines.append(f"  stop: {' '.join(decision.stop.split())} (stronger than the verdict)")
     if decision.updated_input is not None:
@@ -109,10 +129,34 @@ def explain_text(decision: Decision | None) -> str:
                                                          "call go ahead"))
     if decision.updated_output is not None:
         lines.append(f"  tool output replaced by {_short(json_dumps(decision.updated_output))}")
+    groups: dict[str, list[str]] = {"matched": [], "not matched": [], "skipped": []}
+    other_tools: list[str] = []
     for step in decision.trace:
-        values = ", ".join(f"{name} = {value!r}" for name, value in step.values)
-        lines.append(printable(f"  {step.pack}/{step.rule_id}: {step.outcome}: {step.detail}"
-                               + (f" [{values}]" if values else "")))
+        name = f"{step.pack}/{step.rule_id}"
+        if step.outcome == "tools":
+            other_tools.append(name)
+            continue
+        values = ", ".join(f"{key} = {_brief(value)}" for key, value in step.values[:4]) \
+            + (", …" if len(step.values) > 4 else "")
+        if locations and step.location:
+            import os
+
+            from policy.config import display_path
+
+            name += f" ({display_path(step.location, os.getcwd())})"
+        group = "matched" if step.outcome == "matched" else "not matched" if step.outcome in ("match", "when") \
+            else "skipped"
+        text = _detail(step) if step.outcome != "matched" or step.detail != "matched" else ""
+        groups[group].append(printable(f"    {name}: {text}".rstrip(": ") + (f" [{values}]" if values else "")))
+    if not decision.trace and not decision.hits:
+        lines.append(f"  no rule is on {decision.event_name}")
+    for title, entries in groups.items():
+        if entries:
+            lines.append(f"  {title}:")
+            lines += entries
+    if other_tools:
+        tool = next((step.values[0][1] for step in decision.trace if step.outcome == "tools" and step.values), None)
+        lines.append(printable(f"  not for tool {tool}: " + ", ".join(other_tools)))
     return "\n".join(lines) + "\n"
 
 

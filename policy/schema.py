@@ -267,6 +267,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
                                          "never again while stop_hook_active). An integer, or an expression over "
                                          "params (e.g. params.max_blocks), fixed when the rules are compiled.",
                           "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "block_time_cap": {"description": "Next to block_cap: the seconds this rule may keep a stopping agent "
+                                              "working, counted from the first stop of the current run that was "
+                                              "kept going; then it lets the agent stop. A number, or an expression "
+                                              "over params (null: no time cap), fixed when the rules are compiled.",
+                               "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"},
+                                         {"type": "null"}]},
             "update_input": {"type": "object", "minProperties": 1,
                              "description": "Tool events, with decision allow or ask: fields of the tool input to "
                                             "replace before the tool runs (strings are templates; a one-expression "
@@ -383,10 +389,16 @@ def _tests_schema() -> dict[str, Any]:
             "do": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "description": "An action: an effect applied as a rule would (docs/effects.md), e.g. "
                                   "{session_start: {...}}."},
+            "transcript": {"type": "array", "items": {"type": ["object", "string"]}, "minItems": 1,
+                           "description": "Lines to append to the session's transcript, which the events' "
+                                          "transcript_path points to: Claude Code's JSONL entries (a string is "
+                                          "written as it is). docs/testing.md#transcripts."},
             "session": {"type": "string",
-                        "description": "The agent session the action acts for (default: the test's session)."},
+                        "description": "The agent session the action or transcript is for (default: the test's "
+                                       "session)."},
         },
-        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]}]}
+        "oneOf": [{"required": ["event"]}, {"required": ["advance"]}, {"required": ["do"]},
+                  {"required": ["transcript"]}]}
     test = {
         "type": "object", "required": ["name", "steps"], "additionalProperties": False,
         "properties": {
@@ -486,7 +498,14 @@ def _config_schema() -> dict[str, Any]:
             "breaker_failures": {"type": "integer", "minimum": 1,
                                  "description": "Failures in a row that open the circuit breaker (default 3)."},
             "breaker_cooldown": {"type": "number", "minimum": 0,
-                                 "description": "Seconds the breaker stays open (default 300)."}},
+                                 "description": "Seconds the breaker stays open the first time (default 300); "
+                                                "doubled each time it opens again, with jitter."},
+            "breaker_max_cooldown": {"type": "number", "minimum": 0,
+                                     "description": "The longest the breaker stays open (default 3600)."},
+            "max_stale": {"type": "number", "minimum": 0,
+                          "description": "Seconds past `ttl` the last good value is kept while the source fails; "
+                                         "then it is absent (kv keys expire, usage is not available) and rules "
+                                         "that need it fail closed. Default: kept until the next good value."}},
         "allOf": [{"if": {"properties": {"kind": {"const": kind}}}, "then": {"required": [option]}}
                   for kind, option in (("command", "argv"), ("http", "url"), ("file", "path"))]}
     return {

@@ -19,6 +19,7 @@ from policy.model import STOP_EVENTS, TOOL_EVENTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from dataclasses import dataclass
     from typing import Any
 
@@ -295,10 +296,14 @@ class _Clock:
         self.offset = offset
 
 
-def _complete_event(event: dict[str, Any], session: str, counter: int) -> dict[str, Any]:
+def _complete_event(event: dict[str, Any], session: str, counter: int,
+                    transcript: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The payload of a test's event: the fields the host always sends filled in (`transcript`: the transcript
+    file of a session; default /tmp/policy-test/<session>.jsonl)."""
     name = event["hook_event_name"]
-    full: dict[str, Any] = {"session_id": session, "transcript_path": f"/tmp/policy-test/{session}.jsonl",
-                            "cwd": DEFAULT_CWD}
+    payload_session = str(event.get("session_id", session))
+    full: dict[str, Any] = {"session_id": session, "cwd": DEFAULT_CWD, "transcript_path": (
+        transcript(payload_session) if transcript is not None else f"/tmp/policy-test/{payload_session}.jsonl")}
     if name in PERMISSION_MODE_EVENTS:
         full["permission_mode"] = "default"
     if name in TOOL_USE_ID_EVENTS:
@@ -433,12 +438,36 @@ class _TestRun:
                     from policy.times import parse_duration
 
                     self.clock.now += parse_duration(step["advance"], what="advance")
+                elif "transcript" in step:
+                    self.transcript_step(step)
                 else:
                     self.action_step(store, position, label, step)
             for position, check in enumerate(self.test.get("expect_facts") or ()):
                 self.check_facts(store, ("expect_facts", position), "expect_facts", check)
         finally:
             store.close()
+
+    def transcript_path(self, session: str) -> str:
+        """The transcript file of an agent session in this scenario (next to its database; events point there)."""
+        safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in session)[:100]
+        return f"{self.database}.transcript-{safe}.jsonl"
+
+    def transcript_step(self, step: dict[str, Any]) -> None:
+        """Append entries to the session's transcript as Claude Code writes them: one JSON object per line (a
+        `timestamp` from the clock unless given); a string is written as it is (a cut or malformed line)."""
+        from policy.lean import json_dumps
+        from policy.times import format_iso
+
+        lines = []
+        for entry in step["transcript"]:
+            if isinstance(entry, dict):
+                stamp = str(format_iso(self.clock.now, utc_offset=0)).replace("+00:00", "Z")
+                entry = {**entry, "timestamp": entry.get("timestamp", stamp)}
+                lines.append(json_dumps(entry))
+            else:
+                lines.append(str(entry))
+        with open(self.transcript_path(str(step.get("session", self.session))), "a", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
 
     def action_step(self, store: Store, position: int, label: str, step: dict[str, Any]) -> None:
         from policy.effects import EffectContext, apply_effects, effect_modules
@@ -463,7 +492,7 @@ class _TestRun:
         from policy.hook import Options, decide_event
         from policy.lean import json_dumps, json_loads
 
-        payload = _complete_event(step["event"], self.session, position + 1)
+        payload = _complete_event(step["event"], self.session, position + 1, self.transcript_path)
         raw = json_dumps(payload).encode()
         adapter = get_adapter("claude-code")
         event = adapter.parse(raw)
@@ -571,8 +600,10 @@ class Workspace:
         import shutil
 
         if self._runs:
+            import glob
+
             previous = os.path.join(self.directory, f"test-{self._runs}.db")
-            for leftover in (previous, previous + "-wal", previous + "-shm"):
+            for leftover in (previous, previous + "-wal", previous + "-shm", *glob.glob(previous + ".transcript-*")):
                 if os.path.exists(leftover):
                     os.remove(leftover)
         self._runs += 1

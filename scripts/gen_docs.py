@@ -183,24 +183,49 @@ def block_test_defaults() -> str:
                                                 f"or the test sets `now`."
 
 
-def _protocol_table(parts: tuple[str, ...]) -> str:
-    from policy.adapters.claude_code import RULE_KEYS, protocol_table
+def _protocol_table(parts: tuple[str, ...], host: str = "claude-code") -> str:
+    """One host's table: a row per canonical event it raises (named as the host names it, when it differs)."""
+    from policy.adapters import get_adapter
+    from policy.adapters.common import RULE_KEYS
+    from policy.vocabulary import host_events
+
+    names: dict[str, list[str]] = {}
+    for event in host_events(host):
+        names.setdefault(event.canonical, []).append(event.name)
+
+    def title(event: str) -> str:
+        spelled = [name for name in names.get(event, ()) if name != event]
+        return f"`{event}`" + (f" ({', '.join(f'`{name}`' for name in spelled)})" if spelled else "")
 
     return _table(["event", *(f"`{RULE_KEYS[part]}`" for part in parts)],
-                  [[f"`{event}`", *(getattr(protocol, part).doc for part in parts)]
-                   for event, protocol in protocol_table().items()])
+                  [[title(event), *(getattr(protocol, part).doc for part in parts)]
+                   for event, protocol in get_adapter(host).protocol_table().items()])
 
 
 def block_protocol_verdicts() -> str:
-    from policy.adapters.claude_code import VERDICT_PARTS
+    from policy.adapters.common import VERDICT_PARTS
 
     return _protocol_table(VERDICT_PARTS)
 
 
 def block_protocol_parts() -> str:
-    from policy.adapters.claude_code import OTHER_PARTS
+    from policy.adapters.common import OTHER_PARTS
 
     return _protocol_table(OTHER_PARTS)
+
+
+def _host_blocks() -> None:
+    """protocol-<host>-verdicts and protocol-<host>-parts for every host but Claude Code."""
+    from policy.adapters import ADAPTERS
+    from policy.adapters.common import OTHER_PARTS, VERDICT_PARTS
+
+    for host in ADAPTERS:
+        if host != "claude-code":
+            globals()[f"block_protocol_{host}_verdicts"] = lambda host=host: _protocol_table(VERDICT_PARTS, host)
+            globals()[f"block_protocol_{host}_parts"] = lambda host=host: _protocol_table(OTHER_PARTS, host)
+
+
+_host_blocks()
 
 
 def block_neutral_events() -> str:

@@ -121,6 +121,9 @@ def isolated_vars(root: Path) -> dict[str, str]:
         "XDG_STATE_HOME": str(root / "state"),
         "XDG_CACHE_HOME": str(root / "cache"),
         "XDG_CONFIG_HOME": str(root / "config"),
+        # The hook client (policy/client.py) evaluates in-process and starts no `policy serve`: tests/test_serve.py
+        # runs real servers in environments of their own.
+        "POLICY_NO_SERVER": "1",
     }
     for name in ("home", "state", "cache", "config", "work"):
         (root / name).mkdir(parents=True, exist_ok=True)

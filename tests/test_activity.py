@@ -756,3 +756,80 @@ def test_status_sections(tmp_path: Path) -> None:
             "Agent sessions: 1 working, 1 waiting; waiting for you: 8f2c1d3e (cart) for 4:10",
             {"agent_sessions": {"active": 0, "working": 1, "waiting": 1, "idle": 0},
              "waiting_for_you": ["8f2c1d3e-5b6a"]})
+
+
+# ---- a verified signal: a command source that checks a signature, and kv keys only it may write -------------------
+
+VERIFIER = ROOT / "examples" / "activity" / "verify_signal.py"
+
+
+def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> None:
+    """The recipe of docs/packs/activity.md#a-verified-signal, end to end: the bridge signs its signal with an SSH key
+    whose public half is the only one on this machine; a `command` source verifies it; the agent's own
+    `policy fact set hr.ok true`, and an unsigned signal file, change nothing."""
+    keys = env.root / "keys"
+    keys.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hr-bridge", "-f", str(keys / "bridge")],
+                   check=True, capture_output=True)
+    public = (keys / "bridge.pub").read_text(encoding="utf-8").split()
+    signers = write(env.root / "config" / "policy" / "hr_signers", f"hr-bridge {public[0]} {public[1]}\n")
+    signal = env.root / "cache" / "hr" / "signal.json"
+
+    def bridge_sends(values: dict, *, signed: bool = True) -> None:
+        write(signal, json.dumps({**values, "at": time.time()}))
+        if signed:
+            (signal.parent / "signal.json.sig").unlink(missing_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(keys / "bridge"), "-n", "policy-signal",
+                            str(signal)], check=True, capture_output=True)
+
+    write(env.root / "config" / "policy" / "config.yaml", f"""
+        version: 1
+        packs:
+          - name: activity
+            params: {{signal_gate: true, signal_key: hr.ok}}
+        sources:
+          heart:
+            kind: command
+            argv: [{sys.executable}, {VERIFIER}, --signal, {signal}, --signers, {signers}, --max-age, "60"]
+            feeds: kv:hr
+            ttl: 0
+            max_stale: 30
+    """)
+    edit = payload("PreToolUse-Edit")
+
+    def decide() -> dict | None:
+        result = env.eval(edit)
+        assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
+        return json.loads(result.stdout) if result.stdout else None
+
+    bridge_sends({"ok": True, "bpm": 118})
+    assert decide() is None
+    bridge_sends({"ok": False, "bpm": 171})
+    closed = decide()
+    assert closed is not None and closed["hookSpecificOutput"]["permissionDecisionReason"].startswith(
+        "Tools are gated on the signal hr.ok, which is false (set 0:00 ago): Edit is blocked")
+
+    # The agent's own Bash tries to open the gate: refused, and nothing is written.
+    faked = env.run("fact", "set", "hr.ok", "true")
+    assert (faked.returncode, faked.stdout, faked.stderr.decode()) == (1, b"", (
+        "policy: source-owned-key: hr.ok is written only by the source heart (it feeds kv:hr); policy fact set may "
+        "not set it\n    hint: fix what the source reads, or run `policy usage refresh --source heart`; "
+        "docs/packs/activity.md#a-verified-signal\n"))
+    assert env.run("fact", "unset", "hr.ok").returncode == 1
+    assert env.rows("SELECT value FROM kv WHERE key = 'hr.ok'") == [{"value": "false"}]
+    # An unsigned signal (the agent cannot sign) fails the source: the last verified value stays, the gate stays shut.
+    bridge_sends({"ok": True, "bpm": 90}, signed=False)
+    assert decide() == closed
+    assert env.rows("SELECT failures, last_error FROM source_cache") == [
+        {"failures": 1, "last_error": f"{os.path.basename(sys.executable)} exited with status 1: the signature does "
+                                      "not verify: Signature verification failed: incorrect signature"}]
+    # The bridge signs again: the gate opens (at the next attempt: a failed one is retried once its timeout has
+    # passed, or at once with `policy usage refresh`).
+    bridge_sends({"ok": True, "bpm": 120})
+    refreshed = env.run("usage", "refresh", "--source", "heart")
+    assert refreshed.returncode == 0 and refreshed.stdout.decode().startswith("heart: ok: 2 keys"), refreshed.stdout
+    assert decide() is None
+    assert env.rows("SELECT key, value FROM kv ORDER BY key") == [
+        {"key": "hr.bpm", "value": "120"}, {"key": "hr.ok", "value": "true"}, {"key": "hr.stale", "value": "false"}]
+    # A key outside what the source feeds is the user's to set as before.
+    assert env.run("fact", "set", "hrv.note", "rest day").returncode == 0

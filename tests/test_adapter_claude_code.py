@@ -175,7 +175,7 @@ def test_parse_refuses_bad_input_with_one_clear_line(raw, message, event_name):
 def test_adapter_registry():
     assert get_adapter("claude-code") is claude_code
     with pytest.raises(KeyError):
-        get_adapter("cursor")
+        get_adapter("nano")
 
 
 # ---- render ---------------------------------------------------------------------------------------------------------------

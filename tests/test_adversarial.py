@@ -342,13 +342,13 @@ def test_store_directories_are_private_whatever_the_umask(tmp_path):
 # ---- 6. parsing ------------------------------------------------------------------------------------------------------
 
 def test_nothing_in_the_parse_path_recurses_on_payload_depth():
-    from policy.adapters import claude_code
+    from policy.adapters import common
 
     depth = 5000  # far past Python's recursion limit; the JSON reader itself stops at its own bound
     value: object = "\ud800"
     for _ in range(depth):
         value = [value]
-    fixed = claude_code._without_lone_surrogates({"x": value})["x"]
+    fixed = common.without_lone_surrogates({"x": value})["x"]
     for _ in range(depth):
         fixed = fixed[0]
     assert fixed == "\ufffd"

@@ -10,10 +10,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import IS_ROOT, POLICY_HOOK, Env, write
+from conftest import BIN, IS_ROOT, POLICY_HOOK, ROOT, Env, write
 
 HOOK = f"{POLICY_HOOK} --agent claude-code"
 OK_CONFIG = "ok    config  policy.yaml: 1 pack (project), rules on PreToolUse"
+# what `policy install` writes (the hook client), and what earlier versions wrote and users may have (HOOK)
+INSTALLED = f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent claude-code"
 OK_RUNS = f"ok    hooks   `{HOOK}` runs and decides (checked with a dry-run event)"
 FIX_PROJECT = "; fix: policy install --scope project"
 
@@ -63,7 +65,7 @@ def test_all_good_after_init_and_install(env, project):
         OK_CONFIG,
         store_line(env),
         "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)",
-        OK_RUNS,
+        OK_RUNS.replace(HOOK, INSTALLED),
         "policy is enforcing your rules here"])
     assert doctor(env)[1][1] == store_line(env, "opens, writable, schema version 2, private (0600)")
 
@@ -245,7 +247,7 @@ def test_config_errors_and_warnings_one_line_each(env, project):
     assert "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)" in lines
     # the hook is installed right and reports the config's error: the fix is the config, not a reinstall
     assert problems(lines)[2] == (
-        f"fail  hooks   the installed command `{HOOK}` (project): it runs, but fails: not-found: no such file or "
+        f"fail  hooks   the installed command `{INSTALLED}` (project): it runs, but fails: not-found: no such file or "
         f"directory: missing ({project}/missing); fix: fix the config errors above (`policy validate` lists them)")
     assert len(problems(lines)) == 3
 

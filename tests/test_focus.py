@@ -607,8 +607,13 @@ def test_end_to_end_a_new_user_locks_the_agent_to_focus_sessions(tmp_path: Path)
     assert evaluate(edit, end_at + 299) == (0, pre_tool_use_deny("Break in progress: 0:01 left."), "")
     # The break is over: no verdict about it any more; without a new session the agent stays locked.
     assert evaluate(edit, end_at + 300) == (0, pre_tool_use_deny(NO_SESSION), "")
-    assert evaluate(focus_prompt, end_at + 301) == (
-        0, {"decision": "block", "reason": "Focus session started: fix the login bug — 25:00"}, "")
+    # `!focus` starts a session and lets the prompt through, telling the model what the command was.
+    assert evaluate(focus_prompt, end_at + 301) == (0, {
+        "systemMessage": "Focus session started: fix the login bug — 25:00",
+        "hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": (
+            'The user started a personal focus session of 25:00 with the `!focus` command that begins this prompt; '
+            'its intention: "fix the login bug". The command is not part of the request: work on the intention and '
+            "on anything the prompt says after it.")}}, "")
     assert evaluate(edit, end_at + 302) == (0, None, "")
 
     decisions = db_rows(tmp_path, "SELECT at, event, verdict, rule_ids, reason FROM decisions ORDER BY id")
@@ -621,7 +626,7 @@ def test_end_to_end_a_new_user_locks_the_agent_to_focus_sessions(tmp_path: Path)
         ("UserPromptSubmit", "deny", ["focus/block-on-break"]),
         ("PreToolUse", "deny", ["focus/block-on-break"]),
         ("PreToolUse", "deny", ["focus/require-session"]),
-        ("UserPromptSubmit", "deny", ["focus/focus-prompt-start"]),
+        ("UserPromptSubmit", None, ["focus/focus-prompt-start"]),
         ("PreToolUse", None, ["focus/mark-used"]),
     ]
     assert [round(row["at"], 3) for row in decisions][2:] == [round(at, 3) for at in (
@@ -707,3 +712,46 @@ def test_cli_says_when_a_broken_config_leaves_it_the_shipped_params(tmp_path: Pa
         "shipped pack 'focsu' (did you mean 'focus'?)\n"
         "    using the focus pack's shipped params; `policy validate` shows what to fix\n")
     assert db_rows(tmp_path / "b", "SELECT planned_minutes FROM focus_sessions") == [{"planned_minutes": 25.0}]
+
+
+def test_end_to_end_an_external_focus_servers_session_through_a_source_expires_with_max_stale(tmp_path: Path) -> None:
+    """A `command` source bridges an external focus server (seed 000's Balance API) into kv `balance.*`; the pack's
+    `external_session` reads it. When the bridge fails, its last value stays `ttl + max_stale`, then the agent is
+    locked again: the rule fails closed instead of trusting a dead bridge's value forever."""
+    import sys
+
+    down = tmp_path / "server-down"
+    bridge = tmp_path / "balance_bridge.py"
+    bridge.write_text(
+        "import json, os, sys\n"
+        f"if os.path.exists({str(down)!r}):\n"
+        "    sys.exit('connection refused')\n"
+        "print(json.dumps({'active': True, 'intention': 'fix the login bug'}))\n", encoding="utf-8")
+    config = tmp_path / "config" / "policy" / "config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "version: 1\n"
+        "packs: [{name: focus, params: {external_session: balance.active}}]\n"
+        "sources:\n"
+        f"  balance: {{kind: command, argv: [{sys.executable}, {bridge}], feeds: 'kv:balance', ttl: 30,\n"
+        "            max_stale: 90}\n", encoding="utf-8")
+    edit = (EVENTS / "PreToolUse-Edit.json").read_bytes()
+    t0 = 1767607200.0  # 2026-01-05T10:00:00Z
+
+    def evaluate(at: float) -> tuple[int, dict | None]:
+        result = run_policy(tmp_path, "eval", "--now", iso(at), stdin=edit)
+        assert result.stderr == b""
+        out = result.stdout.decode()
+        return result.returncode, json.loads(out) if out else None
+
+    assert evaluate(t0) == (0, None)
+    down.write_text("")
+    assert evaluate(t0 + 60) == (0, None)  # the bridge failed: its last value is stale, and kept
+    assert db_rows(tmp_path, "SELECT key, value, expires_at FROM kv ORDER BY key") == [
+        {"key": "balance.active", "value": "true", "expires_at": t0 + 120},
+        {"key": "balance.intention", "value": '"fix the login bug"', "expires_at": t0 + 120},
+        {"key": "balance.stale", "value": "true", "expires_at": None}]
+    assert evaluate(t0 + 119) == (0, None)
+    assert evaluate(t0 + 121) == (0, pre_tool_use_deny(NO_SESSION))
+    down.unlink()
+    assert evaluate(t0 + 430) == (0, None)  # past the breaker (opened at +121 for at most 300 s): it answers again

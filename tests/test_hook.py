@@ -9,6 +9,8 @@ import time
 import pytest
 from conftest import all_event_files, event_bytes, event_payload, write
 
+from policy.adapters import ADAPTERS
+
 SESSION = "8f2c1d3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
 NOW = "2026-11-20T10:00:00+01:00"
 NOW_EPOCH = 1795165200.0
@@ -50,6 +52,7 @@ rules:
 TERRAFORM_DENY = {"hookSpecificOutput": {
     "hookEventName": "PreToolUse", "permissionDecision": "deny",
     "permissionDecisionReason": "No terraform apply -auto-approve in billing."}}
+KNOWN = ", ".join(sorted(ADAPTERS))  # the hosts policy eval knows, as its usage errors list them
 
 
 @pytest.fixture
@@ -130,7 +133,8 @@ def test_stop_block_is_not_repeated_while_stop_hook_active(env, rules):
     assert (again.returncode, again.stdout) == (0, b"")
     assert again.stderr.decode() == (
         "explain: Stop: verdict none\n"
-        "  guard/run-tests: capped: 1 consecutive blocks reached block_cap 1 "
+        "  skipped:\n"
+        "    guard/run-tests: 1 consecutive blocks reached block_cap 1 "
         "[stop_hook_active = True, consecutive_blocks = 1]\n")
     assert [(row["event"], row["verdict"]) for row in decisions(env)] == [("Stop", "deny"), ("Stop", None)]
     # a new prompt starts a new count
@@ -235,8 +239,8 @@ def test_max_event_bytes_can_be_raised(env, rules):
 
 def test_unknown_agent(env, rules):
     """Answered for the event, in its fail mode (Stop: open), with the default host's protocol."""
-    result = env.eval("--agent", "cursor", stdin=event_bytes("Stop"))
-    line = "policy: usage: unknown agent 'cursor' (known: claude-code)"
+    result = env.eval("--agent", "nano", stdin=event_bytes("Stop"))
+    line = f"policy: usage: unknown agent 'nano' (known: {KNOWN})"
     assert (result.returncode, output(result), result.stderr.decode()) == (
         0, {"systemMessage": line + " - policy is NOT enforcing rules"}, line + "\n")
 
@@ -343,12 +347,15 @@ def test_explain(env, rules):
     assert (result.returncode, result.stdout) == (0, b"")
     assert result.stderr.decode() == (
         "explain: PreToolUse: verdict none\n"
-        "  guard/no-terraform: match: tool_input.command does not match /^terraform (apply|destroy)\\b/ "
+        "  not matched:\n"
+        "    guard/no-terraform: tool_input.command does not match /^terraform (apply|destroy)\\b/ "
         "[tool_input.command = 'ls -la']\n")
     result = run(env, "PreToolUse-Bash", "--explain")
     assert result.stderr.decode() == (
         "explain: PreToolUse: verdict deny\n"
-        "  guard/no-terraform: matched: decision deny [event.cwd = '/home/dev/shop/infra/stacks/billing']\n")
+        "  reason: No terraform apply -auto-approve in billing.\n"
+        "  matched:\n"
+        "    guard/no-terraform: decision deny [event.cwd = '/home/dev/shop/infra/stacks/billing']\n")
 
 
 def test_format_json(env, rules):
@@ -365,7 +372,7 @@ def test_format_json(env, rules):
         "applied": [{"rule": "guard/no-terraform", "effect": "record", "result": "recorded a row in audit"}],
         "dry_run": False, "error": None,
         "trace": [{"pack": "guard", "rule_id": "no-terraform", "outcome": "matched", "detail": "decision deny",
-                   "values": [["event.cwd", "/home/dev/shop/infra/stacks/billing"]]}]}
+                   "values": [["event.cwd", "/home/dev/shop/infra/stacks/billing"]], "location": "rules.yaml:5:5"}]}
 
 
 def test_format_json_of_a_failure_exits_0_with_the_error(env):

@@ -19,7 +19,10 @@ from policy.commands import install
 from policy.model import SourceSpec, Settings
 
 SETTINGS_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "claude-code-settings.schema.json").read_text())
-HOOK = f"{POLICY_HOOK} --agent claude-code"
+# What `policy install` (run as the `policy` console script, whose interpreter is BIN/python3) writes: the hook
+# client (policy/client.py); earlier versions wrote the launcher, LAUNCHER_HOOK.
+HOOK = f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent claude-code"
+LAUNCHER_HOOK = f"{POLICY_HOOK} --agent claude-code"
 DENIAL = {"hookSpecificOutput": {
     "hookEventName": "PreToolUse", "permissionDecision": "deny",
     "permissionDecisionReason": "Force-pushing is blocked by this project's policy (.policy/rules/project.yaml); ask "
@@ -98,7 +101,8 @@ def run_as_claude_code(env: Env, handler: dict | str, payload: dict, project: Pa
     with Claude Code's variables and a PATH that has neither the virtualenv nor `policy` on it."""
     handler = {"command": handler} if isinstance(handler, str) else handler
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
-    environ.update(PATH="/usr/bin:/bin", CLAUDE_PROJECT_DIR=str(project), CLAUDE_CODE_SESSION_ID=payload["session_id"])
+    environ.update(PATH="/usr/bin:/bin", CLAUDE_PROJECT_DIR=str(project), CLAUDE_CODE_SESSION_ID=payload["session_id"],
+                   POLICY_NO_SERVER="1")  # (tests/test_serve.py runs the client with servers)
     assert shutil.which("policy", path=environ["PATH"]) is None
     if "args" in handler:
         argv = [word.replace("${CLAUDE_PROJECT_DIR}", str(project)) for word in [handler["command"], *handler["args"]]]
@@ -378,7 +382,7 @@ def test_a_symlinked_settings_file_stays_a_symlink(env, project, tmp_path):
     settings_file(project).symlink_to(dotfiles)
     installed(env)
     assert settings_file(project).is_symlink()
-    assert "policy-hook" in dotfiles.read_text()
+    assert "policy/client.py" in dotfiles.read_text()
 
 
 # ---- scopes and commands -------------------------------------------------------------------------------------------
@@ -435,9 +439,17 @@ def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
         2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")
 
 
-def test_the_command_is_the_launcher_next_to_the_interpreter(tmp_path):
-    assert install.hook_handler() == {"type": "command", "command": HOOK}
-    assert install.is_ours({"type": "command", "command": HOOK})
+CLIENT = f"{ROOT}/policy/client.py"
+
+
+def test_the_command_is_the_hook_client_run_by_this_interpreter_isolated_and_without_site(tmp_path):
+    assert install.hook_handler() == {"type": "command",
+                                      "command": f"{os.path.abspath(sys.executable)} -I -S {CLIENT} --agent claude-code"}
+    for command in (HOOK, LAUNCHER_HOOK, f"{sys.executable} -m policy eval --agent claude-code"):
+        assert install.is_ours({"type": "command", "command": command}) and not install.is_wrapped(
+            {"type": "command", "command": command})
+    assert install.is_wrapped({"type": "command", "command": f"POLICY_PACING=off {HOOK}"})
+    assert not install.is_ours({"type": "command", "command": f"{BIN}/python3 -S {CLIENT} --agent claude-code"})
 
 
 def fake_venv(root: Path, *, launcher: bool) -> Path:
@@ -451,22 +463,22 @@ def fake_venv(root: Path, *, launcher: bool) -> Path:
     return root / "bin" / "python"
 
 
-def test_without_the_launcher_a_path_that_needs_quoting_is_run_without_a_shell(env, project, tmp_path):
+def test_a_path_that_needs_quoting_is_run_without_a_shell(env, project, tmp_path):
     """A path no shell reads as one word unquoted gets exec form: quoting for sh (`'…'`) would not run in
     PowerShell, where Claude Code runs shell-form hooks on Windows without Git Bash."""
     python = fake_venv(tmp_path / "my venv's dir", launcher=False)
     handler = install.hook_handler(executable=str(python))
     assert handler == {"type": "command", "command": f"{tmp_path}/my venv's dir/bin/python",
-                       "args": ["-m", "policy", "eval", "--agent", "claude-code"]}
+                       "args": ["-I", "-S", CLIENT, "--agent", "claude-code"]}
     assert install.is_ours(handler) and not install.is_wrapped(handler)
     denied = run_as_claude_code(env, handler, bash_event("git push -f", project), project)
     assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)
 
 
-def test_without_the_launcher_a_plain_path_is_python_m_policy_in_shell_form(tmp_path):
+def test_a_plain_path_is_written_in_shell_form(tmp_path):
     python = fake_venv(tmp_path / "venv", launcher=False)
     assert install.hook_handler(executable=str(python)) == {
-        "type": "command", "command": f"{tmp_path}/venv/bin/python -m policy eval --agent claude-code"}
+        "type": "command", "command": f"{tmp_path}/venv/bin/python -I -S {CLIENT} --agent claude-code"}
 
 
 def test_a_virtualenv_inside_the_project_is_named_through_claude_project_dir(env, tmp_path):
@@ -474,8 +486,8 @@ def test_a_virtualenv_inside_the_project_is_named_through_claude_project_dir(env
     python = fake_venv(project / ".venv", launcher=True)
     assert env.run("init", cwd=project).returncode == 0
     handler = install.hook_handler(project_dir=str(project), executable=str(python))
-    assert handler == {"type": "command", "command": "${CLAUDE_PROJECT_DIR}/.venv/bin/policy-hook",
-                       "args": ["--agent", "claude-code"]}
+    assert handler == {"type": "command", "command": "${CLAUDE_PROJECT_DIR}/.venv/bin/python",
+                       "args": ["-I", "-S", CLIENT, "--agent", "claude-code"]}
     assert install.is_ours(handler)
     denied = run_as_claude_code(env, handler, bash_event("git push --force", project), project)
     assert (denied.returncode, json.loads(denied.stdout)) == (0, DENIAL)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, event_bytes, event_payload, host_output, isolated_vars, write
 
+from policy.adapters import ADAPTERS
 from policy.adapters.claude_code import OTHER_PARTS, VERDICT_PARTS, protocol_table
 from policy.model import EVENTS
 
@@ -30,6 +31,7 @@ PART_RULES = {
     "update_input": ["decision: allow", f"reason: {R}", f"update_input: {{description: {REWRITE}}}"],
     "update_output": ["update_output: {stdout: '[redacted]'}"],
 }
+KNOWN = ", ".join(sorted(ADAPTERS))  # the hosts policy eval knows, as its usage errors list them
 
 
 def specific(event: str, **fields: object) -> dict:
@@ -292,9 +294,9 @@ def line(message: str) -> str:
     (["--bogus"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
         "behavior": "deny", "message": line(f"unknown argument '--bogus' ({USAGE})")}),
         line(f"unknown argument '--bogus' ({USAGE})") + "\n", 0)),
-    (["--agent", "cursor"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
-        "behavior": "deny", "message": line("unknown agent 'cursor' (known: claude-code)")}),
-        line("unknown agent 'cursor' (known: claude-code)") + "\n", 0)),
+    (["--agent", "nano"], "PermissionRequest-Bash", (specific("PermissionRequest", decision={
+        "behavior": "deny", "message": line(f"unknown agent 'nano' (known: {KNOWN})")}),
+        line(f"unknown agent 'nano' (known: {KNOWN})") + "\n", 0)),
     # Stop fails open: exit 2 there would keep the agent working with the usage error as its instruction
     (["--now", "soon"], "Stop", ({"systemMessage": line(
         "--now 'soon' is not an ISO 8601 time (e.g. 2026-11-20T10:00:00+01:00)") + " - policy is NOT enforcing rules"},
@@ -360,22 +362,28 @@ def test_explain_and_the_json_report_say_what_is_stopped_and_rewritten(env):
              "  - id: refuse\n    events: PreToolUse\n    decision: deny\n    reason: never\n")
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict deny\n"
+                      "  reason: never\n"
                       "  tool input not rewritten: the verdict deny does not let the call go ahead\n"
-                      "  p/plan: matched: decision allow\n"
-                      "  p/refuse: matched: decision deny\n")
+                      "  matched:\n"
+                      "    p/plan: decision allow\n"
+                      "    p/refuse: decision deny\n")
     rules = ("  - id: plan\n    events: PreToolUse\n    decision: allow\n    reason: fine\n"
              "    update_input: {command: terraform plan}\n  - id: end\n    events: PreToolUse\n    stop: enough\n")
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict allow\n"
+                      "  reason: fine\n"
                       "  stop: enough (stronger than the verdict)\n"
                       "  tool input not rewritten: the agent is stopped\n"
-                      "  p/plan: matched: decision allow\n"
-                      "  p/end: matched: matched\n")
+                      "  matched:\n"
+                      "    p/plan: decision allow\n"
+                      "    p/end\n")
     rules = "  - id: plan\n    events: PreToolUse\n    decision: ask\n    update_input: {command: terraform plan}\n"
     _, stderr, _ = evaluate(env, rules, "PreToolUse-Bash", "--explain")
     assert stderr == ("explain: PreToolUse: verdict ask\n"
+                      "  reason: ask by policy rule p/plan\n"
                       f"  tool input rewritten to {json.dumps({**BASH_INPUT, 'command': 'terraform plan'}, separators=(',', ':'))}\n"
-                      "  p/plan: matched: decision ask\n")
+                      "  matched:\n"
+                      "    p/plan: decision ask\n")
     write(env.root / "rules.yaml", "version: 1\npack: p\nrules:\n  - {id: r, events: PostToolUse, update_output: "
                                    "{stdout: x}, stop: done}\n")
     report = json.loads(env.eval("--rules", "rules.yaml", "--format", "json", stdin=event_bytes("PostToolUse-Bash"))

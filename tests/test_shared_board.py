@@ -575,3 +575,49 @@ def test_without_psycopg_the_shared_store_says_what_to_install(monkeypatch: pyte
     assert (raised.value.code, raised.value.message, raised.value.hint) == (
         "shared-no-driver", "the shared store needs psycopg, which is not installed",
         "pip install 'agent-policy[postgres]' (the config's store.shared names a PostgreSQL server)")
+
+
+# ---- policy serve ---------------------------------------------------------------------------------------------------
+
+def _policy_backends(dsn: str) -> list[int]:
+    """The server processes of connections policy opened (application_name policy), other than this one's."""
+    import psycopg
+
+    with psycopg.connect(dsn, password=pg_server.PASSWORD) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'policy' "
+            "AND pid <> pg_backend_pid() ORDER BY pid").fetchall()]
+
+
+def test_policy_serve_keeps_one_connection_across_events_and_closes_it(tmp_path: Path, team: str) -> None:
+    import shutil
+    import tempfile
+
+    from conftest import Env
+    from test_serve import start_server, through_server
+
+    machine = Machine(tmp_path / "laptop", team)
+    runtime = Path(tempfile.mkdtemp(prefix="policy-t-", dir="/tmp"))  # (a socket path has at most 107 bytes)
+    os.chmod(runtime, 0o700)
+    env = Env(machine.work, {**machine.env, "XDG_RUNTIME_DIR": str(runtime)})
+    env.vars.pop("POLICY_NO_SERVER", None)
+    process = start_server(env, "--workers", "1")
+    try:
+        event = (EVENTS / "PreToolUse-Bash.json").read_bytes()
+        assert _policy_backends(team) == []
+        done = through_server(env, event)
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        assert server_claims(team) == [("stack:billing", S1, 1, True)]
+        held = _policy_backends(team)
+        assert len(held) == 1  # the worker's connection, still open after the event
+        prompt = json.loads((EVENTS / "UserPromptSubmit.json").read_text())
+        done = through_server(env, json.dumps({**prompt, "session_id": S2}).encode())
+        assert done.returncode == 0
+        assert "- stack:billing: session 8f2c1d3e" in json.loads(done.stdout)["hookSpecificOutput"][
+            "additionalContext"]
+        assert _policy_backends(team) == held  # the same connection answered the second event
+    finally:
+        env.run("serve", "stop")
+        process.wait(timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert pg_server.wait_until(lambda: _policy_backends(team) == [], seconds=15)  # closed with the worker

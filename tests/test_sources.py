@@ -131,24 +131,83 @@ def test_repeated_failures_open_the_breaker_and_the_last_value_stays_stale(serve
     server.mode = "error"
     outcomes = [refresh(store, spec, NOW + seconds) for seconds in (61, 61.5, 70, 80)]
     # 61.5 s: the attempt at 61 s is less than a timeout (1 s) ago, so no second request goes out yet.
-    assert [(o.status, o.failures, o.open_until) for o in outcomes] == [
-        ("failed", 1, None), ("busy", 0, None), ("failed", 2, None), ("failed", 3, NOW + 380)]
+    assert [(o.status, o.failures) for o in outcomes[:3]] == [("failed", 1), ("busy", 0), ("failed", 2)]
+    assert [o.open_until for o in outcomes[:3]] == [None, None, None]
+    # The third failure in a row opens the breaker for breaker_cooldown (300 s), jittered down to half of it.
+    opened = outcomes[3]
+    assert (opened.status, opened.failures) == ("failed", 3)
+    assert NOW + 80 + 150 <= opened.open_until <= NOW + 80 + 300
     assert len(server.requests) == 4
     reading = read_usage(store, now=NOW + 90, settings=settings)
     assert (reading.utilization, reading.stale, reading.observed_at) == (62.0, True, NOW)
     # Open: no requests until the cooldown has passed.
-    assert [refresh(store, spec, NOW + seconds).status for seconds in (90, 379)] == ["open", "open"]
+    assert [refresh(store, spec, at).status for at in (NOW + 90, opened.open_until - 0.5)] == ["open", "open"]
     assert len(server.requests) == 4
-    # Half-open after the cooldown: one try; it fails, the breaker opens again at once.
-    outcome = refresh(store, spec, NOW + 380)
-    assert (outcome.status, outcome.failures, outcome.open_until) == ("failed", 4, NOW + 680)
+    # Half-open after the cooldown: one try; it fails, and the breaker opens again for twice as long (backoff).
+    again = refresh(store, spec, opened.open_until)
+    assert (again.status, again.failures) == ("failed", 4)
+    assert opened.open_until + 300 <= again.open_until <= opened.open_until + 600
     server.mode = "ok"
-    assert refresh(store, spec, NOW + 500).status == "open"
-    assert refresh(store, spec, NOW + 680).status == "ok"
+    assert refresh(store, spec, again.open_until - 0.5).status == "open"
+    assert refresh(store, spec, again.open_until).status == "ok"
     assert cache_row(store)["failures"] == 0 and cache_row(store)["open_until"] is None
-    reading = read_usage(store, now=NOW + 681, settings=settings)
-    assert (reading.stale, reading.observed_at) == (False, NOW + 680)
+    reading = read_usage(store, now=again.open_until + 1, settings=settings)
+    assert (reading.stale, reading.observed_at) == (False, again.open_until)
     assert len(server.requests) == 6
+
+
+def test_the_breaker_backs_off_exponentially_with_jitter_up_to_its_maximum():
+    from policy.sources import backoff
+
+    spec = SourceSpec(name="s", kind="http", feeds="usage", options={}, breaker_failures=3, breaker_cooldown=300.0,
+                      breaker_max_cooldown=3600.0)
+    # The largest draw (just under 1) gives the whole cooldown, the smallest (0) half of it.
+    assert [backoff(spec, failures, draw=lambda: 0.999999) for failures in (1, 2)] == [None, None]
+    assert [round(backoff(spec, failures, draw=lambda: 0.999999)) for failures in (3, 4, 5, 6, 7, 8, 100, 10 ** 6)] == [
+        300, 600, 1200, 2400, 3600, 3600, 3600, 3600]
+    assert [backoff(spec, failures, draw=lambda: 0.0) for failures in (3, 4, 7)] == [150.0, 300.0, 1800.0]
+    draws = {round(backoff(spec, 3), 3) for _ in range(50)}  # random.random: spread over [150, 300)
+    assert len(draws) > 1 and all(150 <= wait < 300 for wait in draws)
+
+
+@pytest.mark.parametrize("status, reason", [(429, "Too Many Requests"), (503, "Service Unavailable")])
+def test_retry_after_on_429_and_503_is_honoured_from_the_first_failure(server, store, status, reason):
+    spec = http_spec(server.url)
+    server.mode, server.status, server.retry_after = "throttled", status, "120"
+    outcome = refresh(store, spec, NOW)
+    assert (outcome.status, outcome.detail, outcome.failures, outcome.open_until) == (
+        "failed", f"HTTP {status} {reason} (retry after 120s)", 1, NOW + 120)
+    assert [refresh(store, spec, at).status for at in (NOW + 1, NOW + 119.5)] == ["open", "open"]
+    assert len(server.requests) == 1
+    server.mode = "ok"
+    assert refresh(store, spec, NOW + 120).status == "ok"
+    assert len(server.requests) == 2
+
+
+def test_retry_after_as_an_http_date_and_past_the_backoff(server, store):
+    import email.utils
+
+    spec = http_spec(server.url)
+    server.mode, server.status = "throttled", 429
+    server.retry_after = email.utils.formatdate(time.time() + 600, usegmt=True)
+    outcome = refresh(store, spec, NOW)
+    assert outcome.failures == 1 and NOW + 598 <= outcome.open_until <= NOW + 601
+    # A Retry-After longer than the backoff wins; without one (or on another status) the backoff alone counts.
+    server.mode = "error"
+    outcome = refresh(store, spec, NOW + 700)
+    assert (outcome.failures, outcome.open_until) == (2, None)
+    server.mode, server.retry_after = "throttled", "7200"
+    outcome = refresh(store, spec, NOW + 800)  # the third failure: backoff 150-300 s, but the server asks 2 h
+    assert (outcome.failures, outcome.open_until) == (3, NOW + 800 + 7200)
+    server.retry_after = None
+    outcome = refresh(store, spec, NOW + 8000)
+    assert outcome.failures == 4 and NOW + 8000 + 300 <= outcome.open_until <= NOW + 8000 + 600
+    server.retry_after, server.mode = "not a time", "throttled"
+    outcome = refresh(store, spec, outcome.open_until)
+    assert (outcome.detail, outcome.failures) == ("HTTP 429 Too Many Requests", 5)
+    server.mode, server.retry_after = "error", "60"  # a 500's Retry-After is not a throttle
+    outcome = refresh(store, spec, outcome.open_until)
+    assert outcome.detail == "HTTP 500 Internal Server Error" and outcome.failures == 6
 
 
 def test_a_forced_refresh_ignores_the_cache_and_the_breaker(server, store):
@@ -207,6 +266,51 @@ def test_a_command_source_feeds_kv_keys_under_its_prefix(store):
                                                           "sensor offline")
     assert store.rows("SELECT key, value FROM kv ORDER BY key") == [
         {"key": "hr.bpm", "value": "90"}, {"key": "hr.stale", "value": "true"}]
+
+
+def test_max_stale_drops_a_failing_sources_kv_values_ttl_plus_max_stale_after_the_last_good_fetch(store, tmp_path):
+    from policy.facts.kv import get_value
+
+    flag = tmp_path / "bridge-down"
+    code = (f"import json, os, sys; sys.exit('bridge down') if os.path.exists({str(flag)!r}) else "
+            "print(json.dumps({'active': True, 'intention': 'fix login'}))")
+    spec = SourceSpec(name="balance", kind="command", feeds="kv:balance",
+                      options={"argv": [sys.executable, "-c", code]}, ttl=30.0, max_stale=90.0)
+    assert refresh(store, spec, NOW).status == "ok"
+    assert store.rows("SELECT key, value, expires_at FROM kv ORDER BY key") == [
+        {"key": "balance.active", "value": "true", "expires_at": NOW + 120},
+        {"key": "balance.intention", "value": '"fix login"', "expires_at": NOW + 120},
+        {"key": "balance.stale", "value": "false", "expires_at": NOW + 120}]
+    flag.write_text("")
+    assert refresh(store, spec, NOW + 60).status == "failed"
+    # Stale but kept until ttl + max_stale after the good fetch...
+    assert [get_value(store, "balance.active", now=NOW + seconds) for seconds in (60, 119)] == [
+        (True, True), (True, True)]
+    assert get_value(store, "balance.stale", now=NOW + 119) == (True, True)
+    # ...then absent: a rule reading it sees None.
+    assert get_value(store, "balance.active", now=NOW + 120) == (False, None)
+    # A good fetch brings it back, with a new lifetime.
+    flag.unlink()
+    assert refresh(store, spec, NOW + 200).status == "ok"
+    assert get_value(store, "balance.active", now=NOW + 319) == (True, True)
+
+
+def test_max_stale_makes_a_failing_usage_sources_sample_unavailable(server, store):
+    from policy.facts.usage import read_usage
+    from policy.lean import replace
+    from policy.model import Settings
+
+    spec = replace(http_spec(server.url), max_stale=600.0)
+    settings = Settings(sources=(spec,))
+    assert refresh(store, spec, NOW).status == "ok"
+    server.mode = "error"
+    refresh(store, spec, NOW + 61)
+    kept = read_usage(store, now=NOW + 660, settings=settings)
+    assert (kept.available, kept.stale, kept.utilization) == (True, True, 62.0)
+    gone = read_usage(store, now=NOW + 661, settings=settings)
+    assert (gone.available, gone.utilization, gone.observed_at) == (False, None, NOW)
+    # Without max_stale the same sample counts until its window resets.
+    assert read_usage(store, now=NOW + 661, settings=Settings(sources=(http_spec(server.url),))).available
 
 
 def test_a_command_is_killed_with_its_children_at_the_timeout(store, tmp_path):
@@ -447,3 +551,31 @@ def test_eval_path_queries_use_indexes(store):
                          "(window=? AND observed_at<?)",
     }
     assert load_states(store, []) == {}
+
+
+def test_only_the_source_that_feeds_a_kv_prefix_may_write_its_keys(store):
+    from policy.effects import EffectContext, apply_effects
+    from policy.errors import PolicyError
+    from policy.facts.kv import owning_source
+    from policy.model import Event, PlannedEffect, Settings
+
+    heart = command_spec("print('{\"ok\": true}')")  # feeds kv:hr
+    settings = Settings(sources=(heart,))
+    assert [getattr(owning_source(key, settings.sources), "name", None) for key in ("hr", "hr.ok", "hrv.x", "h")] == [
+        "heart", "heart", None, None]
+    event = Event(host="claude-code", name="PreToolUse", agent_session="s1")
+
+    def set_effect(key: str) -> PlannedEffect:
+        return PlannedEffect("mine", "open-gate", "set", "policy.effects.kv", {"key": key, "value": True}, None, trusted=True)  # type: ignore[arg-type]
+
+    with pytest.raises(PolicyError) as refused, store.transaction():
+        apply_effects((set_effect("hr.ok"),), EffectContext(store, event, NOW, settings))
+    assert (refused.value.code, refused.value.message) == ("effect-failed", (
+        "effect set of rule mine/open-gate failed: hr.ok is written only by the source heart (it feeds kv:hr); a rule "
+        "may not set it"))
+    with store.transaction():
+        apply_effects((set_effect("hrv.note"),), EffectContext(store, event, NOW, settings))
+    assert store.rows("SELECT key FROM kv") == [{"key": "hrv.note"}]
+    assert refresh(store, heart, NOW).status == "ok"  # the source itself writes them
+    assert store.rows("SELECT key, value FROM kv ORDER BY key") == [
+        {"key": "hr.ok", "value": "true"}, {"key": "hr.stale", "value": "false"}, {"key": "hrv.note", "value": "true"}]

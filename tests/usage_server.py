@@ -19,12 +19,15 @@ CLAUDE_BODY = {"five_hour": {"utilization": 62.0, "resets_at": RESETS},
 
 class UsageServer:
     """A real HTTP server on 127.0.0.1. `mode`: ok (serve `body` as JSON), slow (the same after `delay` s),
-    error (HTTP 500), malformed (not JSON), redirect (302 elsewhere). `requests` holds each request's headers."""
+    error (HTTP 500), malformed (not JSON), redirect (302 elsewhere), throttled (`status`, 429 or 503, with the
+    `Retry-After` header `retry_after` unless it is None). `requests` holds each request's headers."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.body: object = CLAUDE_BODY
         self.delay = 3.0
+        self.status = 429
+        self.retry_after: str | None = "120"
         self.requests: list[dict[str, str]] = []
         state = self
 
@@ -35,6 +38,13 @@ class UsageServer:
                     time.sleep(state.delay)
                 if state.mode == "error":
                     self.send_error(500, "Internal Server Error")
+                    return
+                if state.mode == "throttled":
+                    self.send_response(state.status)
+                    if state.retry_after is not None:
+                        self.send_header("Retry-After", state.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if state.mode == "redirect":
                     self.send_response(302)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from policy.errors import Diagnostic, PolicyError
     from policy.model import Decision, Event, HookOutput, Pack, Settings
@@ -31,9 +31,17 @@ if TYPE_CHECKING:
 
         def supports(self, event_name: str) -> bool: ...
 
+        # optional: the payload the host would send for a described call (`policy explain`)
+        def example_payload(self, *, event: str | None = None, command: str | None = None,
+                            tool: str | None = None, file: str | None = None, prompt: str | None = None,
+                            tool_input: dict[str, Any] | None = None, cwd: str, session: str) -> bytes: ...
+
 # host name -> module
 ADAPTERS: dict[str, str] = {
     "claude-code": "policy.adapters.claude_code",
+    "codex": "policy.adapters.codex",
+    "gemini": "policy.adapters.gemini",
+    "cursor": "policy.adapters.cursor",
 }
 DEFAULT = "claude-code"
 

@@ -10,117 +10,28 @@ WorktreeCreate is never answered on stdout: Claude Code would read it as the pat
 
 from __future__ import annotations
 
-from policy.errors import InputError
-from policy.lean import json_dumps, json_loads
-from policy.model import EVENTS, TOOL_EVENTS, Event, HookOutput
+from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table,
+                                    canonical_event, check_parts, decode_object, event_name_of, rule_parts)
+from policy.lean import json_dumps
+from policy.model import EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from dataclasses import dataclass
     from typing import Any
 
     from policy.errors import Diagnostic, PolicyError
-    from policy.model import Decision, Settings
-else:
-    from policy.lean import dataclass
+    from policy.model import Decision, Event, Settings
 
 name = "claude-code"
-
-_STRING_FIELDS = ("session_id", "transcript_path", "cwd", "permission_mode", "tool_name", "prompt")
-
-
-def _type_name(value: object) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+__all__ = ["OTHER_PARTS", "RULE_KEYS", "VERDICT_PARTS", "EventProtocol", "Part", "rule_parts"]
 
 
 def parse(raw: bytes) -> Event:
     """The canonical event for one hook payload. Raises InputError with one clear line."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"stdin is not valid UTF-8 (byte {raw[error.start]:#04x} at offset {error.start})",
-                         hint="the hook payload must be UTF-8 JSON") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise InputError("stdin is empty", hint="pipe a hook event (JSON) into `policy eval`")
-    try:
-        data = json_loads(text)
-    except ValueError as error:
-        raise InputError(f"stdin is not valid JSON: {error}", hint="the hook payload must be one JSON object") from None
-    if not isinstance(data, dict):
-        raise InputError(f"the hook payload must be a JSON object, not {_type_name(data)}",
-                         hint="see examples/events/ for real payloads")
-    if "\\ud" in text or "\\uD" in text:  # a JSON escape can make a lone surrogate, which no UTF-8 can carry
-        data = _without_lone_surrogates(data)
-    event_name = data.get("hook_event_name")
-    if event_name is not None and not isinstance(event_name, str):
-        raise InputError(f"field 'hook_event_name' must be a string, not {_type_name(event_name)}")
-    if not event_name:
-        raise InputError("the hook payload has no hook_event_name",
-                         hint="Claude Code sends it since 1.0.41; see examples/events/")
-    try:
-        return _event(event_name, data)
-    except InputError as error:
-        error.event_name = event_name
-        raise
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """`value` with each unpaired UTF-16 surrogate (from an escape such as `\\ud800`) replaced by U+FFFD, so that
-    the event's text can be logged, templated and answered back as UTF-8. Iterative: a payload may nest as deep
-    as the JSON reader allows, deeper than Python's recursion limit leaves room for here."""
-    root = [value]
-    pending: list[tuple[Any, Any, Any]] = [(root, 0, value)]  # (container, key, value)
-    while pending:
-        container, key, item = pending.pop()
-        if isinstance(item, str):
-            fixed = _fixed_text(item)
-            if fixed is not item:
-                container[key] = fixed
-        elif isinstance(item, dict):
-            copy: dict[Any, Any] = {}
-            for name, child in item.items():
-                name = _fixed_text(name)
-                copy[name] = child
-                pending.append((copy, name, child))
-            container[key] = copy
-        elif isinstance(item, list):
-            items = list(item)
-            container[key] = items
-            pending.extend((items, index, child) for index, child in enumerate(items))
-    return root[0]
-
-
-def _fixed_text(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
-    return text
-
-
-def _event(event_name: str, data: dict[str, Any]) -> Event:
-    for field in _STRING_FIELDS:
-        value = data.get(field)
-        if value is not None and not isinstance(value, str):
-            raise InputError(f"field {field!r} must be a string, not {_type_name(value)}")
-    tool_input = data.get("tool_input")
-    if tool_input is not None and not isinstance(tool_input, dict):
-        raise InputError(f"field 'tool_input' must be an object, not {_type_name(tool_input)}")
-    stop_hook_active = data.get("stop_hook_active", False)
-    if not isinstance(stop_hook_active, bool):
-        raise InputError(f"field 'stop_hook_active' must be a boolean, not {_type_name(stop_hook_active)}")
-    if event_name in TOOL_EVENTS and not data.get("tool_name"):
-        raise InputError(f"a {event_name} payload needs a tool_name")
-    return Event(
-        host=name, name=event_name, agent_session=data.get("session_id"), cwd=data.get("cwd"),
-        tool=data.get("tool_name"), tool_input=tool_input or {}, prompt=data.get("prompt"),
-        permission_mode=data.get("permission_mode"), stop_hook_active=stop_hook_active,
-        transcript_path=data.get("transcript_path"), data=data,
-    )
+    data = decode_object(raw)
+    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/")
+    return canonical_event(name, event_name, data)
 
 
 # ---- render: what each part of a decision does on each event ---------------------------------------------------
@@ -129,51 +40,6 @@ def _event(event_name: str, data: dict[str, Any]) -> Event:
 # validate time, and docs/protocol.md's tables are generated from it (scripts/gen_docs.py). Sources: the Claude
 # Code hooks reference (v2.1.239) and CHANGELOG; the errata of hook-protocols.md; docs/protocol.md lists what
 # could not be confirmed and the reading chosen.
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """What one part of a decision does on one event: `how` names what render() writes ("" for nothing), `doc` is
-    the table cell of docs/protocol.md."""
-
-    how: str = ""
-    doc: str = "—"
-
-
-_NONE = Part()
-
-
-@dataclass(frozen=True, slots=True)
-class EventProtocol:
-    """How each part of a decision is answered on one event. Verdicts: `permission` (hookSpecificOutput
-    .permissionDecision), `permission-request` (hookSpecificOutput.decision.behavior), `block` (top-level decision:
-    block + reason), `exit-2` (the reason on stderr, exit 2, nothing on stdout), `into-context` (the reason joins
-    the context), `decline` (hookSpecificOutput.action: decline). Context: `additional-context`, `system-message`.
-    Message: `system-message`. Stop: `continue` (continue: false + stopReason), `instead` (the same, and the
-    answers that would keep the agent working are dropped), `deny-call` (the same, and the pending call is denied).
-    Rewrites: `specific` (in hookSpecificOutput), `decision` (in hookSpecificOutput.decision)."""
-
-    deny: Part = _NONE
-    ask: Part = _NONE
-    defer: Part = _NONE
-    allow: Part = _NONE
-    context: Part = _NONE
-    message: Part = _NONE
-    stop: Part = _NONE
-    update_input: Part = _NONE
-    update_output: Part = _NONE
-    # The context is dropped when the answer blocks (the prompt it would go with is erased).
-    context_with_block: bool = True
-    # False: policy refuses rules on the event and never installs a hook for it.
-    supported: bool = True
-    # Whether the context's delivery is documented (False: Claude Code's output schema accepts it, no more).
-    context_confirmed: bool = True
-
-
-VERDICT_PARTS = ("deny", "ask", "defer", "allow")
-OTHER_PARTS = ("context", "message", "stop", "update_input", "update_output")
-RULE_KEYS = {"deny": "decision: deny", "ask": "decision: ask", "defer": "decision: defer", "allow": "decision: allow",
-             "context": "context", "message": "message", "stop": "stop", "update_input": "update_input",
-             "update_output": "update_output"}
 
 _MESSAGE = Part("system-message", "`systemMessage`")
 _CONTEXT = Part("additional-context", "`hookSpecificOutput.additionalContext`")
@@ -284,25 +150,18 @@ _MAKERS: dict[str, Callable[[], EventProtocol]] = {
         message=_GONE, stop=_GONE),
     "SessionEnd": lambda: EventProtocol(message=_GONE, stop=_GONE),
 }
-_BUILT: dict[str, EventProtocol] = {}
+TABLE = Table(_MAKERS)
 
 
 def protocol(event_name: str | None) -> EventProtocol | None:
     """What each part of a decision does on the event; None for an event this policy does not know. (A hook needs
     one event's entry: each is built when first asked for, not all at import.)"""
-    return _entry(event_name) if event_name in _MAKERS else None
+    return TABLE.get(event_name)
 
 
 def protocol_table() -> dict[str, EventProtocol]:
     """The whole table, in Claude Code's event order (for docs/protocol.md and the validate-time checks)."""
-    return {event_name: _entry(event_name) for event_name in _MAKERS}
-
-
-def _entry(event_name: str) -> EventProtocol:
-    found = _BUILT.get(event_name)
-    if found is None:
-        found = _BUILT[event_name] = _MAKERS[event_name]()
-    return found
+    return TABLE.all()
 
 
 # Where `ask`/`defer` means asking the user for a permission.
@@ -423,71 +282,11 @@ def event_name_hint(raw: bytes) -> str | None:
 
 # ---- validate time: what rules ask for that Claude Code would not do ------------------------------------------
 
-def rule_parts(rule: Any) -> list[str]:
-    """The parts of a decision a rule produces (keys of EventProtocol)."""
-    parts = [rule.decision] if rule.decision else []
-    return parts + [part for part in OTHER_PARTS if getattr(rule, part) is not None]
-
-
 def check(packs: Any) -> list[Diagnostic]:
     """Located diagnostics for rules Claude Code cannot act on as written: an error for an event policy cannot
     answer (WorktreeCreate); warnings for each part of a decision that does nothing on some of its events, is
     dropped there by the rule's own verdict, or whose effect there is not documented."""
-    from policy.errors import Diagnostic
-
-    problems: list[Diagnostic] = []
-    for pack in packs:
-        for rule in pack.rules:
-            protocols = {event: entry for event in rule.events if (entry := protocol(event)) is not None}
-            unsupported = [event for event, entry in protocols.items() if not entry.supported]
-            if unsupported:
-                problems.append(Diagnostic(rule.location, "unsupported-event",
-                                           f"rule {pack.name}/{rule.id}: policy cannot answer "
-                                           f"{', '.join(unsupported)} in Claude Code", UNSUPPORTED_HINT))
-            known = {event: entry for event, entry in protocols.items() if entry.supported}
-            for part in rule_parts(rule):
-                inert = [event for event, entry in known.items() if not getattr(entry, part).how]
-                if inert and part in VERDICT_PARTS:
-                    problems.append(Diagnostic(
-                        rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)} in "
-                        "Claude Code (the rule still matches there: its other parts and effects apply)",
-                        "docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        "decision", "warning"))
-                elif inert:
-                    problems.append(Diagnostic(
-                        rule.location, "inert-field", f"{part} does nothing on {', '.join(inert)} in Claude Code",
-                        f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        f"{part}", "warning"))
-            verdict = rule.decision
-            exits = [event for event, entry in known.items()
-                     if verdict and getattr(entry, verdict).how == "exit-2"]
-            if rule.message is not None and exits:
-                problems.append(Diagnostic(
-                    rule.location, "inert-field", f"message is dropped with this rule's deny on {', '.join(exits)}: "
-                    "Claude Code blocks there by exit code only, which carries only the reason",
-                    "put the message in the reason, or in a rule of its own", "warning"))
-            erased = [event for event, entry in known.items() if verdict and not entry.context_with_block
-                      and entry.context.how and getattr(entry, verdict).how == "block"]
-            if rule.context is not None and erased:
-                problems.append(Diagnostic(
-                    rule.location, "inert-field", f"context is dropped with this rule's block on {', '.join(erased)}: "
-                    "the prompt it would go with is erased", "drop the context, or move it to a rule of its own",
-                    "warning"))
-            dropped = [event for event, entry in known.items() if entry.update_input.how == "decision"
-                       and verdict != "allow"]
-            if rule.update_input is not None and dropped:
-                problems.append(Diagnostic(
-                    rule.location, "inert-field", f"update_input is dropped with this rule's {verdict} on "
-                    f"{', '.join(dropped)}: Claude Code takes a rewrite there only with an allow",
-                    "make it a rule of its own with `decision: allow`, or drop the event", "warning"))
-            unconfirmed = [event for event, entry in known.items()
-                           if entry.context.how and not entry.context_confirmed]
-            if rule.context is not None and unconfirmed:
-                problems.append(Diagnostic(
-                    rule.location, "unconfirmed-field", f"context on {', '.join(unconfirmed)}: Claude Code accepts "
-                    "it but does not document giving it to Claude",
-                    "docs/protocol.md; put the context on another event to be sure it arrives", "warning"))
-    return problems
+    return check_parts(packs, name, "Claude Code", TABLE, UNSUPPORTED_HINT)
 
 
 def supports(event_name: str) -> bool:
@@ -498,3 +297,88 @@ def supports(event_name: str) -> bool:
 
 def known_event(event_name: str) -> bool:
     return event_name in EVENTS
+
+
+# ---- events made up from a description (`policy explain`, `policy replay` of exported calls) --------------------
+
+# The input fields Claude Code's file tools send, and what a made-up event gives the others.
+_FILE_TOOL_INPUTS = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
+                     "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
+
+
+def example_payload(*, event: str | None = None, command: str | None = None, tool: str | None = None,
+                    file: str | None = None, prompt: str | None = None, tool_input: dict[str, Any] | None = None,
+                    cwd: str, session: str) -> bytes:
+    """The payload Claude Code would send for a described call: a shell command (the Bash tool), a file (`tool`
+    on `file`, Edit by default), a prompt (UserPromptSubmit), or any event and tool with `tool_input`. The event
+    defaults to PreToolUse for a tool call."""
+    import os
+
+    from policy.errors import UsageError, did_you_mean
+
+    tool_input = dict(tool_input or {})
+    if command is not None:
+        tool = tool or "Bash"
+        tool_input.setdefault("command", command)
+        tool_input.setdefault("description", "")
+    if file is not None:
+        tool = tool or "Edit"
+        tool_input.setdefault("file_path", file if os.path.isabs(file) else os.path.join(cwd, file))
+        for key, value in _FILE_TOOL_INPUTS.get(tool, {}).items():
+            tool_input.setdefault(key, value)
+    name = event or ("UserPromptSubmit" if prompt is not None and tool is None else
+                     "PreToolUse" if tool is not None or tool_input else "UserPromptSubmit")
+    if not known_event(name):
+        raise UsageError(f"unknown event {name!r} for Claude Code", hint=did_you_mean(name, EVENTS)
+                         or "events: " + ", ".join(EVENTS))
+    data: dict[str, Any] = {"session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
+                            "hook_event_name": name}
+    if name in TOOL_EVENTS:
+        if tool is None:
+            raise UsageError(f"{name} is a tool event: say which call", hint="give a command, or --tool NAME "
+                             "(with --file PATH or --input JSON)")
+        data.update(tool_name=tool, tool_input=tool_input, tool_use_id="policy-explain")
+        if name in ("PostToolUse", "PostToolUseFailure"):
+            data.setdefault("tool_response", {})
+    elif name == "UserPromptSubmit":
+        data["prompt"] = prompt or ""
+    elif name in ("Stop", "SubagentStop"):
+        data["stop_hook_active"] = False
+    return json_dumps(data).encode()
+
+
+# ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------
+# An http hook's answer is the body of a 2xx response, read as a command hook's stdout; the status code cannot
+# block, so what a command hook says with exit 2 must be said in the event's JSON (hook-protocols.md §5.9).
+# Only events whose block has a JSON form get an http hook; SessionStart and Setup accept none.
+HTTP_REFUSED_EVENTS = frozenset({"SessionStart", "Setup"})
+_JSON_BLOCKS = ("permission", "permission-request", "block")
+
+
+def http_capable(event_name: str) -> bool:
+    """Whether an http hook can give every answer policy may give on this event."""
+    entry = protocol(event_name)
+    if entry is None or not entry.supported or event_name in HTTP_REFUSED_EVENTS:
+        return False
+    return not entry.deny.how or entry.deny.how in _JSON_BLOCKS
+
+
+def http_body(event_name: str, output: HookOutput) -> bytes:
+    """The response body that answers as `output` does: stdout as it is; an exit-2 block (a deny, a fail-closed
+    failure) as the event's JSON deny or block, with the reason the command hook would print on stderr."""
+    if output.exit_code != 2:
+        return output.stdout.encode(errors="replace")
+    reason = output.stderr.strip() or "blocked by policy"
+    entry = protocol(event_name)
+    how = entry.deny.how if entry is not None else ""
+    if how == "permission":
+        payload: dict[str, Any] = {"hookSpecificOutput": {"hookEventName": event_name, "permissionDecision": "deny",
+                                                          "permissionDecisionReason": reason}}
+    elif how == "permission-request":
+        payload = {"hookSpecificOutput": {"hookEventName": event_name,
+                                          "decision": {"behavior": "deny", "message": reason}}}
+    elif how == "block":
+        payload = {"decision": "block", "reason": reason}
+    else:  # (an event that cannot be blocked: what exit 2 would show, as a message)
+        payload = {"systemMessage": reason}
+    return (json_dumps(payload) + "\n").encode(errors="replace")

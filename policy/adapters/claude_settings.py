@@ -99,7 +99,8 @@ def command_words(command: str, args: list[str] | None = None) -> list[str]:
 
 
 def runs_policy(command: str, args: list[str] | None = None) -> bool:
-    """Whether a hook command runs `policy eval` for Claude Code: the `policy-hook` launcher, or `policy ... eval`
+    """Whether a hook command runs `policy eval` for Claude Code: the hook client, the `policy-hook` launcher, or
+    `policy ... eval`
     (also as `python -m policy eval`), in shell form or exec form, however wrapped (an env prefix, `env`, a shell
     around it), unless it names another `--agent`."""
     words = command_words(command, args)
@@ -109,11 +110,16 @@ def runs_policy(command: str, args: list[str] | None = None) -> bool:
         return False
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
-        if name in HOOK_PROGRAMS:
+        if name in HOOK_PROGRAMS or is_hook_client(word):
             return True
         if name in POLICY_PROGRAMS and "eval" in words[index + 1:]:
             return True
     return False
+
+
+def is_hook_client(word: str) -> bool:
+    """Whether a command word is the hook client's path (`…/policy/client.py`, what `policy install` writes)."""
+    return word.replace("\\", "/").endswith("/policy/client.py")
 
 
 def read_hooks(path: str, scope: str) -> list[InstalledHook]:

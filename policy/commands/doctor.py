@@ -98,6 +98,9 @@ def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
         return "it cannot be parsed"
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
         return f"{path} does not exist or is not executable (Claude Code then runs without policy)"
+    script = _client_script(handler, project)
+    if script is not None and not os.path.isfile(script):
+        return f"the hook client {script} does not exist (Claude Code then runs without policy)"
     with open(path, "rb") as handle:
         first = handle.readline()
     if first.startswith(b"#!"):
@@ -105,6 +108,16 @@ def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
         if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
             return f"its interpreter {interpreter} does not exist (the virtualenv was moved or removed)"
     return None
+
+
+def _client_script(handler: dict[str, Any], project: str) -> str | None:
+    from policy.adapters.claude_settings import command_words
+
+    args = handler.get("args")
+    words = command_words(str(handler.get("command", "")), [str(arg) for arg in args]
+                          if isinstance(args, list) else None)
+    script = install.client_script(words)
+    return script.replace("${CLAUDE_PROJECT_DIR}", project) if script is not None else None
 
 
 def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int) -> str | None:
@@ -166,8 +179,12 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                                         f"before a rule's delay can end (max_delay {max_delay:g} s"
                                         f"{' and its commands' if event in runs else ''} need{'s' * (event not in runs)} "
                                         f"{required} s)", f"policy install --scope {scope}"))
+    http = [(scope, event, handler) for scope, events in found.items() for event, handlers in events.items()
+            for handler in handlers if handler.get("type") == "http"]
+    if http:
+        checks += _http_checks(http, environ, ruleset)
     commands = {install.shown_command(handler): (scope, handler) for scope, events in found.items()
-                for handlers in events.values() for handler in handlers}
+                for handlers in events.values() for handler in handlers if handler.get("type") != "http"}
     for command, (scope, handler) in commands.items():
         smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
         problem = _executable_problem(handler, project)
@@ -187,12 +204,47 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                                     f" hooks policy on {event}, which it cannot answer: every worktree creation "
                                     "fails", f"policy install --scope {scope}"))
     for event, scopes in scope_of.items():
-        if len(scopes) > 1 and len({h["command"] for s in scopes for h in found[s][event]}) > 1:
+        if len(scopes) > 1 and len({install.shown_command(h) for s in scopes for h in found[s][event]}) > 1:
             checks.append(Check("hooks", "warn", f"{event} is hooked in {' and '.join(scopes)} settings with "
                                 f"different commands: policy runs twice on every {event}",
                                 f"policy uninstall --scope {scopes[0]}"))
     if ruleset is not None:
         checks += _coverage(found, ruleset)
+    return checks
+
+
+def _http_checks(http: list[tuple[str, str, dict[str, Any]]], environ: dict[str, str],
+                 ruleset: RuleSet | None) -> list[Check]:
+    """Http hooks (`policy install --transport http`): whether a server answers them, and which packs a down
+    server leaves unenforced (Claude Code lets a call through unless the hook says onFailure: block)."""
+    from urllib.parse import urlsplit
+
+    from policy import server
+
+    checks = []
+    events = sorted({event for _, event, _ in http})
+    port = urlsplit(http[0][2].get("url", "")).port
+    status = server.server_status(environ)
+    if status is None or status.get("http_port") != port:
+        checks.append(Check("hooks", "fail", f"no `policy serve` answers http://127.0.0.1:{port}/ for the http "
+                            f"hooks on {', '.join(events)}",
+                            f"policy serve --http {port} (a new Claude Code session starts it)"))
+    else:
+        checks.append(Check("hooks", "ok", f"`policy serve` answers the http hooks on {', '.join(events)} "
+                            f"(pid {status['pid']})"))
+    open_events = sorted({event for _, event, handler in http if handler.get("onFailure") != "block"})
+    if ruleset is not None and open_events:
+        safe, denying = install.http_safety(ruleset)
+        if denying:
+            checks.append(Check("hooks", "fail", f"the http hooks on {', '.join(open_events)} fail open: while the "
+                                f"server is down Claude Code lets calls through, and {', '.join(denying)} "
+                                f"den{'ies' if len(denying) == 1 else 'y'} calls (safe that way: "
+                                f"{', '.join(safe) or 'no pack'})",
+                                "policy install --transport http --host-fails-closed (Claude Code 2.1.295 or "
+                                "later), or the command transport"))
+        else:
+            checks.append(Check("hooks", "ok", f"the http hooks fail open, which is safe for every pack here "
+                                f"({', '.join(safe)}): none denies"))
     return checks
 
 
@@ -215,7 +267,11 @@ def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSe
             checks.append(Check("hooks", "fail", f"the {event} hook's matcher {installed[0].get('matcher')!r} "
                                 f"misses tools that {users} look at (needed: {needed!r})",
                                 f"policy install --scope {scope}"))
-    unused = sorted({event for events in found.values() for event in events} - set(install.used_events(ruleset)))
+    unused = {event for events in found.values() for event in events} - set(install.used_events(ruleset))
+    if any(handler.get("type") == "http" for events in found.values() for handlers in events.values()
+           for handler in handlers):
+        unused.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
+    unused = sorted(unused)
     if unused:
         checks.append(Check("hooks", "warn", f"hooked but no rule uses {', '.join(unused)} (a process start each "
                                              "time, for nothing)", f"policy install --scope {scope}"))

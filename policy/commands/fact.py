@@ -30,6 +30,7 @@ def fact_set(key: str, value: Any, *, ttl: str | None = None, db: str | None = N
     from policy.times import parse_duration
 
     seconds = parse_duration(ttl, what="--ttl") if ttl is not None else None
+    _refuse_source_owned(key, "policy fact set")
     with open_store(db) as store, store.transaction():
         set_value(store, key, value, now=now(), ttl=seconds)
     typer.echo(f"{key} = {json_dumps(value)}" + (f" (expires in {ttl})" if ttl is not None else ""))
@@ -69,8 +70,28 @@ def fact_list(*, db: str | None = None, as_json: bool = False) -> int:
     return 0
 
 
+def _refuse_source_owned(key: str, writer: str) -> None:
+    """Refuse a key a configured source feeds (the sources of the config here, as `policy eval` reads it; a config
+    that does not load is refused too: which keys are owned is then unknown)."""
+    from policy.commands._shared import effective_ruleset
+    from policy.errors import ValidationFailed
+    from policy.facts.kv import refuse_source_owned
+
+    try:
+        sources = effective_ruleset().settings.sources
+    except ValidationFailed as error:
+        from policy.errors import PolicyError
+
+        raise PolicyError(f"the configuration does not load, so it is unknown which sources own kv keys: "
+                          f"{error.one_line()}", code="source-owned-key",
+                          hint="`policy validate` shows what to fix") from None
+    refuse_source_owned(key, sources, writer)
+
+
 def fact_unset(key: str, *, db: str | None = None) -> int:
     from policy.facts.kv import delete_value
+
+    _refuse_source_owned(key, "policy fact unset")
 
     with open_store(db) as store, store.transaction():
         deleted = delete_value(store, key)

@@ -5,12 +5,13 @@ Installed: for each event the enabled rules use (`ruleset.by_event`) that policy
 one matcher group holding one command handler, `{"type": "command", "command": …, "timeout": …}`. The matcher is
 `*`, or the exact tool names when every rule of the event names its tools plainly. The timeout is in seconds, above
 `max_delay` plus what a hook may wait for besides (the fact store's busy timeout, fact sources, start-up). The
-command is the absolute path of the `policy-hook` launcher next to this interpreter (so it works without `policy`
-on the hook's PATH), else `<this python> -m policy eval`, written so that every shell Claude Code may use runs it
-(`hook_handler`: sh, Git Bash, and PowerShell where Windows has no Git Bash).
+command is the hook client, `<this python> -I -S <policy>/client.py --agent claude-code` with absolute paths (so it
+works without `policy` on the hook's PATH; it asks `policy serve` and evaluates in-process when no server answers),
+written so that every shell Claude Code may use runs it (`hook_handler`: sh, Git Bash, and PowerShell where Windows
+has no Git Bash).
 
-Our handlers are recognised by their command: `…/policy-hook --agent claude-code` or
-`… -m policy eval --agent claude-code`, in shell or exec form, whatever the directory (a re-created virtualenv is
+Our handlers are recognised by their command: `… -I -S …/policy/client.py --agent claude-code`,
+`…/policy-hook --agent claude-code` (what earlier versions wrote) or `… -m policy eval --agent claude-code`, in shell or exec form, whatever the directory (a re-created virtualenv is
 still ours). A policy hook the user wrote or wrapped (`FOO=1 …/policy-hook …`, `env …`, a script around it) is
 recognised too (`is_wrapped`): install keeps it as it is instead of adding a second one; uninstall removes it. No
 marker field is added (Claude Code validates handlers; an unknown key could make it reject the file). The settings
@@ -45,6 +46,9 @@ AGENTS = ("claude-code",)
 SCOPES = ("user", "project", "local")
 HOOK_ARGS = ("--agent", "claude-code")
 LAUNCHER = "policy-hook"
+CLIENT_FLAGS = ("-I", "-S")  # the hook client's interpreter flags: isolated, no `site` (policy/client.py)
+TRANSPORTS = ("command", "http")
+DEFAULT_HTTP_PORT = 8765  # `--transport http`: 127.0.0.1:<port>/claude-code, answered by `policy serve`
 
 
 class SettingsError(PolicyError):
@@ -62,25 +66,29 @@ def _plain(path: str) -> bool:
 
 
 def hook_handler(*, project_dir: str | None = None, executable: str | None = None) -> dict[str, Any]:
-    """The command handler Claude Code runs: the `policy-hook` launcher next to the interpreter (else
-    `<python> -m policy eval`), `--agent claude-code`. Shell form (`command` alone, which every Claude Code version
-    runs) when the path needs no quoting in any shell; otherwise exec form (`command` + `args`, no shell, Claude
-    Code 2.1.139 and later), the one form that PowerShell, Git Bash and sh all run alike. Paths use `/`, which every
-    one of them reads on Windows too. A project-scope install of the project's own virtualenv names the launcher
-    by `${CLAUDE_PROJECT_DIR}` (exec form), so that the committed settings work on every clone."""
+    """The command handler Claude Code runs: the hook client, `<python> -I -S <policy>/client.py --agent
+    claude-code` (policy/client.py: it asks the resident evaluator, `policy serve`, and evaluates in-process
+    when none answers). The flags are written here because pip drops a script's shebang flags. Shell form
+    (`command` alone, which every Claude Code version runs) when the paths need no quoting in any shell;
+    otherwise exec form (`command` + `args`, no shell, Claude Code 2.1.139 and later), the one form that
+    PowerShell, Git Bash and sh all run alike. Paths use `/`, which every one of them reads on Windows too. A
+    project-scope install of the project's own virtualenv names its paths by `${CLAUDE_PROJECT_DIR}` (exec
+    form), so that the committed settings work on every clone. The one place that builds the command: every
+    host's install writes what this returns."""
+    from policy.server import client_file
+
     python = os.path.abspath(executable or sys.executable)
-    launcher = os.path.join(os.path.dirname(python), LAUNCHER + (".exe" if os.name == "nt" else ""))
-    if os.path.isfile(launcher) and os.access(launcher, os.X_OK):
-        program, args = launcher, list(HOOK_ARGS)
-        if project_dir is not None:
-            relative = os.path.relpath(launcher, project_dir)
-            if not relative.startswith(os.pardir + os.sep):
-                program = "${CLAUDE_PROJECT_DIR}/" + relative.replace(os.sep, "/")
-                return {"type": "command", "command": program, "args": args}
-    else:
-        program, args = python, ["-m", "policy", "eval", *HOOK_ARGS]
+    program, args = python, [*CLIENT_FLAGS, client_file(), *HOOK_ARGS]
+    if project_dir is not None:
+        inside = [os.path.relpath(path, project_dir) for path in (python, args[len(CLIENT_FLAGS)])]
+        if not inside[0].startswith(os.pardir + os.sep):
+            program = "${CLAUDE_PROJECT_DIR}/" + inside[0].replace(os.sep, "/")
+            if not inside[1].startswith(os.pardir + os.sep):
+                args[len(CLIENT_FLAGS)] = "${CLAUDE_PROJECT_DIR}/" + inside[1].replace(os.sep, "/")
+            return {"type": "command", "command": program, "args": args}
     program = program.replace(os.sep, "/")
-    if _plain(program):
+    args = [arg.replace(os.sep, "/") for arg in args]
+    if _plain(program) and _plain(args[len(CLIENT_FLAGS)]):  # (the flags are plain words)
         return {"type": "command", "command": " ".join([program, *args])}
     return {"type": "command", "command": program, "args": args}
 
@@ -98,12 +106,42 @@ def _canonical(words: list[str]) -> bool:
     name = os.path.basename(words[0].replace("\\", "/")) if words else ""
     if name in (LAUNCHER, LAUNCHER + ".exe") and words[1:] == list(HOOK_ARGS):
         return True
+    if client_script(words) is not None and words[len(CLIENT_FLAGS) + 2:] == list(HOOK_ARGS):
+        return True
     return words[1:] == ["-m", "policy", "eval", *HOOK_ARGS]
+
+
+def client_script(words: list[str]) -> str | None:
+    """The hook client's path in a command's words (`<python> -I -S …/policy/client.py …`), or None."""
+    from policy.adapters.claude_settings import is_hook_client
+
+    if words[1:len(CLIENT_FLAGS) + 1] != list(CLIENT_FLAGS) or len(words) < len(CLIENT_FLAGS) + 2:
+        return None
+    script = words[len(CLIENT_FLAGS) + 1]
+    return script if is_hook_client(script) else None
+
+
+def http_handler(port: int, *, fails_closed: bool) -> dict[str, Any]:
+    """The http hook `--transport http` writes: Claude Code POSTs the event to `policy serve` on 127.0.0.1.
+    `onFailure: "block"` (Claude Code 2.1.295 and later) makes a down or slow server block the call instead of
+    letting it through (docs/serve.md#http-hooks)."""
+    handler: dict[str, Any] = {"type": "http", "url": f"http://127.0.0.1:{port}/claude-code"}
+    if fails_closed:
+        handler["onFailure"] = "block"
+    return handler
+
+
+def _our_url(url: Any) -> bool:
+    import re
+
+    return isinstance(url, str) and re.fullmatch(r"http://127\.0\.0\.1:[0-9]{1,5}/claude-code", url) is not None
 
 
 def is_ours(handler: Any) -> bool:
     """Whether a settings handler is one `policy install` writes (see the module docstring), in either form, from
-    any policy version."""
+    any policy version, or the http hook of `--transport http`."""
+    if isinstance(handler, dict) and handler.get("type") == "http":
+        return _our_url(handler.get("url"))
     if not isinstance(handler, dict) or handler.get("type") != "command" or not isinstance(handler.get("command"),
                                                                                            str):
         return False
@@ -126,7 +164,7 @@ def is_wrapped(handler: Any) -> bool:
     (`POLICY_DB=… …/policy-hook --agent claude-code`), `env`, a shell or script around it, or the exec form of
     another path. Policy's hook all the same, which install neither duplicates nor changes. A policy command with
     flags of its own (`policy eval --rules …`) is another hook, not ours."""
-    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words
+    from policy.adapters.claude_settings import HOOK_PROGRAMS, POLICY_PROGRAMS, command_words, is_hook_client
 
     if not isinstance(handler, dict) or handler.get("type", "command") != "command" or is_ours(handler):
         return False
@@ -136,7 +174,7 @@ def is_wrapped(handler: Any) -> bool:
     words = command_words(command, [str(arg) for arg in args] if isinstance(args, list) else None)
     for index, word in enumerate(words):
         name = os.path.basename(word.replace("\\", "/"))
-        if name in HOOK_PROGRAMS:
+        if name in HOOK_PROGRAMS or is_hook_client(word):
             rest = words[index + 1:]
         elif name in POLICY_PROGRAMS and words[index + 1:index + 2] == ["eval"]:
             rest = words[index + 2:]
@@ -169,13 +207,21 @@ def command_path(handler: dict[str, Any], project_dir: str) -> str | None:
     return path
 
 
-def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Event → the matcher group to install for it."""
+def hook_groups(ruleset: RuleSet, handler_spec: dict[str, Any],
+                http_spec: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Event → the matcher group to install for it. With `http_spec` (`--transport http`), the events an http
+    hook can answer get it, the others the command handler; SessionStart gets the command handler even with no
+    rule on it, so that a new session starts the server the http hooks need."""
+    from policy.adapters.claude_code import http_capable
     from policy.model import TOOL_EVENTS
 
     groups = {}
-    for event, rules in used_events(ruleset).items():
-        handler = {**handler_spec, "timeout": required_timeout(ruleset, event)}
+    events = used_events(ruleset)
+    if http_spec is not None and "SessionStart" not in events:
+        events = {"SessionStart": [], **events}
+    for event, rules in events.items():
+        spec = http_spec if http_spec is not None and http_capable(event) else handler_spec
+        handler = {**spec, "timeout": required_timeout(ruleset, event)}
         # tool events match on the tool name; the others' matchers test other fields, and we want every value
         group: dict[str, Any] = {"matcher": matcher_for(rules)} if event in TOOL_EVENTS else {}
         group["hooks"] = [handler]
@@ -442,8 +488,31 @@ def effective_ruleset_for_install(cwd: str) -> RuleSet:
     return ruleset
 
 
-def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
+def denying_rules(ruleset: RuleSet) -> list[Rule]:
+    """The enabled rules that deny on an event an http hook would answer: what a down server lets through."""
+    from policy.adapters.claude_code import http_capable
+
+    return [rule for event, rules in used_events(ruleset).items() if http_capable(event) for rule in rules
+            if rule.decision == "deny"]
+
+
+def http_safety(ruleset: RuleSet) -> tuple[list[str], list[str]]:
+    """(packs whose rules an http hook that fails open still serves safely, packs with rules that deny)."""
+    denying = {rule.pack for rule in denying_rules(ruleset)}
+    packs = [pack.name for pack in ruleset.packs]
+    return [name for name in packs if name not in denying], [name for name in packs if name in denying]
+
+
+def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str, transport: str = "command",
+            port: int = DEFAULT_HTTP_PORT, host_fails_closed: bool = False) -> int:
     _check_agent(agent, scope)
+    if transport not in TRANSPORTS:
+        from policy.schema import suggest
+
+        raise UsageError(f"unknown transport {transport!r}", hint=suggest(transport, set(TRANSPORTS)))
+    if host_fails_closed and transport != "http":
+        raise UsageError("--host-fails-closed is for --transport http",
+                         hint="a command hook that fails is answered in the configured fail mode by policy itself")
     project = project_dir(environ, cwd)
     ruleset = effective_ruleset_for_install(cwd)
     events = used_events(ruleset)
@@ -451,7 +520,23 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
         raise PolicyError("no rules are enabled here, so there is nothing to hook", code="nothing-to-install",
                           hint="run `policy init` (or add packs to policy.yaml) first")
     handler = hook_handler(project_dir=project if scope == "project" else None)
-    groups = hook_groups(ruleset, handler)
+    http_spec = None
+    if transport == "http":
+        from policy import server
+
+        if not server.supported():
+            raise PolicyError("http hooks are answered by `policy serve`, which needs Linux's SO_PEERCRED",
+                              code="serve-unsupported", hint="install the command transport (the default)")
+        denying = denying_rules(ruleset)
+        if denying and not host_fails_closed:
+            names = ", ".join(f"{rule.pack}/{rule.id}" for rule in denying[:3]) + (" …" if len(denying) > 3 else "")
+            raise PolicyError(f"{len(denying)} rule{'s' * (len(denying) != 1)} deny ({names}), and Claude Code lets "
+                              "a call through when an http hook's server is down, slow or failing",
+                              code="http-fails-open",
+                              hint="add --host-fails-closed to write onFailure: \"block\" (Claude Code 2.1.295 or "
+                                   "later: confirm yours with `claude --version`), or keep the command transport")
+        http_spec = http_handler(port, fails_closed=host_fails_closed)
+    groups = hook_groups(ruleset, handler, http_spec)
     path = settings_path(scope, environ, project)
     before = read_settings(path)
     after = edited(before, path, groups)
@@ -466,6 +551,8 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
                       if kept else ""))
         return 0
     backup = write_settings(path, before, after, scope=scope, environ=environ)
+    if http_spec is not None:
+        _write_http_port(port, environ)
     timeout = required_timeout(ruleset, "")  # an event without `run` commands
     longer = {event: group["hooks"][0]["timeout"] for event, group in groups.items()
               if group["hooks"][0]["timeout"] > timeout}
@@ -473,6 +560,14 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     typer.echo("  events:  " + ", ".join(f"{event} ({group['matcher']})" if "matcher" in group else event
                                          for event, group in groups.items()))
     typer.echo(f"  command: {shown_command(handler)}")
+    if http_spec is not None:
+        safe, denying_packs = http_safety(ruleset)
+        typer.echo(f"  http:    {http_spec['url']} on "
+                   + ", ".join(event for event, group in groups.items() if group["hooks"][0]["type"] == "http")
+                   + (", onFailure: block" if host_fails_closed else " (fails open: safe for "
+                      + (", ".join(safe) or "no pack") + ")")
+                   + "; answered by `policy serve`, which SessionStart starts"
+                   + (f" (packs that deny: {', '.join(denying_packs)})" if denying_packs else ""))
     if kept:
         typer.echo(f"  kept:    your own policy hook{'s' * (len(kept) > 1)} on {', '.join(kept)}, as you wrote "
                    f"{'them' if len(kept) > 1 else 'it'} (`policy doctor` checks the timeout and matcher)")
@@ -487,6 +582,18 @@ def install(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], c
     typer.echo("Run `policy install` again after changing which events or tools your rules use; "
                "`policy doctor` checks.")
     return 0
+
+
+def _write_http_port(port: int, environ: Mapping[str, str]) -> None:
+    """Tell `policy serve` (however it is started) to answer http hooks on `port` (policy.server)."""
+    from policy.server import http_port_file
+
+    path = http_port_file(environ)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        json.dump({"port": port}, handle)
+    os.replace(temporary, path)
 
 
 def uninstall(*, agent: str, scope: str, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
@@ -528,10 +635,36 @@ def _cli(action: Any) -> Any:
     return command
 
 
+def _install_cli() -> Any:
+    """`policy install`: the options it shares with uninstall, and how to hook (the transport)."""
+    def command(
+        agent: str = typer.Option("claude-code", "--agent", help="The agent whose settings to edit: "
+                                                                 + ", ".join(AGENTS) + "."),
+        scope: str = typer.Option("local", "--scope", help="user: ~/.claude/settings.json (every project); "
+                                  "project: .claude/settings.json (committed); local: .claude/settings.local.json "
+                                  "(this machine only)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the change as a unified diff; write nothing."),
+        transport: str = typer.Option("command", "--transport", help="command: the hook client, which asks "
+                                      "`policy serve` and evaluates in-process when none answers; http: Claude "
+                                      "Code POSTs events to `policy serve` itself (no process; fails open unless "
+                                      "--host-fails-closed)."),
+        port: int = typer.Option(DEFAULT_HTTP_PORT, "--port", min=1, max=65535,
+                                 help="--transport http: the port on 127.0.0.1."),
+        host_fails_closed: bool = typer.Option(False, "--host-fails-closed", help="--transport http: write "
+                                               "onFailure: \"block\" (Claude Code 2.1.295 or later), required "
+                                               "when a rule denies."),
+    ) -> None:
+        raise typer.Exit(install(agent=agent, scope=scope, dry_run=dry_run, environ=dict(os.environ),
+                                 cwd=os.getcwd(), transport=transport, port=port,
+                                 host_fails_closed=host_fails_closed))
+
+    return command
+
+
 def register(app: typer.Typer) -> None:
     app.command("install", help="Add policy's hook to the agent's settings, for the events the enabled rules use. "
                                 "Idempotent.\n\nExample: policy install --agent claude-code --scope project "
-                                "--dry-run")(_cli(install))
+                                "--dry-run")(_install_cli())
     app.command("uninstall", help="Remove exactly policy's hooks from the agent's settings; everything else stays "
                                   "as it was.\n\nExample: policy uninstall --agent claude-code --scope project")(
         _cli(uninstall))

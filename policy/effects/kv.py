@@ -26,7 +26,10 @@ KINDS: dict[str, dict[str, Any]] = {
 def apply_set(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
     from policy.times import parse_duration
 
+    from policy.facts.kv import refuse_source_owned
+
     ttl = args.get("ttl")
+    refuse_source_owned(str(args["key"]), context.settings.sources, "a rule")
     set_value(context.store, str(args["key"]), args["value"], now=context.now,
               ttl=None if ttl in (None, "") else parse_duration(ttl, what="ttl"))
     return f"set {args['key']}"

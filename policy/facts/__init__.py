@@ -78,6 +78,13 @@ def family_fields() -> dict[str, frozenset[str]]:
     return {name: frozenset(family_class(name).fields) for name in family_names()}
 
 
+def family_regex_args() -> dict[tuple[str, str], tuple[int, ...]]:
+    """(family, method) → the positions of its arguments that are regexes: they must be constant, and are
+    precompiled with the rules (a family's `regex_args`)."""
+    return {(name, method): positions for name in family_names()
+            for method, positions in getattr(family_class(name), "regex_args", {}).items()}
+
+
 class Facts:
     """The facts of one evaluation: families and SQL facts computed on first use, then memoised."""
 
@@ -86,6 +93,7 @@ class Facts:
         self._families: dict[str, Family] = {}
         self._sql: dict[tuple[str, str], Any] = {}
         self._scopes: dict[str, FactsScope] = {}
+        self._stop_run: tuple[int, float | None] | None = None
         self.sql_seconds = 0.0  # what this evaluation's SQL facts have run for, together
 
     def family(self, name: str) -> View:
@@ -133,14 +141,27 @@ class Facts:
         each subagent, by agent_id, on its own), in the current run of stops: since the last stop that was not
         already continuing (stop_hook_active false) or the last prompt. Answers that let the agent stop in
         between (another hook kept it going) do not end the run."""
+        return self.stop_run()[0]
+
+    def stop_run_age(self) -> float | None:
+        """Seconds since the first stop of the current run that policy kept going (None: none was)."""
+        first = self.stop_run()[1]
+        return None if first is None else max(0.0, self.context.now - first)
+
+    def stop_run(self) -> tuple[int, float | None]:
+        """(stop_blocks, when the run's first kept-going stop was decided), read once per evaluation."""
+        if self._stop_run is not None:
+            return self._stop_run
         store = self.context.store
         event = self.context.event
         session = event.agent_session
         if store is None or session is None:
-            return 0
+            self._stop_run = (0, None)
+            return self._stop_run
         count = 0
-        for name, verdict, active, continued in store.execute(
-                "SELECT event, verdict, stop_hook_active, continued FROM decisions WHERE agent_session = ? AND "
+        first: float | None = None
+        for name, verdict, active, continued, at in store.execute(
+                "SELECT event, verdict, stop_hook_active, continued, at FROM decisions WHERE agent_session = ? AND "
                 "((event = ? AND agent_id IS ?) OR event = 'UserPromptSubmit') ORDER BY at DESC, id DESC LIMIT 64",
                 (session, event.name, event.agent_id)):
             if name == "UserPromptSubmit":
@@ -149,11 +170,15 @@ class Facts:
                 if verdict != "deny":
                     break
                 count += 1
+                first = at
                 continue
-            count += bool(continued)
+            if continued:
+                count += 1
+                first = at
             if not active:
                 break
-        return count
+        self._stop_run = (count, first)
+        return self._stop_run
 
 
 class FactsScope(View):
@@ -213,6 +238,9 @@ class StaticFacts:
 
     def stop_blocks(self) -> int:
         return self._stop_blocks
+
+    def stop_run_age(self) -> float | None:
+        return None
 
 
 class _StaticView(View):

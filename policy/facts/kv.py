@@ -17,6 +17,29 @@ def in_namespaces(key: str, namespaces: tuple[str, ...] | list[str]) -> bool:
     return any(key == namespace or key.startswith(namespace + ".") for namespace in namespaces)
 
 
+def owning_source(key: str, sources: Any) -> Any:
+    """The configured source whose `kv:<prefix>` feed holds `key` (its values are the source's: only it writes
+    them), or None."""
+    for spec in sources:
+        if spec.feeds.startswith("kv:") and in_namespaces(key, (spec.feeds[3:],)):
+            return spec
+    return None
+
+
+def refuse_source_owned(key: str, sources: Any, writer: str) -> None:
+    """Raise PolicyError (`source-owned-key`) when a source feeds `key`: a value written by anything else (the
+    agent's own shell running `policy fact set hr.ok true`, a rule) would pass for the source's."""
+    spec = owning_source(key, sources)
+    if spec is None:
+        return
+    from policy.errors import PolicyError
+
+    raise PolicyError(f"{key} is written only by the source {spec.name} (it feeds {spec.feeds}); {writer} may not "
+                      "set it", code="source-owned-key",
+                      hint=f"fix what the source reads, or run `policy usage refresh --source {spec.name}`; "
+                           "docs/packs/activity.md#a-verified-signal")
+
+
 def overlaps(prefix: str, namespace: str) -> bool:
     """Whether a source feeding `kv:<prefix>` could write keys of `namespace`, or the other way round."""
     return in_namespaces(prefix, (namespace,)) or in_namespaces(namespace, (prefix,))

@@ -35,7 +35,8 @@ class Reading:
     """One window's usage at a moment. Numbers are percentages (0-100) and epoch seconds; None is unknown.
 
     `available`: there is a sample of the current window (its `resets_at` has not passed; without a `resets_at`,
-    it is younger than the window). `stale`: the value is the last known one, not a current reading: the source
+    it is younger than the window; for a sample of a source with `max_stale`, younger than its ttl + max_stale).
+    `stale`: the value is the last known one, not a current reading: the source
     feeding usage failed on its last attempt, or the sample is older than STALE_AFTER (or twice the source's ttl
     plus its timeout).
     """
@@ -75,6 +76,11 @@ def read_usage(store: Store | None, window: str = DEFAULT_WINDOW, *, now: float,
     observed_at, utilization, resets_at, window_seconds, source = sample
     age = max(0.0, now - observed_at)
     available = now < resets_at if resets_at is not None else age < window_seconds
+    feeding = _feeding_sources(settings)
+    # `max_stale`: the source that took the sample lets it count for its ttl + max_stale, no longer
+    kept = [spec.ttl + spec.max_stale for spec in feeding if spec.name == source and spec.max_stale is not None]
+    if kept and age > kept[0]:
+        available = False
     if not available:
         return Reading(window, window_seconds=window_seconds, resets_at=resets_at, observed_at=observed_at,
                        age=age, source=source)
@@ -84,7 +90,6 @@ def read_usage(store: Store | None, window: str = DEFAULT_WINDOW, *, now: float,
         elapsed_pct = round(min(100.0, max(0.0, elapsed * 100.0 / window_seconds)), 3)
         expected = elapsed_pct
         excess = round(utilization - expected, 3)
-    feeding = _feeding_sources(settings)
     stale_after = max((2 * spec.ttl + spec.timeout for spec in feeding), default=STALE_AFTER)
     stale = age > stale_after
     if not stale and feeding and store is not None:

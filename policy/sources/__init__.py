@@ -10,7 +10,9 @@ changed on disk), breaker closed; (3) claim them in a short write transaction (`
 hooks fire at once only one of them fetches, and each source is tried at most once per timeout; (4) fetch them
 all at once in threads and wait at most each one's timeout: the write lock is never held while fetching;
 (5) record the outcomes and feed the facts in one short write transaction. A source failing `breaker_failures`
-times in a row opens its breaker for `breaker_cooldown` seconds: no attempts, the last value stays, stale.
+times in a row opens its breaker: no attempts, the last value stays, stale. It stays open `breaker_cooldown`
+seconds, doubled each time it opens again (up to `breaker_max_cooldown`), with jitter, and at least as long as an
+HTTP 429/503's `Retry-After` says. With `max_stale`, the last value is gone `ttl + max_stale` after it was fetched.
 Nothing here is imported unless a configured source is reachable from the event's rules; the kind modules and
 their imports (urllib, subprocess, threading, yaml) load only when a source is actually fetched.
 """
@@ -39,10 +41,39 @@ MAX_ITEM_CHARS = 200
 # Each hook reads the clock once, when it starts, so a slower process may see another's fresh fetch or claim
 # a little in its future. Only a time further ahead than this means the clock moved back (or a `--now` run).
 CLOCK_SLACK = 300.0
+MAX_RETRY_AFTER = 86400.0  # a server's Retry-After is honoured up to a day (a longer one is a server's mistake)
 
 
 class SourceError(Exception):
-    """A source could not give a value; the message says why, in one line, without secrets."""
+    """A source could not give a value; the message says why, in one line, without secrets. `retry_after`: the
+    seconds the server asked us to wait (HTTP 429/503 `Retry-After`), if it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def backoff(spec: SourceSpec, failures: int, *, draw: Callable[[], float] | None = None) -> float | None:
+    """Seconds the breaker stays open after `failures` failures in a row (None: it does not open yet):
+    `breaker_cooldown` doubled for each failure past `breaker_failures`, at most `breaker_max_cooldown`, then a
+    random share of it between half and all (jitter, so that many machines that failed at once do not retry at
+    once). `draw` gives a number in [0, 1) (random.random when None)."""
+    if failures < spec.breaker_failures:
+        return None
+    longest = min(spec.breaker_max_cooldown, spec.breaker_cooldown * 2.0 ** min(failures - spec.breaker_failures, 40))
+    if draw is None:
+        import random
+
+        draw = random.random
+    return longest * (0.5 + draw() / 2)
+
+
+def value_ttl(spec: SourceSpec) -> float | None:
+    """How long a fed value lives after a good fetch: `ttl + max_stale` (a file's: `max_stale` after it was read,
+    since it is read again only when it changes); None without `max_stale`."""
+    if spec.max_stale is None:
+        return None
+    return spec.max_stale + (0.0 if spec.kind == "file" else spec.ttl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +187,12 @@ def _claim(store: Store, specs: list[SourceSpec], now: float, force: bool) -> li
                 store.execute("UPDATE source_cache SET attempted_at = ? WHERE source = ?", (now, spec.name))
                 claimed.append(spec)
                 continue
+            # Taken unless another process started an attempt within the timeout that has not ended in a good
+            # value yet (a fetch that succeeded ends its attempt: a ttl of 0 fetches on every hook).
             cursor = store.execute(
                 "UPDATE source_cache SET attempted_at = ? WHERE source = ? AND (attempted_at IS NULL OR "
-                "attempted_at <= ? OR attempted_at > ?)", (now, spec.name, now - spec.timeout, now + CLOCK_SLACK))
+                "attempted_at <= ? OR attempted_at > ? OR attempted_at <= fetched_at)",
+                (now, spec.name, now - spec.timeout, now + CLOCK_SLACK))
             if cursor.rowcount:
                 claimed.append(spec)
     return claimed
@@ -201,8 +235,12 @@ def _record(store: Store, spec: SourceSpec, result: Job, now: float, signature: 
         feed(store, spec, result.value, now=now)
         return Outcome(spec.name, "ok", describe_value(spec, result.value), seconds=result.seconds)
     failures = int(store.execute("SELECT failures FROM source_cache WHERE source = ?", (spec.name,)).fetchone()[0]) + 1
-    # A file is retried only when it changes, so it needs no breaker.
-    open_until = now + spec.breaker_cooldown if failures >= spec.breaker_failures and spec.kind != "file" else None
+    open_until = None
+    if spec.kind != "file":  # a file is retried only when it changes, so it needs no breaker
+        wait = backoff(spec, failures)
+        if result.retry_after is not None:
+            wait = max(wait or 0.0, min(MAX_RETRY_AFTER, result.retry_after))
+        open_until = None if wait is None else now + wait
     store.execute("UPDATE source_cache SET failures = ?, last_error = ?, open_until = ?, etag = ? WHERE source = ?",
                   (failures, result.error, open_until, signature, spec.name))
     mark_stale(store, spec, now=now)
@@ -220,6 +258,7 @@ class Job:
         self.deadline = self.started + spec.timeout
         self.value: Any = None
         self.error: str | None = "did not finish"
+        self.retry_after: float | None = None
         self.seconds = 0.0
         self._on_cancel: list[Callable[[], None]] = []
 
@@ -246,6 +285,7 @@ class Job:
             self.error = None
         except SourceError as error:
             self.error = str(error)
+            self.retry_after = error.retry_after
         except Exception as error:  # a fetch must end in a recorded failure, whatever went wrong
             self.error = f"{type(error).__name__}: {error}"
         self.seconds = time.monotonic() - self.started
@@ -389,7 +429,7 @@ def feed(store: Store, spec: SourceSpec, value: Any, *, now: float) -> None:
 
     `usage`: a sample per window of the Claude usage shape. `kv:<prefix>`: each key of a mapping as
     `<prefix>.<key>` (keys under the prefix that are gone are deleted), anything else as `<prefix>`; and
-    `<prefix>.stale` = false.
+    `<prefix>.stale` = false. With `max_stale`, the kv keys expire (`value_ttl`).
     """
     if spec.feeds == "usage":
         from policy.facts.usage import parse_usage_response, record_sample
@@ -406,8 +446,9 @@ def feed(store: Store, spec: SourceSpec, value: Any, *, now: float) -> None:
     for (key,) in store.execute("SELECT key FROM kv WHERE key > ? AND key < ?", (prefix + ".", prefix + "/")).fetchall():
         if key not in items:
             delete_value(store, key)
+    lifetime = value_ttl(spec)
     for key, item in items.items():
-        set_value(store, key, item, now=now)
+        set_value(store, key, item, now=now, ttl=lifetime)
 
 
 def mark_stale(store: Store, spec: SourceSpec, *, now: float) -> None:

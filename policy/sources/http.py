@@ -66,6 +66,28 @@ def expand_header(name: str, value: str) -> str:
         position = end + 1
 
 
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """A `Retry-After` header's wait in seconds: delta-seconds (`120`) or an HTTP date (RFC 9110 §10.2.3), never
+    below 0; None when it is missing or neither."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    import email.utils
+    import time
+
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # an HTTP date is GMT; a zone-less one is read as such
+        import datetime
+
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, round(moment.timestamp() - (time.time() if now is None else now)))
+
+
 def fetch(spec: SourceSpec, job: Job) -> bytes:
     import http.client
     import urllib.error
@@ -92,7 +114,9 @@ def fetch(spec: SourceSpec, job: Job) -> bytes:
             body: bytes = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as error:
         where = f" to {error.headers.get('Location')}" if 300 <= error.code < 400 else ""
-        raise SourceError(f"HTTP {error.code} {error.reason}{where}".rstrip()) from None
+        wait = retry_after(error.headers.get("Retry-After")) if error.code in (429, 503) else None
+        asked = f" (retry after {wait:g}s)" if wait is not None else ""
+        raise SourceError(f"HTTP {error.code} {error.reason}{where}".rstrip() + asked, retry_after=wait) from None
     except urllib.error.URLError as error:
         reason = error.reason
         if isinstance(reason, TimeoutError):
