@@ -621,3 +621,14 @@ def test_policy_serve_keeps_one_connection_across_events_and_closes_it(tmp_path:
         process.wait(timeout=30)
         shutil.rmtree(runtime, ignore_errors=True)
     assert pg_server.wait_until(lambda: _policy_backends(team) == [], seconds=15)  # closed with the worker
+
+
+def test_the_hook_timeout_policy_install_writes_covers_the_shared_store() -> None:
+    from policy.hook import required_timeout
+    from policy.lean import replace
+    from policy.model import RuleSet, Settings
+
+    local = RuleSet(packs=(), settings=Settings(), digest="")
+    shared = replace(local, settings=Settings(shared_store="service=team", shared_timeout=3.0))
+    # connecting (3 s, at least libpq's 2), then a read and a write (3 s each)
+    assert required_timeout(shared, "PreToolUse") == required_timeout(local, "PreToolUse") + 9
