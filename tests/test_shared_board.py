@@ -632,3 +632,24 @@ def test_the_hook_timeout_policy_install_writes_covers_the_shared_store() -> Non
     shared = replace(local, settings=Settings(shared_store="service=team", shared_timeout=3.0))
     # connecting (3 s, at least libpq's 2), then a read and a write (3 s each)
     assert required_timeout(shared, "PreToolUse") == required_timeout(local, "PreToolUse") + 9
+
+
+def test_every_family_and_effect_on_the_board_declares_what_an_outage_does() -> None:
+    from conftest import ROOT
+
+    from policy.effects import effect_modules
+    from policy.facts import family_class, family_names
+
+    # Who goes through the board, read from the source: a family that builds one, an effect module that asks for
+    # it. A new one fails here until it says what it does while the shared store does not answer.
+    on_board = {path.stem for directory in ("facts", "effects") for path in (ROOT / "policy" / directory).glob("*.py")
+                if "board_for(" in path.read_text() or "context.board()" in path.read_text()}
+    families = {name for name in family_names() if family_class(name).on_outage}
+    effect_kinds = {kind for kind, module in effect_modules().items()
+                    if kind in getattr(__import__(module, fromlist=["KINDS"]), "ON_OUTAGE", {})}
+    assert families == {"claims", "agent"}
+    assert effect_kinds == {"claim", "heartbeat", "release", "agent_status"}
+    assert on_board == {"claims", "agent", "__init__"}  # (effects/__init__: EffectContext.board itself)
+    for module in {module for kind, module in effect_modules().items() if module.rsplit(".", 1)[1] in on_board}:
+        kinds = set(__import__(module, fromlist=["KINDS"]).KINDS)
+        assert kinds <= effect_kinds, module

@@ -94,6 +94,9 @@ class ClaimsFacts(Family):
     never appear."""
 
     name = "claims"
+    on_outage = ("The last known board (what this machine last read from the server), without the claims expired "
+                 "since by this machine's clock: each claim has `stale: true`, `stale` is true, `outage` says why, "
+                 "and `describe` adds a line saying so. Nothing known: no claims, still stale.")
     fields = {
         "mine": "This agent session's active claims.",
         "others": "Other agent sessions' active claims (of every machine, on a shared board).",
