@@ -653,3 +653,39 @@ def test_every_family_and_effect_on_the_board_declares_what_an_outage_does() -> 
     for module in {module for kind, module in effect_modules().items() if module.rsplit(".", 1)[1] in on_board}:
         kinds = set(__import__(module, fromlist=["KINDS"]).KINDS)
         assert kinds <= effect_kinds, module
+
+
+def test_a_claim_lost_between_reading_the_board_and_claiming_is_evaluated_again(tmp_path: Path, team: str,
+                                                                              password: None) -> None:
+    from policy.hook import Options, evaluate_event
+    from policy.store import Store
+
+    environ = isolated_vars(tmp_path)
+    write(tmp_path / "config" / "policy" / "config.yaml", f"packs: [presence]\nstore: {{shared: '{team}'}}\n")
+
+    class RacingStore(Store):
+        """The local store, whose write lock is taken just after another machine's session claimed the stack:
+        the evaluation has read an empty board, and its claim will lose."""
+
+        raced = False
+
+        def begin(self, *, timeout: float | None = None) -> None:
+            if not RacingStore.raced:
+                RacingStore.raced = True
+                other = SharedBoard(SharedStore(team, 5.0), None)
+                assert other.claim(S2, ["stack:billing"], "racing apply", now=time.time(), ttl=900) == (True, [])
+            super().begin(timeout=timeout)
+
+    outcome = evaluate_event((EVENTS / "PreToolUse-Bash.json").read_bytes(), Options(), environ, now=time.time(),
+                             utc_offset=None, cwd=str(tmp_path / "work"), store_opener=RacingStore.open)
+    assert RacingStore.raced
+    answer = decided(outcome.output.stdout)
+    assert answer["permissionDecision"] == "ask"
+    assert re.fullmatch("Another agent session is working on what this command changes:\n"
+                        f'- stack:billing: session 3b9e7f10, "racing apply", {AGE}\n'
+                        "Go ahead only if the user agrees; they may prefer to wait until it is released.",
+                        answer["permissionDecisionReason"]), answer
+    assert outcome.decision is not None
+    assert outcome.decision.rule_ids == ("presence/defer-on-claim-conflict", "presence/claim-before-mutating")
+    assert (outcome.decision.verdict, outcome.decision.effects, outcome.effects) == ("defer", (), ())  # no claim
+    assert server_claims(team) == [("stack:billing", S2, 1, True)]  # the race's winner keeps it; nothing of ours
