@@ -8,6 +8,7 @@ import sqlite3
 
 from conftest import EVENTS, ROOT, Env, write
 
+from policy.commands.explain import agent_names
 from policy.config import shipped_pack_path
 
 FORCE_PUSH = (".policy/rules/project.yaml:9:5", "Force-pushing is blocked by this project's policy "
@@ -108,7 +109,7 @@ def test_explain_usage_errors_name_the_registry(env: Env) -> None:
     assert (result.returncode, result.stderr) == (
         2, "policy: usage: unknown event 'PreToolUs' for Claude Code (did you mean 'PreToolUse'?)\n")
     # the help lists the agents the adapter registry has
-    assert "The agent host whose payload is made up: claude-code." in " ".join(
+    assert f"The agent host whose payload is made up: {', '.join(agent_names())}." in " ".join(
         env.run_text("explain", "--help").stdout.split())
 
 
@@ -125,7 +126,7 @@ def test_eval_explain_is_readable_on_the_shipped_packs(env: Env) -> None:
                                       "start --type personal --intention \"...\" (or --type expected), or send the "
                                       "prompt: !focus personal <what you will do>",
                                       "  matched:"]
-    assert "    focus/require-session: decision deny [facts.focus.active = False]" in trace.splitlines()
+    assert "    focus/require-session: decision deny [facts.focus.active = False, params.external_session = None]" in trace.splitlines()
     assert "  skipped:\n    focus/mark-used: an earlier `final` rule of this pack matched\n" in trace
 
 
@@ -133,12 +134,12 @@ def test_explain_reads_the_real_fact_store(env: Env) -> None:
     """A focus session started with the CLI changes the explanation: explain sees the same facts as the hook."""
     write(env.root / "policy.yaml", "version: 1\npacks: [focus]\n")
     before = env.run_text("explain", "ls")
-    shipped = f"{shipped_pack_path('focus')}:65:5"
-    assert f"    focus/require-session ({shipped}): decision deny [facts.focus.active = False]\n" in before.stdout
+    shipped = f"{shipped_pack_path('focus')}:73:5"
+    assert f"    focus/require-session ({shipped}): decision deny [facts.focus.active = False, params.external_session = None]\n" in before.stdout
     assert env.run("session", "start", "--type", "expected", "--intention", "explain").returncode == 0
     after = env.run_text("explain", "ls")
     assert "verdict none" in after.stdout.splitlines()[1]
-    assert f"    focus/require-session ({shipped}): when `not facts.focus.active` is False [facts.focus.active = True]\n" \
-        in after.stdout
+    assert (f"    focus/require-session ({shipped}): when `not facts.focus.active and not (params.external_session "
+            "and…` is False [facts.focus.active = True, params.external_session = None]\n") in after.stdout
     with sqlite3.connect(env.db) as connection:
         assert connection.execute("SELECT count(*) FROM decisions").fetchone() == (0,)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table,
                                     canonical_event, check_parts, decode_object, event_name_of, rule_parts)
 from policy.lean import json_dumps
-from policy.model import EVENTS, HookOutput
+from policy.model import EVENTS, TOOL_EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
