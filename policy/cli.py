@@ -63,7 +63,9 @@ def eval_command(ctx: typer.Context) -> None:
 
     Example: policy eval --rules rules/ < examples/events/PreToolUse-Bash.json
 
-    Flags: --agent claude-code, --config FILE, --rules PATH (repeatable), --db FILE, --now ISO, --dry-run
+    Flags: --agent claude-code|codex|gemini|cursor|copilot (the host; docs/hosts.md), --event NAME (the host's
+    event, for Copilot CLI, whose payloads do not name it), --config FILE, --rules PATH (repeatable), --db FILE,
+    --now ISO, --dry-run
     (no effects, no sleep; says what would happen), --explain (trace on stderr), --format host|json, --timeout
     SECONDS (the host's hook timeout; default: what `policy install` writes; the answer comes before it).
     """

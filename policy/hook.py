@@ -16,7 +16,7 @@ import sys
 import time
 
 from policy.errors import InputError, PolicyError, UsageError
-from policy.model import HookOutput
+from policy.model import STOP_EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ else:
 # stdin is read up to this hard ceiling before the config is known; the configured `max_event_bytes` (default
 # 8 MiB, at most this) is applied once it is.
 MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
-USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
-         "[--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
+USAGE = ("usage: policy eval [--agent claude-code] [--event NAME] [--config FILE] [--rules PATH]... [--db FILE] "
+         "[--now ISO] [--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
 # The deadline (docs/security.md#the-deadline). The host kills a hook at its timeout and then lets the tool call
 # through, so the answer must be out before it. The timeout is `--timeout` when given, else the one `policy
 # install` writes for the event (`required_timeout`, from the same rules); DEFAULT_HOOK_TIMEOUT bounds the wait
@@ -50,6 +50,8 @@ FAILURE_LOG_WAIT = 0.2  # seconds a failed evaluation waits for the write lock t
 @dataclass(frozen=True, slots=True)
 class Options:
     agent: str = "claude-code"
+    # The host's name of the event, for a host whose payload does not name it (Copilot CLI's camelCase hooks).
+    event: str | None = None
     config: str | None = None
     rules: tuple[str, ...] = ()
     db: str | None = None
@@ -69,7 +71,23 @@ class Options:
 
 def required_timeout(ruleset: RuleSet, event: str) -> int:
     """The hook timeout for `event`, in whole seconds, as `policy install` writes it: the longest delay, what the
-    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up."""
+    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up.
+    Memoised per ruleset (a resident evaluator asks for it on every event)."""
+    held = _TIMEOUTS.get(id(ruleset))
+    if held is None or held[0] is not ruleset:
+        if len(_TIMEOUTS) >= 64:
+            _TIMEOUTS.clear()
+        held = _TIMEOUTS[id(ruleset)] = (ruleset, {})
+    if event not in held[1]:
+        held[1][event] = _required_timeout(ruleset, event)
+    return held[1][event]
+
+
+# id(ruleset) -> (the ruleset, which keeps its id from being reused while it is here; event -> timeout)
+_TIMEOUTS: dict[int, tuple[RuleSet, dict[str, int]]] = {}
+
+
+def _required_timeout(ruleset: RuleSet, event: str) -> int:
     import math
 
     from policy.adapters.claude_settings import run_bounds
@@ -119,7 +137,7 @@ def parse_options(argv: list[str], *, strict: bool = True) -> Options:
 def _parse_options(argv: list[str], strict: bool) -> Options:
     values: dict[str, Any] = {"rules": []}
     flags = {"--dry-run": "dry_run", "--explain": "explain", "-h": "help", "--help": "help"}
-    options = {"--agent": "agent", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
+    options = {"--agent": "agent", "--event": "event", "--config": "config", "--rules": "rules", "--db": "db", "--now": "now",
                "--format": "format", "--timeout": "timeout"}
     index = 0
     while index < len(argv):
@@ -252,7 +270,7 @@ def evaluate_event(raw: bytes, options: Options, environ: Mapping[str, str], *, 
     request = Request(config=options.config, rules=options.rules, db=options.db, cwd=cwd, environ=dict(environ))
     disabled = environ.get("POLICY_DISABLE") == "1"
     try:
-        event = adapter.parse(raw)
+        event = adapter.parse(raw, options.event)
     except InputError as error:
         if disabled:  # the kill switch holds whatever arrives
             return Outcome(HookOutput(), disabled=True)
@@ -334,10 +352,11 @@ def argument_failure(error: PolicyError, raw: bytes, options: Options, environ: 
 
     if environ.get("POLICY_DISABLE") == "1":  # the kill switch holds whatever arrives
         return Outcome(HookOutput(), error=error, disabled=True)
-    adapter = get_adapter(options.agent if options.agent in ADAPTERS else DEFAULT)
+    known = options.agent in ADAPTERS
+    adapter = get_adapter(options.agent if known else DEFAULT)
     event: Event | None = None
     try:
-        event = adapter.parse(raw)
+        event = adapter.parse(raw, options.event if known else None)
         event_name: str | None = event.name
     except InputError as parse_error:
         event_name = parse_error.event_name or adapter.event_name_hint(raw)
@@ -387,6 +406,12 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     from policy.facts import FactContext, Facts
     from policy.lean import replace
 
+    if event.name in STOP_EVENTS and not getattr(adapter, "SENDS_STOP_HOOK_ACTIVE", True):
+        from policy.facts import previous_stop_continued
+        from policy.lean import replace
+
+        # a host that does not say whether this stop follows one policy kept working: the decision log does
+        event = replace(event, stop_hook_active=previous_stop_continued(store, event))
     settings = ruleset.settings
     deadline = evaluation_deadline(hook_timeout(options, ruleset, event.name), started, settings.max_delay)
     context_facts = FactContext(store, event, now, settings, utc_offset, deadline)

@@ -202,6 +202,11 @@ def test_text(report: Report, *, coverage: bool = False) -> str:
         lines += ["", "FAILURES"]
         for result in problems:
             lines += failure_lines(result)
+    elsewhere = [result for result in report.results if result.status == "skipped" and
+                 result.error.startswith("not on ")]
+    if elsewhere:  # `policy test --agent NAME`: what this host cannot run, and why
+        lines += ["", "SKIPPED ON THIS HOST"] + [f"{result.location}: {result.name}: {result.error}"
+                                                 for result in elsewhere]
     if coverage:
         lines += ["", "rule coverage:"]
         for pack in report.coverage:

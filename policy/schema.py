@@ -338,7 +338,12 @@ def _rules_schema(effects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _tests_schema() -> dict[str, Any]:
     from policy.model import EVENTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS
 
+    hosts = _one_or_many({"enum": list(HOSTS)}, "The hosts to run on (`policy test --agent NAME`); on others it "
+                                                "is skipped. Default: every host. `output` and `exit_code` are the "
+                                                "first one's wire format (claude-code when none is named), checked "
+                                                "on that host only.")
     text = {"description": "Text: a string (must be equal), null (must be absent), or one of equals / contains / "
                            "regex / not_contains.",
             "anyOf": [{"type": ["string", "null"]},
@@ -380,7 +385,7 @@ def _tests_schema() -> dict[str, Any]:
             "event": {"type": "object", "required": ["hook_event_name"],
                       "description": "A hook payload; fields the host always sends may be left out "
                                      "(docs/testing.md lists the defaults).",
-                      "properties": {"hook_event_name": {"enum": list(EVENTS)}}},
+                      "properties": {"hook_event_name": {"enum": [*EVENTS, *NEUTRAL_EVENTS]}}},
             "expect": expect,
             "env": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "Environment variables for this step (e.g. POLICY_PACING: 'off')."},
@@ -414,6 +419,7 @@ def _tests_schema() -> dict[str, Any]:
             "expect_facts": {"type": "array", "items": fact_check,
                              "description": "Checks of the store after the last step."},
             "skip": {"type": ["boolean", "string"], "description": "Skip this test (a string says why)."},
+            "agents": hosts,
         }}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -423,6 +429,7 @@ def _tests_schema() -> dict[str, Any]:
         "type": "object", "required": ["version", "tests"], "additionalProperties": False,
         "properties": {
             "version": {"const": 1},
+            "agents": hosts,
             "pack": {"type": "string", "description": "The pack under test: <pack>.yaml next to this file, else "
                                                       "the shipped pack of that name."},
             "packs": {"type": "array", "items": {"type": "string"}, "minItems": 1,

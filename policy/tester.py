@@ -299,8 +299,11 @@ class _Clock:
 def _complete_event(event: dict[str, Any], session: str, counter: int,
                     transcript: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The payload of a test's event: the fields the host always sends filled in (`transcript`: the transcript
-    file of a session; default /tmp/policy-test/<session>.jsonl)."""
-    name = event["hook_event_name"]
+    file of a session; default /tmp/policy-test/<session>.jsonl). A neutral event name becomes the canonical one."""
+    from policy.vocabulary import canonical_event
+
+    name = canonical_event(str(event["hook_event_name"]))
+    event = {**event, "hook_event_name": name}
     payload_session = str(event.get("session_id", session))
     full: dict[str, Any] = {"session_id": session, "cwd": DEFAULT_CWD, "transcript_path": (
         transcript(payload_session) if transcript is not None else f"/tmp/policy-test/{payload_session}.jsonl")}
@@ -318,7 +321,7 @@ def _complete_event(event: dict[str, Any], session: str, counter: int,
     return full
 
 
-def _db_value(table: str, column: str, value: Any, clock: _Clock, session: str) -> Any:
+def _db_value(table: str, column: str, value: Any, clock: _Clock, session: str, host: str = "claude-code") -> Any:
     from policy.lean import json_dumps
     from policy.times import parse_time
 
@@ -328,6 +331,8 @@ def _db_value(table: str, column: str, value: Any, clock: _Clock, session: str) 
         return clock.now
     if value == "session" and column == "agent_session":
         return session
+    if value == "host" and column in ("agent", "host"):  # the host under test (policy test --agent)
+        return host
     if is_time_column(column) and value is not None:
         return parse_time(value, now=clock.now, utc_offset=clock.offset, what=f"{table}.{column}")
     if isinstance(value, bool):
@@ -337,7 +342,7 @@ def _db_value(table: str, column: str, value: Any, clock: _Clock, session: str) 
     return value
 
 
-def _seed(store: Store, given: dict[str, Any], clock: _Clock, session: str) -> None:
+def _seed(store: Store, given: dict[str, Any], clock: _Clock, session: str, host: str = "claude-code") -> None:
     for table, rows in given.items():
         if table == "kv" and isinstance(rows, dict):
             rows = [{"key": key, "value": value} for key, value in rows.items()]
@@ -346,20 +351,22 @@ def _seed(store: Store, given: dict[str, Any], clock: _Clock, session: str) -> N
             values.update(row)
             if table == "claims":
                 values.setdefault("heartbeat_at", values["claimed_at"])
-                heartbeat = _db_value(table, "heartbeat_at", values["heartbeat_at"], clock, session)
+                heartbeat = _db_value(table, "heartbeat_at", values["heartbeat_at"], clock, session, host)
                 values.setdefault("expires_at", heartbeat + 900)
-            converted = {column: _db_value(table, column, value, clock, session) for column, value in values.items()}
+            converted = {column: _db_value(table, column, value, clock, session, host)
+                         for column, value in values.items()}
             columns = ", ".join(f'"{column}"' for column in converted)
             marks = ", ".join("?" for _ in converted)
             store.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(converted.values()))
 
 
-def _where(table: str, where: dict[str, Any], clock: _Clock, session: str) -> tuple[str, list[Any]]:
+def _where(table: str, where: dict[str, Any], clock: _Clock, session: str,
+           host: str = "claude-code") -> tuple[str, list[Any]]:
     from policy.store import where as sql_where
 
     terms = []
     for column, value in where.items():
-        converted = _db_value(table, column, value, clock, session)
+        converted = _db_value(table, column, value, clock, session, host)
         terms.append((f'"{column}" IS NULL', True) if converted is None else (f'"{column}" = ?', converted))
     return sql_where(*terms)
 
@@ -402,9 +409,25 @@ def _diff(expected: Any, actual: Any) -> str:
     return "\n".join(difflib.unified_diff(lines(expected), lines(actual), "expected", "actual", lineterm=""))
 
 
+class NotOnHost(Exception):
+    """A scenario step the host under test cannot raise (an event or a tool it does not have): the scenario is
+    skipped on that host."""
+
+
+def pinned_hosts(test_file: TestFile, test: dict[str, Any]) -> tuple[str, ...]:
+    """The hosts a scenario is pinned to (its `agents:`, else the file's); empty: every host."""
+    agents = test.get("agents", test_file.document.data.get("agents"))
+    return (agents,) if isinstance(agents, str) else tuple(agents or ())
+
+
 class _TestRun:
     def __init__(self, test_file: TestFile, index: int, test: dict[str, Any], ruleset: RuleSet,
-                 database: str) -> None:
+                 database: str, host: str = "claude-code") -> None:
+        self.host = host
+        pinned = pinned_hosts(test_file, test)
+        # output and exit_code are one host's wire format: the first pinned host's (Claude Code's when none is),
+        # and checked on that host only
+        self.wire = host == (pinned[0] if pinned else "claude-code")
         self.test_file = test_file
         self.document = test_file.document
         self.index = index
@@ -429,7 +452,7 @@ class _TestRun:
         store = Store.open(self.database)
         try:
             with store.transaction():
-                _seed(store, self.test.get("given") or {}, self.clock, self.session)
+                _seed(store, self.test.get("given") or {}, self.clock, self.session, self.host)
             for position, step in enumerate(self.test["steps"]):
                 label = step.get("name") or f"step {position + 1}"
                 if "event" in step:
@@ -454,7 +477,10 @@ class _TestRun:
 
     def transcript_step(self, step: dict[str, Any]) -> None:
         """Append entries to the session's transcript as Claude Code writes them: one JSON object per line (a
-        `timestamp` from the clock unless given); a string is written as it is (a cut or malformed line)."""
+        `timestamp` from the clock unless given); a string is written as it is (a cut or malformed line). Other
+        hosts keep transcripts of their own formats, or none: a scenario with one is Claude Code's."""
+        if self.host != "claude-code":
+            raise NotOnHost(f"not on {self.host}: transcript steps are Claude Code's transcript format")
         from policy.lean import json_dumps
         from policy.times import format_iso
 
@@ -493,8 +519,13 @@ class _TestRun:
         from policy.lean import json_dumps, json_loads
 
         payload = _complete_event(step["event"], self.session, position + 1, self.transcript_path)
+        adapter = get_adapter(self.host)
+        if self.host != "claude-code":  # the payload this host would send for the event, read back by its adapter
+            try:
+                payload = adapter.payload(payload)
+            except ValueError as error:
+                raise NotOnHost(f"not on {self.host}: {error} (step {position + 1})") from None
         raw = json_dumps(payload).encode()
-        adapter = get_adapter("claude-code")
         event = adapter.parse(raw)
         environ = {key: str(value) for key, value in (step.get("env") or {}).items()}
         outcome = decide_event(adapter, event, raw, self.ruleset, store, Options(explain=True, after_commit=False),
@@ -538,13 +569,13 @@ class _TestRun:
                               f"got {actual_delay:g}")
             elif abs(actual_delay - float(wanted)) > 0.001:
                 self.fail((*path, "delay"), label, "delay", f"expected a delay of {wanted:g}, got {actual_delay:g}")
-        if "output" in expect:
+        if "output" in expect and self.wire:
             stdout = outcome.output.stdout.strip()
             actual_output = json_loads(stdout) if stdout else None
             if actual_output != expect["output"]:
                 self.fail((*path, "output"), label, "output", "the host output differs",
                           _diff(expect["output"], actual_output))
-        if "exit_code" in expect and outcome.output.exit_code != expect["exit_code"]:
+        if "exit_code" in expect and self.wire and outcome.output.exit_code != expect["exit_code"]:
             self.fail((*path, "exit_code"), label, "exit_code",
                       f"expected exit code {expect['exit_code']}, got {outcome.output.exit_code}")
         if "effects" in expect:
@@ -562,14 +593,14 @@ class _TestRun:
 
     def check_facts(self, store: Store, path: tuple[Any, ...], label: str, check: dict[str, Any]) -> None:
         table = check["table"]
-        clause, values = _where(table, check.get("where") or {}, self.clock, self.session)
+        clause, values = _where(table, check.get("where") or {}, self.clock, self.session, self.host)
         exists = store.value("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         rows = store.rows(f'SELECT * FROM "{table}"{clause} ORDER BY rowid', values) if exists else []
         if "count" in check and len(rows) != check["count"]:
             self.fail(path, label, "facts", f"expected {check['count']} row(s) in {table}"
                       f"{' where ' + repr(check.get('where')) if check.get('where') else ''}, found {len(rows)}")
         if "rows" in check:
-            expected_rows = [{column: _db_value(table, column, value, self.clock, self.session)
+            expected_rows = [{column: _db_value(table, column, value, self.clock, self.session, self.host)
                               for column, value in row.items()} for row in check["rows"]]
             actual_rows = [{column: row.get(column) for column in expected.keys()}
                            for row, expected in zip(rows, expected_rows)]
@@ -650,8 +681,11 @@ def skip_reason(test_file: TestFile, index: int) -> str | None:
     return None if not skip else skip if isinstance(skip, str) else ""
 
 
-def run_tests(paths: list[str], *, keyword: str | None = None) -> Report:
-    """Run every test in the test files under `paths` (a `-k` keyword selects by `file::name`, any case)."""
+def run_tests(paths: list[str], *, keyword: str | None = None, host: str = "claude-code") -> Report:
+    """Run every test in the test files under `paths` (a `-k` keyword selects by `file::name`, any case) on one
+    host: its payloads, read by its adapter. Coverage counts the rules that can fire on that host."""
+    from policy.vocabulary import rule_hosts
+
     started = time.perf_counter()
     results: list[Result] = []
     packs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -664,14 +698,14 @@ def run_tests(paths: list[str], *, keyword: str | None = None) -> Report:
                 results.append(error)
                 continue
             for pack in ruleset.packs:
-                enabled = tuple(rule.id for rule in pack.rules if rule.enabled)
+                enabled = tuple(rule.id for rule in pack.rules if rule.enabled and rule_hosts(rule, (host,)))
                 disabled = tuple(rule.id for rule in pack.rules if not rule.enabled)
                 packs[pack.name] = (enabled, disabled)
                 covered.setdefault(pack.name, set())
             for index, name, _ in scenarios(test_file):
                 if keyword and keyword.lower() not in f"{path}::{name}".lower():
                     continue
-                result = run_scenario(test_file, index, ruleset, workspace)
+                result = run_scenario(test_file, index, ruleset, workspace, host)
                 if result.status in ("passed", "failed"):
                     for pack_name, rule in result.matched:
                         covered.setdefault(pack_name, set()).add(rule)
@@ -681,8 +715,10 @@ def run_tests(paths: list[str], *, keyword: str | None = None) -> Report:
     return Report(tuple(results), coverage, time.perf_counter() - started)
 
 
-def run_scenario(test_file: TestFile, index: int, ruleset: RuleSet, workspace: Workspace) -> Result:
-    """Run one scenario of a prepared test file against a fresh database: passed, failed, error or skipped."""
+def run_scenario(test_file: TestFile, index: int, ruleset: RuleSet, workspace: Workspace,
+                 host: str = "claude-code") -> Result:
+    """Run one scenario of a prepared test file against a fresh database, on one host: passed, failed, error or
+    skipped (also when it is pinned to other hosts, or needs an event or tool the host does not have)."""
     started = time.perf_counter()
     test = test_file.document.data["tests"][index]
     location = test_file.document.location(("tests", index))
@@ -690,15 +726,21 @@ def run_scenario(test_file: TestFile, index: int, ruleset: RuleSet, workspace: W
     reason = skip_reason(test_file, index)
     if reason is not None:
         return Result(test_file.path, name, location, "skipped", error=reason)
+    pinned = pinned_hosts(test_file, test)
+    if pinned and host not in pinned:
+        return Result(test_file.path, name, location, "skipped", error=f"not on {host}: for {', '.join(pinned)}")
     if test.get("params"):
         ruleset_for_test, problems = compile_for(test_file, test["params"])
         if ruleset_for_test is None:
             return Result(test_file.path, name, location, "error",
                           error="\n".join(d.render() for d in problems if d.severity == "error"))
         ruleset = ruleset_for_test
-    run = _TestRun(test_file, index, test, ruleset, workspace.database())
+    run = _TestRun(test_file, index, test, ruleset, workspace.database(), host)
     try:
         run.run()
+    except NotOnHost as skipped:
+        return Result(test_file.path, name, location, "skipped", error=str(skipped),
+                      seconds=time.perf_counter() - started)
     except PolicyError as error:
         return Result(test_file.path, name, location, "error", error=error.one_line(),
                       seconds=time.perf_counter() - started, matched=frozenset(run.matched))
@@ -717,5 +759,5 @@ def check_min_coverage(report: Report, minimum: float) -> str | None:
 
 
 def usage_error(message: str) -> UsageError:
-    return UsageError(message, hint="policy test [PATH]... [--coverage] [--min-coverage N] "
+    return UsageError(message, hint="policy test [PATH]... [--agent NAME] [--coverage] [--min-coverage N] "
                                     "[--format text|json|junit] [-k PATTERN]")

@@ -249,8 +249,8 @@ def test_usage_errors(env, rules):
     result = env.eval("--bogus", stdin=event_bytes("PreToolUse-Bash"))
     assert (result.returncode, result.stdout) == (2, b"")
     assert result.stderr.decode() == (
-        "policy: usage: unknown argument '--bogus' (usage: policy eval [--agent claude-code] [--config FILE] "
-        "[--rules PATH]... [--db FILE] [--now ISO] [--dry-run] [--explain] [--format host|json] "
+        "policy: usage: unknown argument '--bogus' (usage: policy eval [--agent claude-code] [--event NAME] "
+        "[--config FILE] [--rules PATH]... [--db FILE] [--now ISO] [--dry-run] [--explain] [--format host|json] "
         "[--timeout SECONDS] < event.json)\n")
     result = env.eval("--timeout", "0", stdin=event_bytes("PreToolUse-Bash"))  # fails closed, as any usage error
     assert (result.returncode, result.stderr.decode().split(" (")[0]) == (

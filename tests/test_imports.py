@@ -76,8 +76,6 @@ def test_warm_policy_eval_imports_nothing_heavy(env):
 
 @pytest.mark.parametrize("host, payload", [("claude-code", None), ("codex", "PreToolUse-Bash")])
 def test_a_hook_imports_only_its_own_hosts_adapter(env, host, payload):
-    from conftest import ROOT
-
     from policy.adapters import ADAPTERS
 
     write(env.root / "rules.yaml", RULES)

@@ -279,8 +279,8 @@ def test_a_context_on_stop_counts_as_keeping_the_agent_working(env):
 
 # ---- errors in the hook's own arguments ----------------------------------------------------------------------------
 
-USAGE = ("usage: policy eval [--agent claude-code] [--config FILE] [--rules PATH]... [--db FILE] [--now ISO] "
-         "[--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
+USAGE = ("usage: policy eval [--agent claude-code] [--event NAME] [--config FILE] [--rules PATH]... [--db FILE] "
+         "[--now ISO] [--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
 
 
 def line(message: str) -> str:

@@ -42,8 +42,24 @@ ADAPTERS: dict[str, str] = {
     "codex": "policy.adapters.codex",
     "gemini": "policy.adapters.gemini",
     "cursor": "policy.adapters.cursor",
+    "copilot": "policy.adapters.copilot",
 }
 DEFAULT = "claude-code"
+
+# host name -> the module that knows its settings files (where `policy install` writes the hook), in the order
+# `policy install --agent auto` and the docs list them
+SETTINGS: dict[str, str] = {
+    "claude-code": "policy.adapters.claude_settings",
+    "codex": "policy.adapters.codex_settings",
+    "gemini": "policy.adapters.gemini_settings",
+    "cursor": "policy.adapters.cursor_settings",
+    "copilot": "policy.adapters.copilot_settings",
+}
+
+
+def get_settings(name: str) -> Any:
+    """The settings module of host `name`; raises KeyError for an unknown host."""
+    return __import__(SETTINGS[name], fromlist=["_"])
 
 
 def get_adapter(name: str) -> Adapter:

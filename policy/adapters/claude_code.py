@@ -27,10 +27,11 @@ name = "claude-code"
 __all__ = ["OTHER_PARTS", "RULE_KEYS", "VERDICT_PARTS", "EventProtocol", "Part", "rule_parts"]
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one hook payload. Raises InputError with one clear line."""
     data = decode_object(raw)
-    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/")
+    event_name = event_name_of(data, "hook_event_name", "Claude Code sends it since 1.0.41; see examples/events/",
+                               event_name)
     return canonical_event(name, event_name, data)
 
 

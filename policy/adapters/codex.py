@@ -15,7 +15,7 @@ or `interrupt` on PermissionRequest. Exit 2 blocks only with a non-empty stderr,
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, check_parts, decode_object,
-                                    event_name_of, joined)
+                                    event_name_of, example_payload as common_example, joined)
 from policy.lean import json_dumps
 from policy.model import HookOutput
 
@@ -58,10 +58,11 @@ def _added_content(patch: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Codex hook payload. Raises InputError with one clear line."""
     payload = decode_object(raw, "examples/events/codex/")
-    event_name = event_name_of(payload, "hook_event_name", "Codex sends it with every hook; see examples/events/codex/")
+    event_name = event_name_of(payload, "hook_event_name", "Codex sends it with every hook; see examples/events/codex/",
+                               event_name)
     data = dict(payload)
     data["host_payload"] = payload
     host_tool = None
@@ -105,6 +106,8 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
     tool = event.get("tool_name")
     if tool is not None and tool not in ("Bash", "Edit", "Write") and not str(tool).startswith("mcp__"):
         raise ValueError(f"{TITLE} has no {tool} tool")
+    if tool == "Bash":  # Codex's shell call carries the command alone
+        result["tool_input"] = {"command": (event.get("tool_input") or {}).get("command", "")}
     if tool in ("Edit", "Write"):
         tool_input = dict(event.get("tool_input") or {})
         path = tool_input.pop("file_path", "file.txt")
@@ -116,6 +119,11 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
                                 **tool_input}
     return result
 
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload Codex CLI would send for a described call (`policy explain --agent codex`)."""
+    return common_example(name, payload, **described)
 
 # ---- render --------------------------------------------------------------------------------------------------------
 #

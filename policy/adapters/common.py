@@ -55,9 +55,10 @@ def decode_object(raw: bytes, examples: str = "examples/events/") -> dict[str, A
     return data  # type: ignore[no-any-return]
 
 
-def event_name_of(data: dict[str, Any], field: str, hint: str) -> str:
-    """The event a payload names in `field`; InputError when it is missing or not a string."""
-    event_name = data.get(field)
+def event_name_of(data: dict[str, Any], field: str, hint: str, given: str | None = None) -> str:
+    """The event a payload names in `field` (else `given`, the hook's `--event`); InputError when it is missing or
+    not a string."""
+    event_name = data.get(field, given)
     if event_name is not None and not isinstance(event_name, str):
         raise InputError(f"field {field!r} must be a string, not {type_name(event_name)}")
     if not event_name:
@@ -203,6 +204,9 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
 
     problems: list[Diagnostic] = []
     on = f" in {title}"
+    # a portable rule is right as it is on the hosts where the part works: the choice is the user's hosts
+    elsewhere = "" if host == "claude-code" else f", limit the rule with `agents:`, or leave {host} out of the " \
+                                                 "config's `agents:` if you do not use it"
     for pack in packs:
         for rule in pack.rules:
             if rule.agents and host not in rule.agents:
@@ -221,12 +225,12 @@ def check_parts(packs: Any, host: str, title: str, table: Table, unsupported_hin
                         rule.location, "inert-decision", f"{RULE_KEYS[part]} does nothing on {', '.join(inert)}{on} "
                         "(the rule still matches there: its other parts and effects apply)",
                         "docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        "decision", "warning"))
+                        f"decision{elsewhere}", "warning"))
                 elif inert:
                     problems.append(Diagnostic(
                         rule.location, "inert-field", f"{part} does nothing on {', '.join(inert)}{on}",
                         f"docs/protocol.md shows what each event can do; drop these events from the rule or the "
-                        f"{part}", "warning"))
+                        f"{part}{elsewhere}", "warning"))
             verdict = rule.decision
             exits = [event for event, entry in known.items()
                      if verdict and getattr(entry, verdict).how == "exit-2"]
@@ -313,3 +317,23 @@ def host_tool_name(host: str, tool: str) -> tuple[str, dict[str, str]]:
 
 def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names.get(key, key): value for key, value in fields.items()}
+
+
+def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any]], *, event: str | None = None,
+                    **described: Any) -> bytes:
+    """The payload `host` would send for a described call (`policy explain --agent HOST`): the call as Claude Code
+    would send it, in the host's shape (`to_host`, the adapter's `payload`). `event` may be the host's name for
+    it, the neutral one or Claude Code's. Raises UsageError for an event or tool the host does not have."""
+    from policy.adapters import claude_code
+    from policy.errors import UsageError
+    from policy.lean import json_dumps
+    from policy.vocabulary import canonical_event as neutral, host_event
+
+    if event is not None:
+        found = host_event(host, event)
+        event = found.canonical if found else neutral(event)
+    canonical = json_loads(claude_code.example_payload(event=event, **described).decode())
+    try:
+        return json_dumps(to_host(canonical)).encode()
+    except ValueError as error:
+        raise UsageError(str(error), hint="docs/hosts.md lists each host's events and tools") from None

@@ -16,8 +16,8 @@ blocks. Cursor's `ask` is reported broken in recent versions (not confirmed eith
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
-                                    decode_object, event_name_of, host_input, host_tool_name, joined, renamed,
-                                    type_name)
+                                    decode_object, event_name_of, example_payload as common_example, host_input,
+                                    host_tool_name, joined, renamed, type_name)
 from policy.errors import InputError
 from policy.lean import json_dumps, json_loads
 from policy.model import HookOutput
@@ -50,13 +50,13 @@ def _tool_input(value: Any, event_name: str) -> dict[str, Any]:
     return value
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Cursor hook payload. Raises InputError with one clear line."""
     from policy.vocabulary import host_event
 
     payload = decode_object(raw, "examples/events/cursor/")
     host_name = event_name_of(payload, "hook_event_name", "Cursor sends it with every hook; see "
-                                                           "examples/events/cursor/")
+                                                           "examples/events/cursor/", event_name)
     found = host_event(name, host_name)
     canonical = found.canonical if found else host_name
     data = dict(payload)
@@ -137,6 +137,8 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
     if tool is not None:
         kind = tool_kind(str(tool))
         special = next((found for found in events if found.kind and found.kind == kind), None)
+        if special is not None and kind in ("edit", "write"):
+            host_tool_name(name, str(tool))  # a tool Cursor does not have (NotebookEdit) raises
         if special is not None:
             chosen = special
             if kind == "shell":
@@ -156,6 +158,11 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
     result["hook_event_name"] = chosen.name
     return result
 
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload Cursor would send for a described call (`policy explain --agent cursor`)."""
+    return common_example(name, payload, **described)
 
 # ---- render --------------------------------------------------------------------------------------------------------
 

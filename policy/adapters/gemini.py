@@ -16,7 +16,8 @@ so a failure that must block exits 2.
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
-                                    decode_object, event_name_of, host_input, host_tool_name, joined, renamed)
+                                    decode_object, event_name_of, example_payload as common_example, host_input,
+                                    host_tool_name, joined, renamed)
 from policy.lean import json_dumps
 from policy.model import HookOutput
 
@@ -32,13 +33,13 @@ name = "gemini"
 TITLE = "Gemini CLI"
 
 
-def parse(raw: bytes) -> Event:
+def parse(raw: bytes, event_name: str | None = None) -> Event:
     """The canonical event for one Gemini CLI hook payload. Raises InputError with one clear line."""
     from policy.vocabulary import host_event
 
     payload = decode_object(raw, "examples/events/gemini/")
     host_name = event_name_of(payload, "hook_event_name", "Gemini CLI sends it with every hook; see "
-                                                           "examples/events/gemini/")
+                                                           "examples/events/gemini/", event_name)
     found = host_event(name, host_name)
     data = dict(payload)
     data["host_payload"] = payload
@@ -84,6 +85,11 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
         result["prompt_response"] = str(event.get("last_assistant_message") or "")
     return result
 
+
+
+def example_payload(**described: Any) -> bytes:
+    """The payload Gemini CLI would send for a described call (`policy explain --agent gemini`)."""
+    return common_example(name, payload, **described)
 
 # ---- render --------------------------------------------------------------------------------------------------------
 

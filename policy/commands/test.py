@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | None = None,
-              coverage: bool = False, min_coverage: float | None = None) -> int:
+              coverage: bool = False, min_coverage: float | None = None, agent: str = "claude-code") -> int:
     """Run and print; 0 when everything passed (and coverage is high enough), 1 otherwise."""
     from policy import report as reporters
     from policy.tester import check_min_coverage, find_test_files, run_tests as run
@@ -20,7 +20,10 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
     if not find_test_files(paths):
         raise UsageError(f"no test files (*.test.yaml) in {', '.join(paths)}",
                          hint="name scenario files <pack>.test.yaml (docs/testing.md)")
-    report = run(paths, keyword=keyword)
+    from policy.commands.explain import check_agent
+
+    check_agent(agent)
+    report = run(paths, keyword=keyword, host=agent)
     coverage_problem = check_min_coverage(report, min_coverage) if min_coverage is not None else None
     stale = stale_rules(paths)
     if output_format == "json":
@@ -62,6 +65,9 @@ def register(app: typer.Typer) -> None:
                                                                         "below N percent."),
         output_format: str = typer.Option("text", "--format", help="text, json or junit."),
         keyword: str = typer.Option(None, "-k", metavar="PATTERN", help="Only tests whose `file::name` contains PATTERN."),
+        agent: str = typer.Option("claude-code", "--agent", metavar="AGENT",
+                                  help="The host whose payloads the events become (claude-code, codex, gemini, "
+                                       "cursor, copilot); scenarios it cannot run are skipped."),
     ) -> None:
         """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
 
@@ -70,4 +76,4 @@ def register(app: typer.Typer) -> None:
         if output_format not in ("text", "json", "junit"):
             raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
         raise typer.Exit(run_tests(list(paths or ["."]), output_format=output_format, keyword=keyword,
-                                   coverage=coverage, min_coverage=min_coverage))
+                                   coverage=coverage, min_coverage=min_coverage, agent=agent))

@@ -184,6 +184,19 @@ class Facts:
         return self._stop_run
 
 
+def previous_stop_continued(store: Any, event: Event) -> bool:
+    """Whether the agent's (or subagent's) last stop since the last prompt was kept working by policy: what
+    `stop_hook_active` says on hosts that send it, for one that does not (Copilot CLI)."""
+    if event.agent_session is None:
+        return False
+    for name, continued in store.execute(
+            "SELECT event, continued FROM decisions WHERE agent_session = ? AND ((event = ? AND agent_id IS ?) OR "
+            "event = 'UserPromptSubmit') ORDER BY at DESC, id DESC LIMIT 1",
+            (event.agent_session, event.name, event.agent_id)):
+        return name != "UserPromptSubmit" and bool(continued)
+    return False
+
+
 class FactsScope(View):
     """`facts` inside expressions: the built-in families plus the pack's own SQL facts."""
 
