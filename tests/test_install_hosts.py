@@ -218,6 +218,7 @@ def run_as_host(env: Env, host: str, command: str, payload: dict[str, Any], proj
     that has neither the virtualenv nor `policy` on it."""
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
     environ["PATH"] = "/usr/bin:/bin"
+    environ["POLICY_NO_SERVER"] = "1"  # (the hook client starts no `policy serve`: tests/test_serve.py runs those)
     assert shutil.which("policy", path=environ["PATH"]) is None
     return subprocess.run([*HOSTS[host].shell, command], input=json.dumps(payload).encode(), capture_output=True,
                           env=environ, cwd=str(project), timeout=60)
@@ -531,3 +532,24 @@ def test_auto_finding_nothing_installs_nothing(env, project):
         "policy: no-agent: found none of the agents policy supports (Claude Code, Codex CLI, Gemini CLI, Cursor, "
         "GitHub Copilot CLI)\n    hint: install one, or name it: policy install --agent NAME\n")
     assert sorted(path.name for path in project.iterdir()) == [".policy", "policy.yaml"]
+
+
+def test_auto_installs_only_the_agents_the_config_names(env, project):
+    (Path(env.vars["HOME"]) / ".gemini").mkdir()
+    (Path(env.vars["HOME"]) / ".cursor").mkdir()
+    write(project / "policy.yaml", "rules: [.policy/rules]\nagents: [claude-code, gemini]\n")
+    result = env.run("install", "--agent", "auto", extra_env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "skipped Cursor: the config's `agents:` (claude-code, gemini) leaves it out" in lines
+    assert (project / ".gemini" / "settings.json").is_file() and not (project / ".cursor").exists()
+
+
+def test_doctor_warns_about_another_agents_file_it_cannot_read(env, project):
+    env.run("install", "--scope", "project")
+    write(host_file(project, "cursor"), '{"version": 1,}\n')
+    code, lines = doctor_lines(env)
+    assert code == 0
+    assert (f"warn  hooks   {host_file(project, 'cursor')}:1:15: not valid JSON (Expecting property name enclosed "
+            "in double quotes) (Cursor ignores it); fix: fix it (Cursor cannot read it either) or move it aside; "
+            "nothing was changed") in lines

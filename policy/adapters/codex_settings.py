@@ -70,6 +70,12 @@ def event_key(event: str) -> str:
     return "".join("_" + char.lower() if char.isupper() else char for char in event).lstrip("_")
 
 
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """`data[key]` when it is a table, else an empty one."""
+    found = data.get(key)
+    return found if isinstance(found, dict) else {}
+
+
 def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
                   project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     """(status, message, fix) for what keeps Codex from running the installed hooks: hooks switched off in
@@ -86,21 +92,19 @@ def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, en
     except (OSError, tomllib.TOMLDecodeError) as error:
         return [("warn", f"{config_path} cannot be read ({error}); Codex may not start", f"fix {config_path}")]
     problems = []
-    features = config.get("features") if isinstance(config.get("features"), dict) else {}
+    features = _table(config, "features")
     for key in ("hooks", "codex_hooks"):
         if features.get(key) is False:
             problems.append(("fail", f"{config_path} sets [features] {key} = false: Codex runs no hook, policy "
                                      "enforces nothing", f"remove `{key} = false` from {config_path}"))
     if scope == "project":
-        projects = config.get("projects") if isinstance(config.get("projects"), dict) else {}
-        trust = projects.get(project, {}).get("trust_level") if isinstance(projects.get(project), dict) else None
+        trust = _table(_table(config, "projects"), project).get("trust_level")
         if trust != "trusted":
             problems.append(("warn", f"Codex loads {shown} only in a trusted project, and {project} is not marked "
                                      f"trusted in {config_path}", "trust the project when Codex asks"))
-    states = config.get("hooks", {}).get("state", {}) if isinstance(config.get("hooks"), dict) else {}
+    states = _table(_table(config, "hooks"), "state")
     for event, group, handler in ours:
-        state = states.get(f"{path}:{event_key(event)}:{group}:{handler}")
-        state = state if isinstance(state, dict) else {}
+        state = _table(states, f"{path}:{event_key(event)}:{group}:{handler}")
         if state.get("enabled") is False:
             problems.append(("fail", f"the {event} hook in {shown} is disabled in Codex's /hooks", "enable it in "
                                      "/hooks in Codex"))

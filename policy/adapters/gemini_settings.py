@@ -81,12 +81,14 @@ def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
 def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
                   project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
     """Hooks switched off in this file: `hooksConfig.enabled: false`, or our hook named in `hooksConfig.disabled`."""
-    config = data.get("hooksConfig") if isinstance(data.get("hooksConfig"), dict) else {}
+    found = data.get("hooksConfig")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
     problems = []
     if config.get("enabled") is False:
         problems.append(("fail", f"{shown} sets hooksConfig.enabled: false: Gemini CLI runs no hook, policy enforces "
                                  "nothing", f"remove hooksConfig.enabled from {shown}"))
-    disabled = config.get("disabled") if isinstance(config.get("disabled"), list) else []
+    listed = config.get("disabled")
+    disabled: list[Any] = listed if isinstance(listed, list) else []
     if HOOK_NAME in disabled:
         problems.append(("fail", f"{shown} lists {HOOK_NAME!r} in hooksConfig.disabled: Gemini CLI skips policy's "
                                  "hook", f"remove {HOOK_NAME!r} from hooksConfig.disabled in {shown}"))

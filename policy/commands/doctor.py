@@ -15,7 +15,9 @@ import os
 
 import typer
 
+from policy.adapters.claude_settings import used_events
 from policy.commands import install
+from policy.hook import required_timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from policy.model import RuleSet
+
+    # agent -> scope -> host event -> [installed handler] (install.installed_handlers)
+    Found = dict[str, dict[str, dict[str, list[dict[str, Any]]]]]
 else:
     from policy.lean import dataclass
 
@@ -55,7 +60,7 @@ def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSe
         return checks, None
     ruleset = build_ruleset(compiled, resolved.settings)
     configs = ", ".join(install.shown(ref.path) for ref in refs) or "no config file"
-    events = install.used_events(ruleset)
+    events = used_events(ruleset)
     if not events:
         return [Check("config", "fail", f"{configs}: no rules are enabled, so nothing is enforced",
                       "policy init, or add packs to policy.yaml")] + checks, ruleset
@@ -72,7 +77,6 @@ def _shown_location(location: Any) -> str:
 
 # ---- hooks -----------------------------------------------------------------------------------------------------
 
-Found = dict  # agent -> scope -> host event -> [installed handler] (install.installed_handlers)
 
 
 def _fix(verb: str, agent: str, scope: str) -> str:
@@ -92,8 +96,9 @@ def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], Found
             try:
                 text = install.read_settings(path, agent)
             except install.SettingsError as error:
-                checks.append(Check("hooks", "fail", f"{error.message} ({install.title(agent)} ignores it)",
-                                    error.hint))
+                # (another agent's file: whether policy's hook is in it cannot be told, nor whether it is used)
+                checks.append(Check("hooks", "fail" if agent == install.DEFAULT_AGENT else "warn",
+                                    f"{error.message} ({install.title(agent)} ignores it)", error.hint))
                 continue
             if text is None:
                 continue
@@ -214,7 +219,7 @@ def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], e
             scope_of.setdefault(event, []).append(scope)
             plan = plans.get(event)
             required = plan.timeout if plan is not None else \
-                install.required_timeout(ruleset, event) if ruleset is not None else None
+                required_timeout(ruleset, event) if ruleset is not None else None
             default = EVENT_TIMEOUTS.get(event, settings.DEFAULT_TIMEOUT) if agent == install.DEFAULT_AGENT \
                 else settings.DEFAULT_TIMEOUT
             for handler in handlers:
@@ -233,7 +238,7 @@ def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], e
                 for scope, events in found.items() for items in events.values() for item in items
                 if item["handler"].get("type") != "http"}
     for command, (scope, handler) in commands.items():
-        smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
+        smoke_timeout = required_timeout(ruleset, "") if ruleset is not None else 75
         problem = _executable_problem(handler, project, agent)
         ran = problem is None
         problem = problem or _smoke_test(handler, project, environ, smoke_timeout, agent)
@@ -318,11 +323,11 @@ def _coverage(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], rul
             checks.append(Check("hooks", "fail", f"the {plan.event} hook's matcher {installed[0].get('matcher')!r} "
                                 f"misses tools that {users} look at (needed: {needed!r})",
                                 _fix("install", agent, scope)))
-    unused = {event for events in found.values() for event in events} - {plan.event for plan in plans}
+    hooked = {event for events in found.values() for event in events} - {plan.event for plan in plans}
     if any(item["handler"].get("type") == "http" for events in found.values() for items in events.values()
            for item in items):
-        unused.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
-    unused = sorted(unused)
+        hooked.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
+    unused = sorted(hooked)
     if unused:
         checks.append(Check("hooks", "warn", f"hooked but no rule uses {', '.join(unused)} (a process start each "
                                              "time, for nothing)", _fix("install", agent, scope)))

@@ -341,7 +341,7 @@ def project_dir(environ: Mapping[str, str], cwd: str) -> str:
 
 def settings_path(scope: str, environ: Mapping[str, str], project: str, agent: str = DEFAULT_AGENT) -> str:
     """The settings file `policy install --agent --scope` writes."""
-    return host(agent).settings_path(scope, project=project, environ=environ)
+    return str(host(agent).settings_path(scope, project=project, environ=environ))
 
 
 # ---- reading and editing settings files ------------------------------------------------------------------------
@@ -456,7 +456,8 @@ def _add_missing(text: str, path: str, entries: dict[str, dict[str, Any]]) -> st
 
 def skeleton(agent: str) -> str:
     """What install writes into a file that does not exist yet, before the hooks (`{}`, `{"version": 1}`)."""
-    return json.dumps(host(agent).SKELETON, indent=2) if host(agent).SKELETON else "{}"
+    new: dict[str, Any] = host(agent).SKELETON
+    return json.dumps(new, indent=2) if new else "{}"
 
 
 def edited(text: str | None, path: str, entries: dict[str, dict[str, Any]], agent: str = DEFAULT_AGENT) -> str:
@@ -845,8 +846,9 @@ def uninstall(*, agent: str, scope: str | None, dry_run: bool, environ: dict[str
 
 def _for_each_found(action: Any, *, scope: str | None, dry_run: bool, environ: dict[str, str], cwd: str) -> int:
     """`--agent auto`: say which agents are installed here, then run `action` for each of them (in its default
-    scope, or `scope` where the agent has it)."""
+    scope, or `scope` where the agent has it). Installing skips an agent the config's `agents:` leaves out."""
     found = detect(environ)
+    chosen = _configured_agents(cwd) if action is install else ()
     missing = [title(agent) for agent in agents() if agent not in dict(found)]
     if not found:
         raise PolicyError(f"found none of the agents policy supports ({', '.join(missing)})", code="no-agent",
@@ -860,6 +862,9 @@ def _for_each_found(action: Any, *, scope: str | None, dry_run: bool, environ: d
         if scope is not None and scope not in host(agent).INSTALL_SCOPES:
             typer.echo(f"skipped {title(agent)}: it has no {scope} scope (it has {', '.join(host(agent).INSTALL_SCOPES)})")
             continue
+        if chosen and agent not in chosen:
+            typer.echo(f"skipped {title(agent)}: the config's `agents:` ({', '.join(chosen)}) leaves it out")
+            continue
         typer.echo(f"{title(agent)}:")
         try:
             code = max(code, action(agent=agent, scope=scope, dry_run=dry_run, environ=environ, cwd=cwd))
@@ -867,6 +872,18 @@ def _for_each_found(action: Any, *, scope: str | None, dry_run: bool, environ: d
             typer.echo(f"  not done: {error.code}: {error.message}" + (f" ({error.hint})" if error.hint else ""))
             code = 1
     return code
+
+
+def _configured_agents(cwd: str) -> tuple[str, ...]:
+    """The config's `agents:` (the hosts the user runs policy under), () when it names none or does not load (the
+    installs then report the config's errors themselves)."""
+    from policy.commands._shared import effective_ruleset
+    from policy.errors import ValidationFailed
+
+    try:
+        return tuple(effective_ruleset(cwd=cwd).settings.agents)
+    except ValidationFailed:
+        return ()
 
 
 def _agent_option() -> Any:
