@@ -89,9 +89,16 @@ def _002_stop_runs(db: Database) -> None:
     decisions.add_column("continued", int)
 
 
+def _003_agent_transcripts(db: Database) -> None:
+    # Where each agent session's transcript is (the hook events' transcript_path), for `policy sessions` and the
+    # tools that read it.
+    db.table("agent_sessions").add_column("transcript_path", str)
+
+
 MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
     (1, "initial tables", _001_initial),
     (2, "decisions: agent_id, stop_hook_active, continued", _002_stop_runs),
+    (3, "agent_sessions: transcript_path", _003_agent_transcripts),
 )
 LATEST = len(MIGRATIONS)
 

@@ -236,6 +236,7 @@ def answer_request(request: tuple[Any, ...], resources: Resources, send: Any) ->
         finally:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
     send(("answer", out, err, code, delay, hook.answer_deadline(timeout, started)))
+    hook.after_answer()  # the `http` effect's requests: the client has its answer
 
 
 class _Bytes:

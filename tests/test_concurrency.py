@@ -68,7 +68,7 @@ def test_many_processes_lose_nothing(env):
     assert len(recorded) == WORKERS * RUNS
     assert {row["tool_use_id"] for row in recorded} == expected
     assert all(row["session"] == "session-" + row["tool_use_id"].split("_")[1] for row in recorded)
-    assert env.rows("SELECT count(*) AS n FROM schema_migrations") == [{"n": 2}]
+    assert env.rows("SELECT count(*) AS n FROM schema_migrations") == [{"n": 3}]
     assert env.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
 

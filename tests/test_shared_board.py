@@ -521,11 +521,12 @@ def test_the_schema_is_migrated_once_and_a_newer_one_is_refused(team: str, passw
     assert SharedStore(team, 5.0).run(migrate) == LATEST
     assert SharedStore(team, 5.0).run(migrate) == LATEST
     with psycopg.connect(team, autocommit=True) as connection:
-        assert connection.execute("SELECT version, name FROM schema_migrations").fetchall() == [
-            (1, "claims with a fencing counter per label; agent sessions with host and user")]
+        assert connection.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
+            (1, "claims with a fencing counter per label; agent sessions with host and user"),
+            (2, "agent sessions: transcript_path")]
         connection.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
     with pytest.raises(StoreError, match=r"^the shared store has schema version 99, newer than this policy "
-                                         r"knows \(1\)$"):
+                                         r"knows \(2\)$"):
         SharedStore(team, 5.0).run(lambda connection: None)
 
 

@@ -68,6 +68,9 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             host text, "user" text)""",
         "CREATE INDEX agent_sessions_status ON agent_sessions (status, updated_at)",
     )),
+    (2, "agent sessions: transcript_path", (
+        "ALTER TABLE agent_sessions ADD COLUMN transcript_path text",
+    )),
 )
 LATEST = len(MIGRATIONS)
 
@@ -457,24 +460,31 @@ class SharedBoard:
 
     def update_agent_session(self, session: str, *, now: float, event: str | None = None,
                              status: str | None = None, task: str | None = None, agent: str | None = None,
-                             cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
+                             cwd: str | None = None, source: str | None = None, model: str | None = None,
+                             transcript_path: str | None = None, task_default: str | None = None) -> None:
         from policy.boards import local_identity
 
         user, host = local_identity()
         values = {"session": session, "event": event, "status": status, "task": task, "agent": agent, "cwd": cwd,
-                  "source": source, "model": model, "host": host, "user": user}
+                  "source": source, "model": model, "host": host, "user": user, "transcript": transcript_path,
+                  "task_default": task_default}
 
         def work(connection: Any) -> tuple[float, None]:
             server_now = connection.execute(
                 f"""INSERT INTO agent_sessions AS s (agent_session, agent, cwd, model, source, task, status,
-                                                    last_event, started_at, updated_at, ended_at, host, "user")
-                    SELECT %(session)s, %(agent)s, %(cwd)s, %(model)s, %(source)s, nullif(%(task)s, ''),
+                                                    last_event, started_at, updated_at, ended_at, host, "user",
+                                                    transcript_path)
+                    SELECT %(session)s, %(agent)s, %(cwd)s, %(model)s, %(source)s,
+                           nullif(coalesce(%(task)s, %(task_default)s), ''),
                            coalesce(%(status)s, 'active'), %(event)s, t.now, t.now,
-                           CASE WHEN %(status)s = 'stopped' THEN t.now END, %(host)s, %(user)s FROM {_NOW}
+                           CASE WHEN %(status)s = 'stopped' THEN t.now END, %(host)s, %(user)s, %(transcript)s
+                    FROM {_NOW}
                     ON CONFLICT (agent_session) DO UPDATE SET
                         agent = coalesce(%(agent)s, s.agent), cwd = coalesce(%(cwd)s, s.cwd),
                         model = coalesce(%(model)s, s.model), source = coalesce(%(source)s, s.source),
-                        task = CASE WHEN %(task)s::text IS NULL THEN s.task ELSE nullif(%(task)s, '') END,
+                        transcript_path = coalesce(%(transcript)s, s.transcript_path),
+                        task = CASE WHEN %(task)s::text IS NOT NULL THEN nullif(%(task)s, '')
+                                    WHEN s.task IS NULL THEN nullif(%(task_default)s, '') ELSE s.task END,
                         status = coalesce(%(status)s, s.status),
                         last_event = coalesce(%(event)s, s.last_event),
                         updated_at = CASE WHEN %(event)s::text IS NULL THEN s.updated_at ELSE excluded.updated_at END,

@@ -109,9 +109,9 @@ class TranscriptFacts(Family):
             elif kind == "user":
                 for block in content:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
-                        call = by_id.get(block.get("tool_use_id"))  # type: ignore[arg-type]
-                        if call is not None:
-                            call["ok"] = block.get("is_error") is not True
+                        called = by_id.get(str(block.get("tool_use_id")))
+                        if called is not None:
+                            called["ok"] = block.get("is_error") is not True
 
     @property
     def tools(self) -> list[str]:
