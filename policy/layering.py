@@ -235,8 +235,11 @@ class _Layers:
             value = {name: ({**spec, "path": config_path_value(spec["path"], ref.path, self.request.environ)}
                             if spec.get("kind") == "file" and isinstance(spec.get("path"), str) else spec)
                      for name, spec in value.items()}
-        if key == "fail":
-            value = {"*": value} if isinstance(value, str) else dict(value)
+        if key == "fail":  # per event, by Claude Code's name or the neutral one (before_tool)
+            from policy.vocabulary import canonical_event
+
+            value = {"*": value} if isinstance(value, str) else {canonical_event(event): mode
+                                                                  for event, mode in value.items()}
         if ref.scope == "project" and not trusted:
             value = self.project_setting(key, value, refuse, project_dir_of(ref.path))
             if value is None:

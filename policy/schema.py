@@ -458,7 +458,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def _config_schema() -> dict[str, Any]:
     from policy.model import EVENTS
-    from policy.vocabulary import HOSTS
+    from policy.vocabulary import HOSTS, NEUTRAL_EVENTS
     from policy.sources import KINDS as SOURCE_KINDS
 
     pack_entry = {
@@ -534,7 +534,7 @@ def _config_schema() -> dict[str, Any]:
                                     "for PreToolUse, PermissionRequest and UserPromptSubmit, open for the others.",
                      # if/then/else rather than anyOf, so that a misspelt event is reported as such
                      "if": {"not": {"type": "object"}}, "then": {"enum": ["open", "closed"]},
-                     "else": {"minProperties": 1, "propertyNames": {"enum": ["*", *EVENTS]},
+                     "else": {"minProperties": 1, "propertyNames": {"enum": ["*", *EVENTS, *NEUTRAL_EVENTS]},
                               "additionalProperties": {"enum": ["open", "closed"]}}},
             "max_delay": {"type": "number", "minimum": 0,
                           "description": "The longest delay any rule may cause, in seconds (default 60)."},

@@ -371,10 +371,10 @@ def host_hooks(ruleset: RuleSet, host: str) -> tuple[HostHook, ...]:
             if matcher:
                 hooks.append(HostHook(event.name, event.canonical, matcher if event.matcher else None, rules))
             continue
-        matcher = _matcher(host, needed) if needed is not None or event.matcher else None
-        if matcher == "":  # the rules look only at tools this host does not have
+        found = _matcher(host, needed) if needed is not None or event.matcher else None
+        if found == "":  # the rules look only at tools this host does not have
             continue
-        hooks.append(HostHook(event.name, event.canonical, matcher if event.matcher else None, rules))
+        hooks.append(HostHook(event.name, event.canonical, found if event.matcher else None, rules))
     return tuple(hooks)
 
 
@@ -403,3 +403,130 @@ def reach_diagnostics(packs: Any, enabled: tuple[str, ...] | list[str] = ()) -> 
             problems.append(Diagnostic(rule.location, "never-fires",
                                        f"rule {pack.name}/{rule.id} cannot fire on any enabled host: {why}", hint))
     return problems
+
+
+# ---- what rules may select: the fields of the canonical payloads -------------------------------------------------
+
+# Claude Code's tools with no kind (any rule may name them), besides the canonical ones of TOOL_KINDS.
+OTHER_TOOLS = ("Agent", "Task", "AskUserQuestion", "ExitPlanMode", "TodoWrite", "BashOutput", "KillShell", "Skill",
+               "SlashCommand", "LS", "NotebookRead")
+# Fields every canonical payload may carry (Claude Code's common fields, and what the adapters add).
+COMMON_FIELDS = ("session_id", "transcript_path", "cwd", "permission_mode", "hook_event_name", "prompt_id", "effort",
+                 "agent_id", "agent_type", "model", "host_payload", "host_tool")
+_TOOL_FIELDS = ("tool_name", "tool_input", "tool_use_id")
+# The fields of each canonical event's payload (hook-protocols.md §2.2, in Claude Code's names: the other hosts'
+# adapters rename theirs to these; what a host sends besides stays in the payload, and under host_payload).
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "PreToolUse": _TOOL_FIELDS,
+    "PermissionRequest": ("tool_name", "tool_input", "permission_suggestions"),
+    "PermissionDenied": (*_TOOL_FIELDS, "reason"),
+    "PostToolUse": (*_TOOL_FIELDS, "tool_response", "duration_ms"),
+    "PostToolUseFailure": (*_TOOL_FIELDS, "error", "is_interrupt", "duration_ms"),
+    "PostToolBatch": ("tool_calls",),
+    "UserPromptSubmit": ("prompt",),
+    "UserPromptExpansion": ("expansion_type", "command_name", "command_args", "command_source", "prompt"),
+    "Stop": ("stop_hook_active", "last_assistant_message", "background_tasks", "session_crons"),
+    "SubagentStop": ("stop_hook_active", "agent_transcript_path", "last_assistant_message", "background_tasks",
+                     "session_crons"),
+    "SubagentStart": (),
+    "StopFailure": ("error", "error_details", "last_assistant_message"),
+    "Notification": ("message", "title", "notification_type"),
+    "PreCompact": ("trigger", "custom_instructions"),
+    "PostCompact": ("trigger", "compact_summary"),
+    "SessionStart": ("source", "session_title"),
+    "SessionEnd": ("reason",),
+    "Setup": ("trigger",),
+    "InstructionsLoaded": ("file_path", "memory_type", "load_reason", "globs", "trigger_file_path",
+                           "parent_file_path"),
+    "MessageDisplay": ("turn_id", "message_id", "index", "final", "delta"),
+    "TaskCreated": ("task_id", "task_subject", "task_description", "teammate_name", "team_name"),
+    "TaskCompleted": ("task_id", "task_subject", "task_description", "teammate_name", "team_name"),
+    "TeammateIdle": ("teammate_name", "team_name"),
+    "ConfigChange": ("source", "file_path"),
+    "CwdChanged": ("old_cwd", "new_cwd"),
+    "DirectoryAdded": ("directory", "source"),
+    "FileChanged": ("file_path", "change_type"),
+    "WorktreeCreate": ("name",),
+    "WorktreeRemove": ("worktree_path",),
+    "Elicitation": ("mcp_server_name", "message", "requested_schema", "mode", "url", "elicitation_id"),
+    "ElicitationResult": ("mcp_server_name", "action", "content", "mode", "elicitation_id"),
+}
+_METHODS = frozenset({"get", "keys", "items", "values", "startswith", "endswith", "lower", "upper", "strip",
+                      "split", "replace", "count", "find"})
+
+
+def known_tool_names(hosts: tuple[str, ...] | list[str] = HOSTS) -> set[str]:
+    """Every tool name a rule's `tools:` may use: canonical names, kinds, Claude Code's other tools, and the enabled
+    hosts' own names."""
+    names = set(TOOL_FIELDS) | set(KIND_OF) | set(TOOL_KINDS) | set(OTHER_TOOLS)
+    for host in hosts:
+        names.update(tool.name for tool in host_tools(host))
+    return names
+
+
+def selector_diagnostics(packs: Any, enabled: tuple[str, ...] | list[str] = ()) -> list[Any]:
+    """Warnings for what rules select that no payload of an enabled host has: a `tools:` name no host calls a tool
+    (`Bsh`), a `match:` selector or an `input.X`/`event.X` read that is no field of the rule's events
+    (`tool_input.comand`), each with the closest known name. Selectors under `host_payload` (one host's own
+    fields) and JMESPath expressions that are not plain paths are not checked."""
+    from policy.errors import Diagnostic, did_you_mean
+
+    hosts = tuple(enabled) or HOSTS
+    tools_known = known_tool_names(hosts)
+    problems: list[Diagnostic] = []
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.tools is not None and rule.tools.startswith("^(?:") and rule.tools.endswith(")$"):
+                import re
+
+                for name in rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|"):
+                    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) and name not in tools_known:
+                        hint = did_you_mean(name, tools_known) or ("tool kinds are " + ", ".join(TOOL_KINDS))
+                        problems.append(Diagnostic(
+                            rule.location, "unknown-tool", f"rule {pack.name}/{rule.id}: no enabled host has a "
+                            f"tool {name!r}, so `tools:` never matches it", hint, "warning"))
+            fields = set(COMMON_FIELDS)
+            for event in rule.events:
+                fields.update(EVENT_FIELDS.get(event, ()))
+            listed = plain_tool_names(rule)
+            # a host's own tool name stands for its canonical tool; a name no host has (reported above) for none
+            canonical = set(TOOL_FIELDS) if listed is None else {
+                found.canonical for host in hosts for name in listed for found in host_tools(host)
+                if found.name == name} | {name for name in listed if name in TOOL_FIELDS}
+            inputs = {field for tool in canonical for field in TOOL_FIELDS[tool]}
+            # tools whose inputs policy does not know (a regex, which may be MCP tools; AskUserQuestion, ...): their
+            # fields go unchecked
+            checked_inputs = rule.tools is None or (listed is not None and bool(canonical) and all(
+                name in TOOL_FIELDS or name not in tools_known or any(
+                    found.name == name for host in hosts for found in host_tools(host)) for name in listed))
+            paths = [(condition.selector.keys, condition.location, condition.selector.source)
+                     for condition in rule.match if condition.selector.keys]
+            paths += [(tuple(chain.split(".")[1:]) if chain.startswith("event.") else
+                       ("tool_input", *chain.split(".")[1:]), expr.location, chain)
+                      for expr in rule.expressions() for chain in expr.reads
+                      if chain.startswith(("event.", "input.")) and chain.count(".") >= 1]
+            for keys, location, written in paths:
+                problem = _selector_problem(keys, fields, inputs if checked_inputs else None)
+                if problem:
+                    problems.append(Diagnostic(location, "unknown-field", f"rule {pack.name}/{rule.id}: "
+                                               f"{written}: {problem[0]}", problem[1], "warning"))
+    return list(dict.fromkeys(problems))
+
+
+def _selector_problem(keys: tuple[Any, ...], fields: set[str], inputs: set[str] | None) -> tuple[str, str] | None:
+    """(what is wrong, the hint) for a plain selector no known payload has, else None."""
+    from policy.errors import did_you_mean
+
+    if not keys or not isinstance(keys[0], str) or keys[0] in _METHODS:
+        return None
+    first = keys[0]
+    if first not in fields:
+        return (f"{first!r} is no field of the rule's events (in Claude Code's names, which every host's payload "
+                "is given)",
+                did_you_mean(first, fields) or "docs/hosts.md: selectors use Claude Code's field names on every "
+                                               "host; one host's own fields are under host_payload")
+    if first == "tool_input" and inputs is not None and len(keys) > 1 and isinstance(keys[1], str) and \
+            keys[1] not in _METHODS and keys[1] not in inputs:
+        return (f"no known tool input of the rule's tools has {keys[1]!r}",
+                did_you_mean(keys[1], inputs) or "tool inputs: " + ", ".join(sorted(inputs)))
+    return None

@@ -800,14 +800,15 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
     def decide() -> dict | None:
         result = env.eval(edit)
         assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
-        return json.loads(result.stdout) if result.stdout else None
+        # (how long ago the signal was set depends on how fast this machine runs: shown as "set …")
+        return json.loads(re.sub(rb"set \d+:\d\d ago", "set … ago".encode(), result.stdout)) if result.stdout else None
 
     bridge_sends({"ok": True, "bpm": 118})
     assert decide() is None
     bridge_sends({"ok": False, "bpm": 171})
     closed = decide()
     assert closed is not None and closed["hookSpecificOutput"]["permissionDecisionReason"].startswith(
-        "Tools are gated on the signal hr.ok, which is false (set 0:00 ago): Edit is blocked")
+        "Tools are gated on the signal hr.ok, which is false (set … ago): Edit is blocked")
 
     # The agent's own Bash tries to open the gate: refused, and nothing is written.
     faked = env.run("fact", "set", "hr.ok", "true")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import event_bytes, host_output, write
+from conftest import ROOT, event_bytes, host_output, write
 
 from policy.compiler import PackSource, build_ruleset, compile_files
 from policy.model import Settings
@@ -170,3 +170,70 @@ def test_host_tools_become_canonical_with_canonical_fields():
     assert canonical_tool("codex", "mcp__fs__read") == ("mcp__fs__read", {})
     assert normalised_input({"path": "/a", "file_text": "x"}, canonical_tool("copilot", "create")[1]) == {
         "file_path": "/a", "content": "x"}
+
+
+def test_validate_warns_on_tools_and_fields_no_host_has_with_the_closest_name(env):
+    write(env.root / "rules.yaml", """
+version: 1
+pack: typo
+rules:
+  - id: one
+    events: before_tool
+    tools: [Bsh, run_shell_command, shell]
+    match: {tool_input.comand: '^rm', tool_input.command: y, host_payload.tool_input.dir_path: z}
+    when: "input.descripton == 'x' and event.sesion_id != ''"
+    decision: deny
+    reason: r
+  - id: mcp-inputs-are-not-known
+    events: before_tool
+    tools: 'mcp__github__.*'
+    match: {tool_input.owner: dev}
+    decision: deny
+    reason: r
+""")
+    result = env.run_text("validate", "rules.yaml")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "rules.yaml:4:5: warning: unknown-tool: rule typo/one: no enabled host has a tool 'Bsh', so `tools:` never "
+        "matches it",
+        "    hint: did you mean 'Bash'?",
+        "rules.yaml:7:32: warning: unknown-field: rule typo/one: tool_input.comand: no known tool input of the "
+        "rule's tools has 'comand'",
+        "    hint: did you mean 'command'?",
+        "rules.yaml:8:11: warning: unknown-field: rule typo/one: input.descripton: no known tool input of the "
+        "rule's tools has 'descripton'",
+        "    hint: did you mean 'description'?",
+        "rules.yaml:8:11: warning: unknown-field: rule typo/one: event.sesion_id: 'sesion_id' is no field of the "
+        "rule's events (in Claude Code's names, which every host's payload is given)",
+        "    hint: did you mean 'session_id'?",
+        "0 errors, 4 warnings in 1 file",
+    ]
+    # a host's own tool name is known only while that host is enabled
+    write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nagents: [claude-code, codex]\n")
+    result = env.run_text("validate", "policy.yaml")
+    assert "no enabled host has a tool 'run_shell_command'" in result.stdout
+
+
+def test_per_host_warnings_are_for_the_hosts_the_config_names(env):
+    write(env.root / "rules.yaml", "version: 1\npack: p\nrules:\n  - id: note\n    events: before_tool\n"
+                                   "    context: careful\n")
+    assert env.run_text("validate", "rules.yaml").stdout == "ok: 1 file valid\n"
+    write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nagents: [claude-code, gemini]\n")
+    result = env.run_text("validate", "policy.yaml")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "rules.yaml:4:5: warning: inert-field: context does nothing on PreToolUse in Gemini CLI",
+        "    hint: docs/protocol.md shows what each event can do; drop these events from the rule or the context, "
+        "limit the rule with `agents:`, or leave gemini out of the config's `agents:` if you do not use it",
+        "0 errors, 1 warning in 1 file",
+    ]
+
+
+def test_fail_modes_may_name_events_neutrally(env):
+    write(env.root / "rules.yaml", "version: 1\npack: broken\nrules:\n  - id: x\n    events: stop\n"
+                                   "    when: \"1/0 > 1\"\n    decision: deny\n    reason: r\n")
+    write(env.root / "policy.yaml", "version: 1\nrules: [rules.yaml]\nfail: {stop: closed}\n")
+    gemini = (ROOT / "examples" / "events" / "gemini" / "AfterAgent.json").read_bytes()
+    done = env.eval("--agent", "gemini", "--config", "policy.yaml", stdin=gemini)
+    assert (done.stdout, done.returncode) == (b"", 2)  # closed, where Stop's default is open
+    assert done.stderr.decode().startswith("policy: rules.yaml:6:11: runtime-error: rule broken/x: when `1/0 > 1`")

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     class Adapter(Protocol):
         name: str
 
-        def parse(self, raw: bytes) -> Event: ...
+        # `event_name`: the hook's --event, for a host whose payload does not name its event (Copilot CLI)
+        def parse(self, raw: bytes, event_name: str | None = None) -> Event: ...
 
         def render(self, decision: Decision, event: Event, settings: Settings) -> HookOutput: ...
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
         def check(self, packs: tuple[Pack, ...] | list[Pack]) -> list[Diagnostic]: ...
 
         def supports(self, event_name: str) -> bool: ...
+
+        # the payload the host would send for a canonical event (Claude Code's shape; `policy test --agent`);
+        # ValueError for an event or tool it does not have. Claude Code's adapter has none: its payloads are these.
+        def payload(self, event: dict[str, Any]) -> dict[str, Any]: ...
 
         # optional: the payload the host would send for a described call (`policy explain`)
         def example_payload(self, *, event: str | None = None, command: str | None = None,
@@ -70,11 +75,14 @@ def get_adapter(name: str) -> Adapter:
 
 def host_diagnostics(packs: tuple[Pack, ...] | list[Pack], hosts: tuple[str, ...] = ()) -> list[Diagnostic]:
     """What `policy validate` reports about rules the enabled hosts (every host when none is named) cannot act on
-    as written (errors and warnings): rules that can fire on none of them, then each host's own checks."""
-    from policy.vocabulary import HOSTS, reach_diagnostics
+    as written (errors and warnings): rules that can fire on none of them, tools and fields they select that no
+    payload has, then each host's own checks."""
+    from policy.vocabulary import reach_diagnostics, selector_diagnostics
 
-    problems = reach_diagnostics(packs, hosts)
-    for host in hosts or HOSTS:
+    problems = reach_diagnostics(packs, hosts) + selector_diagnostics(packs, hosts)
+    # what each host does with each part of a decision: the named hosts', else the default host's (a portable
+    # rule need not hear about hosts nobody named)
+    for host in hosts or (DEFAULT,):
         if host in ADAPTERS:
             problems += get_adapter(host).check(packs)
     return problems

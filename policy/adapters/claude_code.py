@@ -10,8 +10,8 @@ WorktreeCreate is never answered on stdout: Claude Code would read it as the pat
 
 from __future__ import annotations
 
-from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table,
-                                    canonical_event, check_parts, decode_object, event_name_of, rule_parts)
+from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table, canonical_event,
+                                    check_parts, decode_object, event_name_of, named_event, rule_parts)
 from policy.lean import json_dumps
 from policy.model import EVENTS, TOOL_EVENTS, HookOutput
 
@@ -275,10 +275,7 @@ def render_failure(error: PolicyError, event_name: str | None, mode: str) -> Hoo
 def event_name_hint(raw: bytes) -> str | None:
     """The event a payload names, read from its first bytes without parsing it (for a payload that cannot be
     parsed, e.g. one cut at the size ceiling, so that the failure still answers in that event's fail mode)."""
-    import re
-
-    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
-    return found.group(1).decode() if found else None
+    return named_event(raw)
 
 
 # ---- validate time: what rules ask for that Claude Code would not do ------------------------------------------
@@ -303,7 +300,7 @@ def known_event(event_name: str) -> bool:
 # ---- events made up from a description (`policy explain`, `policy replay` of exported calls) --------------------
 
 # The input fields Claude Code's file tools send, and what a made-up event gives the others.
-_FILE_TOOL_INPUTS = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
+_FILE_TOOL_INPUTS: dict[str, dict[str, Any]] = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
                      "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
 
 

@@ -15,7 +15,7 @@ or `interrupt` on PermissionRequest. Exit 2 blocks only with a non-empty stderr,
 from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, check_parts, decode_object,
-                                    event_name_of, example_payload as common_example, joined)
+                                    event_name_of, example_payload as common_example, joined, named_event)
 from policy.lean import json_dumps
 from policy.model import HookOutput
 
@@ -87,10 +87,7 @@ def parse(raw: bytes, event_name: str | None = None) -> Event:
 
 def event_name_hint(raw: bytes) -> str | None:
     """The event a payload names, read from its first bytes without parsing it."""
-    import re
-
-    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
-    return found.group(1).decode() if found else None
+    return named_event(raw)
 
 
 def payload(event: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,23 @@ def event_name_of(data: dict[str, Any], field: str, hint: str, given: str | None
     return event_name
 
 
+def named_event(raw: bytes, host: str | None = None) -> str | None:
+    """The event a payload names in `hook_event_name`, read from its first bytes without parsing it (for a payload
+    that cannot be parsed, e.g. one cut at the size ceiling, so that the failure still answers in that event's fail
+    mode); with `host`, the canonical event that host's name stands for (None for one policy does not map)."""
+    import re
+
+    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
+    if not found:
+        return None
+    if host is None:
+        return found.group(1).decode()
+    from policy.vocabulary import host_event
+
+    event = host_event(host, found.group(1).decode())
+    return event.canonical if event else None
+
+
 def without_lone_surrogates(value: Any) -> Any:
     """`value` with each unpaired UTF-16 surrogate (from an escape such as `\\ud800`) replaced by U+FFFD, so that
     the event's text can be logged, templated and answered back as UTF-8. Iterative: a payload may nest as deep

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
                                     decode_object, example_payload as common_example, host_input, host_tool_name,
-                                    joined, renamed, type_name)
+                                    joined, named_event, renamed, type_name)
 from policy.errors import InputError
 from policy.lean import json_dumps, json_loads
 from policy.model import HookOutput
@@ -102,10 +102,8 @@ def parse(raw: bytes, event_name: str | None = None) -> Event:
 
 def event_name_hint(raw: bytes) -> str | None:
     """The canonical event a VS Code-format payload names in its first bytes (camelCase payloads name none)."""
-    import re
-
-    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
-    return _canonical(_host_name(found.group(1).decode())) if found else None
+    found = named_event(raw)
+    return _canonical(_host_name(found)) if found else None
 
 
 def payload(event: dict[str, Any]) -> dict[str, Any]:

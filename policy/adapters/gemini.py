@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from policy.adapters.common import (EventProtocol, Part, Table, canonical_event, canonical_tool_fields, check_parts,
                                     decode_object, event_name_of, example_payload as common_example, host_input,
-                                    host_tool_name, joined, renamed)
+                                    host_tool_name, joined, named_event, renamed)
 from policy.lean import json_dumps
 from policy.model import HookOutput
 
@@ -52,13 +52,7 @@ def parse(raw: bytes, event_name: str | None = None) -> Event:
 
 def event_name_hint(raw: bytes) -> str | None:
     """The canonical event a payload names, read from its first bytes without parsing it."""
-    import re
-
-    from policy.vocabulary import host_event
-
-    found = re.search(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"', raw[:65536])
-    event = host_event(name, found.group(1).decode()) if found else None
-    return event.canonical if event else None
+    return named_event(raw, name)
 
 
 def payload(event: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +159,7 @@ def _replaced_output(output: Any, original: Any) -> str:
     if isinstance(output, dict) and isinstance(original, dict):
         output = {key: value for key, value in output.items() if original.get(key) != value}
         if list(output) == ["llmContent"] and isinstance(output["llmContent"], str):
-            return output["llmContent"]  # type: ignore[no-any-return]
+            return output["llmContent"]
     return json_dumps(output)
 
 
