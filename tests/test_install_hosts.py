@@ -217,7 +217,8 @@ def run_as_host(env: Env, host: str, command: str, payload: dict[str, Any], proj
     """The command line run the way the host runs it (its shell, in the project), with the event on stdin and a PATH
     that has neither the virtualenv nor `policy` on it."""
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
-    environ.update(PATH="/usr/bin:/bin", POLICY_NO_SERVER="1")  # (tests/test_serve.py runs the client with servers)
+    environ["PATH"] = "/usr/bin:/bin"
+    environ["POLICY_NO_SERVER"] = "1"  # (the hook client starts no `policy serve`: tests/test_serve.py runs those)
     assert shutil.which("policy", path=environ["PATH"]) is None
     return subprocess.run([*HOSTS[host].shell, command], input=json.dumps(payload).encode(), capture_output=True,
                           env=environ, cwd=str(project), timeout=60)
