@@ -192,6 +192,30 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                                "policy install --agent auto (or --agent NAME)")]
     for agent, scopes in found.items():
         checks += _check_host(agent, scopes, environ, project, ruleset)
+    return checks + _claude_hooks_read_by_others(found, environ, project)
+
+
+# Hosts that also run Claude Code's hooks (docs/install.md#agents-that-run-claude-codes-hooks-too): Copilot CLI those of the
+# repository's `.claude/settings.json` and `.claude/settings.local.json`; Cursor, with its third-party hooks on, those
+# and the user's `~/.claude/settings.json`.
+_READS_CLAUDE_SETTINGS = {"copilot": ("runs them", ("project", "local")),
+                          "cursor": ("runs them when its third-party hooks are on", ("project", "local", "user"))}
+
+
+def _claude_hooks_read_by_others(found: Found, environ: dict[str, str], project: str) -> list[Check]:
+    """A warning when policy is installed for Claude Code where a host that runs Claude Code's hooks reads them,
+    and for that host too: policy then runs twice per call there (once answering as Claude Code), and counts,
+    paces and logs every call twice."""
+    checks = []
+    for agent, (how, scopes) in _READS_CLAUDE_SETTINGS.items():
+        claude = [scope for scope in scopes if scope in found.get(install.DEFAULT_AGENT, {})]
+        if claude and agent in found:
+            files = " and ".join(install.shown(install.settings_path(scope, environ, project)) for scope in claude)
+            checks.append(Check("hooks", "warn", f"{install.title(agent)} also {how}: policy's hook in {files} and "
+                                f"its own {install.title(agent)} hook both run on each call there (counted twice, "
+                                "the first answering as Claude Code)",
+                                f"policy uninstall --scope {claude[0]} if you use only {install.title(agent)} here"
+                                + (", or keep Claude Code's at --scope user" if "user" not in scopes else "")))
     return checks
 
 
