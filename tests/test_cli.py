@@ -75,6 +75,9 @@ Options:
   --min-coverage N  Fail if any pack's rule coverage is below N percent.
   --format FORMAT   text, json or junit. [default: text]
   -k PATTERN        Only tests whose `file::name` contains PATTERN.
+  --agent AGENT     The host whose payloads the events become (claude-code,
+                    codex, gemini, cursor, copilot); scenarios it cannot run
+                    are skipped. [default: claude-code]
   -h, --help        Show this message and exit.
 """
 
