@@ -161,6 +161,13 @@ def policy_test_time(paths: list[Path], env: dict[str, str]) -> dict[str, float]
             "summary": done.stdout.decode(errors="replace").strip().splitlines()[-1:]}
 
 
+def write_summary(path: str, summary: dict[str, object]) -> None:
+    output = Path(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"summary: {output}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small and fast: check that every benchmark runs")
@@ -247,10 +254,7 @@ def main() -> int:
             summary["policy_test"] = policy_test_time(test_files, env)
         print(f"policy test on {len(test_files)} shipped test files: {summary['policy_test']['seconds']} s",
               flush=True)
-    output = Path(options.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"summary: {output}")
+    write_summary(options.output, summary)
     return 0
 
 

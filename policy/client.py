@@ -147,11 +147,11 @@ def main() -> None:
     if sock is None:
         return _in_process(here, argv, None, started, None, start_server=not serverless)
     raw = sys.stdin.buffer.read(MAX_EVENT_BYTES + 1)
-    ready = None
+    ready = answer = None
     try:
         sock.settimeout(READY_WAIT)
         send(sock, ("eval", argv, posix.getcwd(), dict(posix.environ), raw, now, started))
-        while True:
+        while answer is None:
             message = receive(sock)
             if type(message) is not tuple or not message:
                 break
@@ -159,20 +159,22 @@ def main() -> None:
                 ready = message
                 sock.settimeout(max(0.001, message[8] - time.perf_counter()))
             elif message[0] == "answer" and len(message) == 6:
-                _, out, err, code, delay, answer_deadline = message
-                sys.stdout.buffer.write(out)
-                sys.stdout.buffer.flush()
-                sys.stderr.buffer.write(err)
-                sys.stderr.buffer.flush()
-                if delay > 0:  # slept after the answer, and never past the host's timeout
-                    time.sleep(min(delay, max(0.0, answer_deadline - time.perf_counter())))
-                posix._exit(code)
+                answer = message
             else:
                 break
-    except OSError:
+    except Exception:  # (a working directory that is gone, a connection reset, ...): decided here instead
         pass
     sock.close()
-    return _in_process(here, argv, raw, started, ready, start_server=False)
+    if answer is None:
+        return _in_process(here, argv, raw, started, ready, start_server=False)
+    _, out, err, code, delay, answer_deadline = answer
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(err)
+    sys.stderr.buffer.flush()
+    if delay > 0:  # slept after the answer, and never past the host's timeout
+        time.sleep(min(delay, max(0.0, answer_deadline - time.perf_counter())))
+    posix._exit(code)
 
 
 def _in_process(here: str, argv, raw, started: float, ready, *, start_server: bool) -> None:

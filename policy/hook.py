@@ -71,7 +71,23 @@ class Options:
 
 def required_timeout(ruleset: RuleSet, event: str) -> int:
     """The hook timeout for `event`, in whole seconds, as `policy install` writes it: the longest delay, what the
-    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up."""
+    event's `run` commands can take, the fact store's busy timeout, every fact source's timeout and start-up.
+    Memoised per ruleset (a resident evaluator asks for it on every event)."""
+    held = _TIMEOUTS.get(id(ruleset))
+    if held is None or held[0] is not ruleset:
+        if len(_TIMEOUTS) >= 64:
+            _TIMEOUTS.clear()
+        held = _TIMEOUTS[id(ruleset)] = (ruleset, {})
+    if event not in held[1]:
+        held[1][event] = _required_timeout(ruleset, event)
+    return held[1][event]
+
+
+# id(ruleset) -> (the ruleset, which keeps its id from being reused while it is here; event -> timeout)
+_TIMEOUTS: dict[int, tuple[RuleSet, dict[str, int]]] = {}
+
+
+def _required_timeout(ruleset: RuleSet, event: str) -> int:
     import math
 
     from policy.adapters.claude_settings import run_bounds
@@ -79,6 +95,8 @@ def required_timeout(ruleset: RuleSet, event: str) -> int:
 
     settings = ruleset.settings
     margin = BUSY_TIMEOUT_SECONDS + sum(source.timeout for source in settings.sources) + STARTUP_SECONDS
+    if settings.shared_store is not None:  # connecting (at least 2 s, libpq's minimum), then a read and a write
+        margin += max(2.0, settings.shared_timeout) + 2 * settings.shared_timeout
     return math.ceil(settings.max_delay + run_bounds(ruleset.packs).get(event, 0.0) + margin)
 
 
@@ -382,9 +400,11 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     read (SQLite's `data_version`), the decision stands as it is; otherwise it is evaluated again on the fresh
     facts, under the lock, so a claim is still decided and written atomically. The second evaluation is cheap:
     what is slow and pure (reading shell command lines) is memoised by the first."""
+    from policy.boards import BoardOutage, ClaimContended
     from policy.effects import EffectContext, apply_effects, finish_effects
     from policy.engine import evaluate
     from policy.facts import FactContext, Facts
+    from policy.lean import replace
 
     if event.name in STOP_EVENTS and not getattr(adapter, "SENDS_STOP_HOOK_ACTIVE", True):
         from policy.facts import previous_stop_continued
@@ -416,7 +436,21 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
         if store.data_version() != version:
             decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
                                 explain=options.explain, disabled_packs=off)
-        results = apply_effects(decision.effects, context)
+        try:
+            results = apply_effects(decision.effects, context)
+        except ClaimContended:
+            # Another session took a label on the shared board since it was read: evaluate again on the fresh
+            # board (the presence rules then see the holder), as a changed local store is evaluated again above.
+            store.rollback()
+            store.begin(timeout=deadline - time.perf_counter())
+            decision = evaluate(ruleset, event, Facts(context_facts), now, utc_offset=utc_offset,
+                                explain=options.explain, disabled_packs=off)
+            context = replace(context, retried=True)
+            decision, results = _apply_on_board(decision, context, store, deadline)
+        except BoardOutage as outage:
+            store.rollback()
+            store.begin(timeout=deadline - time.perf_counter())
+            decision, results = _outage_answer(decision, outage, replace(context, outage=outage))
         row_id = log_decision(store, event, decision, ruleset, now=now, started=started, effects=results, raw=raw)
         _stop_if_orphaned()
         store.commit()
@@ -428,6 +462,45 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
             finish_effects(decision.effects, results, context):
         _update_logged_effects(store, row_id, results)
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+def _apply_on_board(decision: Decision, context: Any, store: Store, deadline: float) -> tuple[Decision, list[Any]]:
+    """Apply the effects of a decision evaluated again after a lost claim (`context.retried`: a claim lost again is
+    recorded, not retried); a shared store that stops answering meanwhile is answered as an outage."""
+    from policy.boards import BoardOutage
+    from policy.effects import apply_effects
+    from policy.lean import replace
+
+    try:
+        return decision, apply_effects(decision.effects, context)
+    except BoardOutage as outage:
+        store.rollback()
+        store.begin(timeout=deadline - time.perf_counter())
+        return _outage_answer(decision, outage, replace(context, outage=outage))
+
+
+# Where an outage of the shared store turns a claim's decision into `ask`: the events whose answer lets a tool run.
+OUTAGE_ASK_EVENTS = frozenset({"PreToolUse", "PermissionRequest"})
+
+
+def _outage_answer(decision: Decision, outage: PolicyError, context: Any) -> tuple[Decision, list[Any]]:
+    """The decision when the shared store did not answer while a claim was being taken (docs/team.md#outages):
+    with `on_outage: fail`, the event's fail mode (the error goes on); else, on an event whose answer lets a tool
+    run, at least `ask`, the reason naming the outage (a deny or defer stays as it is: nothing becomes weaker).
+    The effects are applied again with the outage known: the board's say what they did not write, the others
+    (local facts) are written as usual."""
+    from policy.effects import apply_effects
+    from policy.lean import replace
+    from policy.model import VERDICT_RANK
+
+    if context.settings.shared_on_outage == "fail":
+        raise outage
+    if decision.event_name in OUTAGE_ASK_EVENTS and \
+            VERDICT_RANK.get(decision.verdict or "", 0) < VERDICT_RANK["ask"]:
+        why = (f"policy could not claim what this changes: {outage.message}. Other machines' claims cannot be "
+               "seen or taken until it answers again; go ahead only if you know nobody else is working on it.")
+        decision = replace(decision, verdict="ask", reason=why if not decision.reason else f"{decision.reason}\n{why}")
+    return decision, apply_effects(decision.effects, context)
 
 
 def _update_logged_effects(store: Store, row_id: int, results: list[dict[str, Any]]) -> None:

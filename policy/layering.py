@@ -30,7 +30,7 @@ else:
 
 # Settings read from config files, besides `packs`, `rules` and `trusted_projects`.
 SETTING_KEYS = ("db", "fail", "max_delay", "defer_as", "ask_in_bypass", "log", "max_event_bytes", "sources",
-                "agents")
+                "agents", "store")
 # How strict each value of an enumerated setting is: an untrusted project may only move up.
 _STRICTNESS = {"defer_as": ("defer", "ask", "deny"), "ask_in_bypass": ("ask", "deny")}
 # Limits an untrusted project may only raise, and why lowering them would weaken the user level.
@@ -226,6 +226,9 @@ class _Layers:
                 self.order.append(path)
 
     def setting(self, ref: ConfigRef, document: Document, key: str, value: Any, trusted: bool, refuse: Any) -> None:
+        if key == "store":
+            self.store(ref, document, value, refuse)
+            return
         if key == "db":
             value = config_path_value(value, ref.path, self.request.environ)
         if key == "sources":  # a file source's path is relative to the config file, like every path
@@ -246,6 +249,23 @@ class _Layers:
         if key in ("fail", "log", "sources"):  # mappings merge key by key
             value = {**self.values.get(key, {}), **value}
         self.values[key] = value
+
+    def store(self, ref: ConfigRef, document: Document, value: dict[str, Any], refuse: Any) -> None:
+        """`store:` (the team's shared board) only from the user config, or one given with --config: a project
+        file, trusted or not, would choose where this user's claims go and which server hears of their work. The
+        DSN must not hold a password (the config is not a secret): libpq reads it from PGPASSWORD, ~/.pgpass or a
+        service file."""
+        if ref.scope == "project":
+            refuse(("store",), "choose the shared store", "only the user config can: it names the server your "
+                   "claims and sessions are sent to")
+            return
+        problem = dsn_problem(value.get("shared", ""))
+        if problem is not None:
+            self.diagnostics.append(Diagnostic(document.location(("store", "shared")), "shared-dsn", problem,
+                                               "put the password in PGPASSWORD, ~/.pgpass or a libpq service file "
+                                               "(docs/team.md)"))
+            return
+        self.values["store"] = dict(value)
 
     def granted_kv(self) -> tuple[str, ...]:
         """The kv namespaces untrusted projects may write: the user config's `project_kv`, less every namespace
@@ -347,6 +367,43 @@ class _Layers:
         return accepted
 
 
+def _store_settings(store: dict[str, Any] | None) -> dict[str, Any]:
+    if not store:
+        return {}
+    settings: dict[str, Any] = {"shared_store": store["shared"].strip()}
+    if "timeout" in store:
+        settings["shared_timeout"] = float(store["timeout"])
+    if "on_outage" in store:
+        settings["shared_on_outage"] = store["on_outage"]
+    return settings
+
+
+def dsn_problem(dsn: str) -> str | None:
+    """What is wrong with a shared store's DSN as written in a config file, or None: a `postgresql://` URI or a
+    `key=value` conninfo (e.g. `service=team`), without a password."""
+    import re
+
+    text = dsn.strip()
+    if text.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(text)
+        try:
+            has_password = parts.password is not None
+        except ValueError:
+            return "store.shared is not a valid postgresql:// URI"
+        if has_password or "password" in parse_qs(parts.query):
+            return "store.shared holds a password, and config files are not secret"
+        return None
+    if "://" in text:
+        return "store.shared must be a postgresql:// URI or a libpq key=value string (e.g. service=team)"
+    if not re.fullmatch(r"\s*(\w+\s*=\s*('([^'\\]|\\.)*'|\S+)\s*)+", text):
+        return "store.shared must be a postgresql:// URI or a libpq key=value string (e.g. service=team)"
+    if re.search(r"(^|\s)password\s*=", text):
+        return "store.shared holds a password, and config files are not secret"
+    return None
+
+
 def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Resolved:
     """Read the config files and work out the pack sources and settings. Never raises for bad files: the
     problems are returned as diagnostics, located in the config file that has them."""
@@ -402,6 +459,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         db=request.db or values.get("db"),
         max_event_bytes=int(values.get("max_event_bytes", defaults.max_event_bytes)), sources=sources,
         trusted_paths=tuple(layers.trusted_projects), project_kv=layers.granted_kv(),
+        **_store_settings(values.get("store")),
         agents=tuple(values.get("agents") or ()),
     )
     packs = {key: source if source.trusted else replace(source, kv_namespaces=settings.project_kv)

@@ -235,6 +235,12 @@ class Settings:
     # The hosts the user runs policy under (`agents:`; empty: every host policy knows): what `policy validate` checks
     # rules against, never what `policy eval` enforces.
     agents: tuple[str, ...] = ()
+    # The team's shared board (`store:` in the user config; docs/team.md): the PostgreSQL DSN (None: claims and
+    # agent sessions stay in the local store), the seconds any one use of it may take, and what a claim answers
+    # when it does not answer in time ("ask" naming the outage, or "fail": the event's fail mode).
+    shared_store: str | None = None
+    shared_timeout: float = 2.0
+    shared_on_outage: str = "ask"
 
     def fail_mode(self, event_name: str | None) -> str:
         if event_name in self.fail:

@@ -569,6 +569,22 @@ def _config_schema() -> dict[str, Any]:
                        "description": "The hosts you run policy under (default: all of " + ", ".join(HOSTS) + "): "
                                       "`policy validate` reports rules that can fire on none of them, and checks "
                                       "tool names and selectors against each."},
+            "store": {"type": "object", "additionalProperties": False, "required": ["shared"],
+                      "description": "User config only: the team's shared board (claims, heartbeats, agent "
+                                     "sessions) on a PostgreSQL server; everything else stays in the local store. "
+                                     "docs/team.md.",
+                      "properties": {
+                "shared": {"type": "string", "minLength": 1,
+                           "description": "The server: a postgresql:// URI or a libpq key=value string (e.g. "
+                                          "`service=team`), without a password (PGPASSWORD, ~/.pgpass or the "
+                                          "service file give it)."},
+                "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30,
+                            "description": "Seconds one use of the server may take (default 2; connecting waits "
+                                           "at least 2, libpq's minimum)."},
+                "on_outage": {"enum": ["ask", "fail"],
+                              "description": "What a claim answers when the server does not answer in time: ask "
+                                             "(default; the reason names the outage) or fail (the event's fail "
+                                             "mode)."}}},
             "max_event_bytes": {"type": "integer", "minimum": 1024, "maximum": 64 * 1024 * 1024,
                                 "description": "The largest hook payload accepted (default 8 MiB, at most 64 MiB)."},
         },

@@ -281,6 +281,29 @@ def _param_rows(command: Any, context: Any) -> list[list[str]]:
             if command is context.find_root().command or not names.endswith("--help")]  # (-h, --help: everywhere)
 
 
+def block_install_hosts() -> str:
+    """docs/install.md: each host's settings files and how `policy install` writes its hook, from the settings
+    modules (policy/adapters/<host>_settings.py)."""
+    import json
+
+    from policy.adapters import SETTINGS, get_settings
+    from policy.vocabulary import HOST_TITLES
+
+    rows = []
+    for name in SETTINGS:
+        host = get_settings(name)
+        files = "<br>".join(
+            f"{scope}: `{host.SCOPE_HELP[scope].partition(' (')[0]}`"
+            + (f" ({host.SCOPE_HELP[scope].partition(' (')[2]}" if " (" in host.SCOPE_HELP[scope] else "")
+            + (", the default" if scope == host.DEFAULT_SCOPE else "") for scope in host.INSTALL_SCOPES)
+        layout = "event → matcher groups → handlers" if host.LAYOUT == "groups" else "event → handlers"
+        unit = {"s": "seconds", "ms": "milliseconds"}[host.TIMEOUT_UNIT]
+        new = f"`{json.dumps(host.SKELETON)}` + `hooks`" if host.SKELETON else "`{\"hooks\": ...}`"
+        rows.append([f"{HOST_TITLES[name]} (`--agent {name}`)", files, layout, f"`{host.TIMEOUT_FIELD}` in {unit}",
+                     "yes" if host.COMMENTS else "no", new])
+    return _table(["agent", "files (scope: path)", "layout", "timeout", "comments kept", "a new file"], rows)
+
+
 def block_cli() -> str:
     from policy.cli import help_context, usage_pieces
 

@@ -507,7 +507,8 @@ def test_stopped_sessions_leave_the_default_listing_after_a_day(env: Env) -> Non
 
 
 def test_agent_session_queries_use_an_index(tmp_path: Path) -> None:
-    from policy.facts.agent import agent_session_row, update_agent_session
+    from policy.boards.local import LocalBoard
+    from policy.facts.agent import update_agent_session
     from policy.store import Store
 
     with Store.open(str(tmp_path / "facts.db")) as store:
@@ -515,9 +516,9 @@ def test_agent_session_queries_use_an_index(tmp_path: Path) -> None:
                                                  "agent_session = ?", ("s",))]
         assert plan == ["SEARCH agent_sessions USING INDEX sqlite_autoindex_agent_sessions_1 (agent_session=?)"]
         with store.transaction():
-            update_agent_session(store, "s", now=1.0, event="Stop", status="idle")
-            update_agent_session(store, "s", now=2.0, task="t")
-        assert agent_session_row(store, "s") == {
+            update_agent_session(LocalBoard(store), "s", now=1.0, event="Stop", status="idle")
+            update_agent_session(LocalBoard(store), "s", now=2.0, task="t")
+        assert LocalBoard(store).agent_session("s", now=2.0) == {
             "agent_session": "s", "agent": None, "cwd": None, "model": None, "source": None, "task": "t",
             "status": "idle", "last_event": "Stop", "started_at": 1.0, "updated_at": 1.0, "ended_at": None}
 
@@ -721,6 +722,7 @@ def test_compile_time_checks_of_the_new_effects_and_names(tmp_path: Path) -> Non
 def test_status_sections(tmp_path: Path) -> None:
     from policy.commands.sessions import status_section as sessions_section
     from policy.commands.stats import status_section as stats_section
+    from policy.boards.local import LocalBoard
     from policy.facts.agent import update_agent_session
     from policy.facts.attempts import record_attempt
     from policy.store import Store
@@ -739,10 +741,10 @@ def test_status_sections(tmp_path: Path) -> None:
             store.execute("INSERT INTO decisions(at, host, event, agent_session, tool, verdict, rule_ids, reason) "
                           "VALUES (?, 'claude-code', 'PreToolUse', 's1-long-id', 'Bash', 'deny', "
                           "'[\"guard/no-rm\"]', ?)", (now - 120, "No rm -rf.\nSecond line."))
-            update_agent_session(store, "8f2c1d3e-5b6a", now=now - 250, event="PermissionRequest", status="waiting",
+            update_agent_session(LocalBoard(store), "8f2c1d3e-5b6a", now=now - 250, event="PermissionRequest", status="waiting",
                                  task="cart")
-            update_agent_session(store, "3b9e7f10-2c4d", now=now - 5, event="PreToolUse", status="working")
-            update_agent_session(store, "old", now=now - 5, event="SessionEnd", status="stopped")
+            update_agent_session(LocalBoard(store), "3b9e7f10-2c4d", now=now - 5, event="PreToolUse", status="working")
+            update_agent_session(LocalBoard(store), "old", now=now - 5, event="SessionEnd", status="stopped")
         assert stats_section(store, now, 0) == (
             "Tool attempts (last hour): 4 (1 allowed, 2 blocked, 1 asked); most: Bash 3, Edit 1\n"
             "Recent denials:\n"
@@ -798,14 +800,15 @@ def test_a_signed_signal_gates_tools_and_the_agent_cannot_fake_it(env: Env) -> N
     def decide() -> dict | None:
         result = env.eval(edit)
         assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
-        return json.loads(result.stdout) if result.stdout else None
+        # (how long ago the signal was set depends on how fast this machine runs: shown as "set …")
+        return json.loads(re.sub(rb"set \d+:\d\d ago", "set … ago".encode(), result.stdout)) if result.stdout else None
 
     bridge_sends({"ok": True, "bpm": 118})
     assert decide() is None
     bridge_sends({"ok": False, "bpm": 171})
     closed = decide()
     assert closed is not None and closed["hookSpecificOutput"]["permissionDecisionReason"].startswith(
-        "Tools are gated on the signal hr.ok, which is false (set 0:00 ago): Edit is blocked")
+        "Tools are gated on the signal hr.ok, which is false (set … ago): Edit is blocked")
 
     # The agent's own Bash tries to open the gate: refused, and nothing is written.
     faked = env.run("fact", "set", "hr.ok", "true")

@@ -53,7 +53,7 @@ def test_the_check_runs_as_ci_runs_it():
 
 @pytest.mark.parametrize("old, new, pin", [
     ('    "pytest>=8",\n', '    "pytest>=8",\n    "coverage>=7.0",\n', "coverage==7.0"),
-    ("test = [\n", 'postgres = ["psycopg[binary]>=3.1"]\ntest = [\n', "psycopg==3.1"),
+    ("test = [\n", 'docs = ["mkdocs[i18n]>=1.5"]\ntest = [\n', "mkdocs==1.5"),
 ], ids=["a test dependency", "a new extra"])
 def test_a_new_requirement_is_one_line_here_and_its_pin_there(copies, old, new, pin):
     pyproject, constraints = copies
@@ -67,9 +67,9 @@ def test_a_new_requirement_is_one_line_here_and_its_pin_there(copies, old, new, 
 
 def test_the_lowest_run_installs_every_extra(copies):
     pyproject, _ = copies
-    assert ci.extras(pyproject) == ["test"]
-    edit(pyproject, "test = [\n", 'postgres = ["psycopg[binary]>=3.1"]\ntest = [\n')
     assert ci.extras(pyproject) == ["postgres", "test"]
+    edit(pyproject, "test = [\n", 'docs = ["mkdocs>=1.5"]\ntest = [\n')
+    assert ci.extras(pyproject) == ["docs", "postgres", "test"]
 
 
 def test_a_raised_lower_bound_fails_until_its_pin_is_raised(copies):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import BIN, IS_ROOT, POLICY_HOOK, ROOT, Env, write
 
+from policy.commands import install
+
 HOOK = f"{POLICY_HOOK} --agent claude-code"
 OK_CONFIG = "ok    config  policy.yaml: 1 pack (project), rules on PreToolUse"
 # what `policy install` writes (the hook client), and what earlier versions wrote and users may have (HOOK)
@@ -54,8 +56,9 @@ def test_not_installed(env, project):
     assert doctor(env) == (1, [
         OK_CONFIG,
         store_line(env),
-        "fail  hooks   policy's hook is not installed in any Claude Code settings file; fix: policy install --agent "
-        "claude-code",
+        "fail  hooks   policy's hook is not installed in any agent's settings file ("
+        + ", ".join(install.title(agent) for agent in install.agents()) + "); fix: policy install --agent auto (or "
+        "--agent NAME)",
         "1 problem: policy is not fully enforcing your rules here"])
 
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT, event_bytes, traced_hook, write
 
 HEAVY = {"typer", "click", "rich", "yaml", "jsonschema", "sqlite_utils", "simpleeval", "jmespath", "re", "json",
-         "dataclasses", "typing", "enum", "sqlite3", "hashlib", "argparse", "inspect"}
+         "dataclasses", "typing", "enum", "sqlite3", "hashlib", "argparse", "inspect", "psycopg", "threading",
+         "socket", "policy.boards.postgres"}
 
 RULES = """
 version: 1
@@ -75,8 +76,6 @@ def test_warm_policy_eval_imports_nothing_heavy(env):
 
 @pytest.mark.parametrize("host, payload", [("claude-code", None), ("codex", "PreToolUse-Bash")])
 def test_a_hook_imports_only_its_own_hosts_adapter(env, host, payload):
-    from conftest import ROOT
-
     from policy.adapters import ADAPTERS
 
     write(env.root / "rules.yaml", RULES)
@@ -90,6 +89,14 @@ def test_a_hook_imports_only_its_own_hosts_adapter(env, host, payload):
         "policy.adapters.common", "policy.adapters.claude_settings"}
     assert adapters == {ADAPTERS[host]}
     assert HEAVY & modules == set()
+
+
+def test_a_cold_hook_without_a_shared_store_never_imports_psycopg(env):
+    # the presence pack reads and writes claims on this event: the local board, not the PostgreSQL one
+    result, modules = traced_hook(env, "--rules", str(ROOT / "rules"), stdin=event_bytes("PreToolUse-Bash"))
+    assert result.returncode == 0, result.stderr
+    assert "policy.boards.local" in modules
+    assert {"psycopg", "policy.boards.postgres"} & modules == set()
 
 
 def test_the_trace_sees_heavy_imports_when_there_are_some(env):
@@ -107,7 +114,7 @@ LAYERS = [
     ("cli", "commands", "pytest_plugin"),
     ("adapters", "tester", "report", "hook", "server"),
     ("engine", "effects", "compiler", "cache", "config", "layering"),
-    ("conditions", "expressions", "loader", "schema", "facts", "store", "migrations", "sources", "labels"),
+    ("conditions", "expressions", "loader", "schema", "facts", "boards", "store", "migrations", "sources", "labels"),
     ("model", "errors", "lean", "times", "vocabulary", "client", ""),  # "" is the package itself (policy/__init__.py: __version__)
 ]
 LAYER = {name: len(LAYERS) - index for index, names in enumerate(LAYERS) for name in names}

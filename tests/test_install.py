@@ -431,9 +431,10 @@ def test_nothing_to_install_and_a_broken_config_are_clear_errors(env):
 
 
 def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
-    agent = env.run("install", "--agent", "cursor")
+    agent = env.run("install", "--agent", "no-such-agent")
+    known = ", ".join(sorted([*install.agents(), "auto"]))
     assert (agent.returncode, agent.stderr.decode()) == (
-        2, "policy: usage: policy cannot install hooks for 'cursor' yet (expected one of: claude-code)\n")
+        2, f"policy: usage: policy cannot install hooks for 'no-such-agent' yet (expected one of: {known})\n")
     scope = env.run("install", "--scope", "globl")
     assert (scope.returncode, scope.stderr.decode()) == (
         2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")
@@ -593,11 +594,18 @@ def test_the_timeout_leaves_time_for_the_commands_a_rule_runs(tmp_path):
 
 # ---- one source of truth -------------------------------------------------------------------------------------------
 
-def test_the_published_snippet_is_what_install_writes(tmp_path):
-    expected = install.snippet(install.snippet_sources(str(tmp_path)))
-    assert (ROOT / "hooks" / "claude-code.json").read_text() == expected, \
-        "hooks/claude-code.json is stale: run `python -m policy.commands.install`"
-    jsonschema.validate(json.loads(expected), SETTINGS_SCHEMA)
+HOST_SCHEMAS = {"claude-code": "claude-code-settings.schema.json", "codex": "codex-hooks.schema.json",
+                "gemini": "gemini-settings.schema.json", "cursor": "cursor-hooks.schema.json",
+                "copilot": "copilot-hooks.schema.json"}
+
+
+@pytest.mark.parametrize("agent", list(HOST_SCHEMAS))
+def test_the_published_snippets_are_what_install_writes(tmp_path, agent):
+    expected = install.snippet(install.snippet_sources(str(tmp_path)), agent)
+    assert (ROOT / "hooks" / f"{agent}.json").read_text() == expected, \
+        f"hooks/{agent}.json is stale: run `python -m policy.commands.install`"
+    schema = json.loads((Path(__file__).parent / "schemas" / HOST_SCHEMAS[agent]).read_text())
+    jsonschema.validate(json.loads(expected), schema)
     assert BIN / "policy-hook" == POLICY_HOOK
 
 
@@ -608,6 +616,6 @@ def test_a_local_install_reminds_to_keep_the_file_out_of_git(env, project):
             "machine)")
     assert note in env.run("install", "--scope", "local").stdout.decode().splitlines()
     env.run("uninstall", "--scope", "local")
-    (project / ".claude" / "settings.local.json").unlink()
+    assert not (project / ".claude" / "settings.local.json").exists()  # install had created it
     write(project / ".gitignore", ".claude/settings.local.json\n")
     assert note not in env.run("install", "--scope", "local").stdout.decode().splitlines()

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from conftest import EVENTS, POLICY, ROOT
 
+from policy.boards.local import LocalBoard
 from policy.facts import claims as board
 from policy.labels import check_command_map, command_labels, label_problem, render_label, simple_commands, tokens
 from policy.store import Store
@@ -290,53 +291,55 @@ def _rows(store: Store) -> list[tuple]:
 
 def test_claim_co_claim_reclaim_heartbeat_release(store: Store) -> None:
     with store.transaction():
-        assert board.claim(store, S1, ["stack:billing", "node:n1"], "  GPU\n upgrade ", now=1000.0,
-                           identity=OTHER, agent="cli") == []
+        assert board.claim(LocalBoard(store), S1, ["stack:billing", "node:n1"], "  GPU\n upgrade ", now=1000.0,
+                           identity=OTHER, agent="cli") == (True, [])
     with store.transaction():
-        others = board.claim(store, S2, "stack:billing", "tcpdump", now=1060.0, ttl=300, identity=("me", "here"))
+        taken, others = board.claim(LocalBoard(store), S2, "stack:billing", "tcpdump", now=1060.0, ttl=300,
+                                    identity=("me", "here"))
+    assert taken is True  # locally, a co-claim is taken too
     assert others == [{"agent_session": S1, "label": "stack:billing", "purpose": "GPU upgrade", "claimed_at": 1000.0,
                        "heartbeat_at": 1000.0, "expires_at": 1900.0, "host": "devbox", "user": "dev",
-                       "agent": "cli", "age": 60.0, "expires_in": 840.0, "mine": False}]
+                       "agent": "cli", "age": 60.0, "expires_in": 840.0, "mine": False, "fence": None}]
     with store.transaction():  # claiming again keeps claimed_at, renews the rest
-        board.claim(store, S1, "stack:billing", "GPU upgrade, take 2", now=1100.0, identity=OTHER)
+        board.claim(LocalBoard(store), S1, "stack:billing", "GPU upgrade, take 2", now=1100.0, identity=OTHER)
     assert _rows(store) == [
         (S2, "stack:billing", "tcpdump", 1060.0, 1060.0, 1360.0, "here", "me", ""),
         (S1, "node:n1", "GPU upgrade", 1000.0, 1000.0, 1900.0, "devbox", "dev", "cli"),
         (S1, "stack:billing", "GPU upgrade, take 2", 1000.0, 1100.0, 2000.0, "devbox", "dev", ""),
     ]
     # Throttled: every claim had a heartbeat less than 120 s ago... but node:n1's is 130 s old.
-    assert board.heartbeat(store, S1, now=1130.0, every=120) == ["node:n1", "stack:billing"]
-    assert board.heartbeat(store, S1, now=1200.0, every=120) is None
+    assert LocalBoard(store).heartbeat(S1, now=1130.0, every=120) == ["node:n1", "stack:billing"]
+    assert LocalBoard(store).heartbeat(S1, now=1200.0, every=120) is None
     assert [row[3:6] for row in _rows(store)] == [(1060.0, 1060.0, 1360.0), (1000.0, 1130.0, 2030.0),
                                                   (1000.0, 1130.0, 2030.0)]
-    assert board.heartbeat(store, S2, now=1360.0) == []  # expired: nothing to renew
-    assert board.release(store, S1, "node:n1", now=1200.0) == ["node:n1"]
-    assert board.release(store, S1, "node:n1", now=1200.0) == []
-    assert board.release(store, S2, now=1400.0) == []  # expired claims go silently
-    assert board.release(store, S1, now=1400.0) == ["stack:billing"]
+    assert LocalBoard(store).heartbeat(S2, now=1360.0) == []  # expired: nothing to renew
+    assert LocalBoard(store).release(S1, "node:n1", now=1200.0) == ["node:n1"]
+    assert LocalBoard(store).release(S1, "node:n1", now=1200.0) == []
+    assert LocalBoard(store).release(S2, now=1400.0) == []  # expired claims go silently
+    assert LocalBoard(store).release(S1, now=1400.0) == ["stack:billing"]
     assert _rows(store) == []
 
 
 def test_expired_claims_are_never_reported_and_are_purged_by_the_next_claim(store: Store) -> None:
     with store.transaction():
-        board.claim(store, S1, "stack:billing", "apply", now=1000.0, ttl=60, identity=OTHER)
-    assert [row["label"] for row in board.active(store, now=1059.9)] == ["stack:billing"]
-    assert board.active(store, now=1060.0) == []
+        board.claim(LocalBoard(store), S1, "stack:billing", "apply", now=1000.0, ttl=60, identity=OTHER)
+    assert [row["label"] for row in LocalBoard(store).active(now=1059.9)] == ["stack:billing"]
+    assert LocalBoard(store).active(now=1060.0) == []
     with store.transaction():
-        assert board.claim(store, S2, "stack:billing", "apply", now=1060.0, identity=OTHER) == []
+        assert board.claim(LocalBoard(store), S2, "stack:billing", "apply", now=1060.0, identity=OTHER) == (True, [])
     assert [row[:2] for row in _rows(store)] == [(S2, "stack:billing")]
 
 
 def test_bad_labels_and_ttls_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match=r"^label 'billing' is not <type>:<name> \(e\.g\. stack:billing"):
-        board.claim(store, S1, ["stack:a", "billing"], "x", now=1.0)
+        board.claim(LocalBoard(store), S1, ["stack:a", "billing"], "x", now=1.0)
     with pytest.raises(ValueError, match=r"^ttl must be positive, not 0$"):
-        board.claim(store, S1, "stack:a", "x", now=1.0, ttl=0)
+        board.claim(LocalBoard(store), S1, "stack:a", "x", now=1.0, ttl=0)
     assert _rows(store) == []
 
 
 def test_purposes_are_one_line_and_bounded(store: Store) -> None:
-    board.claim(store, S1, "stack:a", "x" * 400, now=1.0, identity=OTHER)
+    board.claim(LocalBoard(store), S1, "stack:a", "x" * 400, now=1.0, identity=OTHER)
     assert _rows(store)[0][2] == "x" * 299 + "…"
 
 
@@ -349,9 +352,9 @@ def _facts(store: Store, session: str | None, now: float):
 
 
 def test_the_fact_family(store: Store) -> None:
-    board.claim(store, S1, ["stack:billing", "node:n1"], "GPU upgrade", now=T0_EPOCH, identity=OTHER)
-    board.claim(store, S2, "stack:billing", "tcpdump", now=T0_EPOCH + 60, identity=OTHER)
-    board.claim(store, "old", "stack:gone", "expired", now=T0_EPOCH - 2000, identity=OTHER)
+    board.claim(LocalBoard(store), S1, ["stack:billing", "node:n1"], "GPU upgrade", now=T0_EPOCH, identity=OTHER)
+    board.claim(LocalBoard(store), S2, "stack:billing", "tcpdump", now=T0_EPOCH + 60, identity=OTHER)
+    board.claim(LocalBoard(store), "old", "stack:gone", "expired", now=T0_EPOCH - 2000, identity=OTHER)
     claims = _facts(store, S2, T0_EPOCH + 150)
     assert [(row["agent_session"], row["label"], row["mine"]) for row in claims.mine] == [
         (S2, "stack:billing", True)]
@@ -372,7 +375,7 @@ def test_the_fact_family(store: Store) -> None:
 
 
 def test_claims_from_another_day_show_the_date(store: Store) -> None:
-    board.claim(store, S1, "stack:a", "long apply", now=T0_EPOCH - 86400, ttl=2 * 86400, identity=OTHER)
+    board.claim(LocalBoard(store), S1, "stack:a", "long apply", now=T0_EPOCH - 86400, ttl=2 * 86400, identity=OTHER)
     assert _facts(store, S2, T0_EPOCH).describe(_facts(store, S2, T0_EPOCH).others) == (
         '- stack:a: session 8f2c1d3e (dev@devbox), "long apply", since 2026-01-04 10:05 (24h 00m ago)')
 
@@ -405,10 +408,10 @@ def test_the_queries_above_are_the_ones_the_code_runs(store: Store, monkeypatch:
         return execute(self, sql, params)
 
     monkeypatch.setattr(Store, "execute", spy)
-    board.claim(store, S1, ["stack:a", "stack:b"], "x", now=1.0, identity=OTHER)
-    board.heartbeat(store, S1, now=500.0, every=1)
-    board.release(store, S1, "stack:a", now=600.0)
-    board.release(store, S1, now=600.0)
+    board.claim(LocalBoard(store), S1, ["stack:a", "stack:b"], "x", now=1.0, identity=OTHER)
+    LocalBoard(store).heartbeat(S1, now=500.0, every=1)
+    LocalBoard(store).release(S1, "stack:a", now=600.0)
+    LocalBoard(store).release(S1, now=600.0)
     family = _facts(store, S1, 700.0)
     family.mine, family.others, family.on("stack:a"), family.others_on(["stack:a", "stack:b"])
     shapes = {sql.split(" WHERE ")[1] if " WHERE " in sql else sql for sql in sent}
@@ -451,7 +454,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 def seed(db: Path, session: str, labels: str | list[str], purpose: str, minutes: float, ttl: float = 900) -> None:
     """A claim made by someone on another machine (dev@devbox), `minutes` after T0."""
     with Store.open(str(db)) as opened, opened.transaction():
-        board.claim(opened, session, labels, purpose, now=T0_EPOCH + minutes * 60, ttl=ttl, identity=OTHER,
+        board.claim(LocalBoard(opened), session, labels, purpose, now=T0_EPOCH + minutes * 60, ttl=ttl, identity=OTHER,
                     agent="claude-code")
 
 
@@ -479,11 +482,11 @@ def test_claim_json(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(out) == {
         "claimed": {"agent_session": S2, "label": "node:k8s-node1", "purpose": "GPU", "claimed_at": T0_EPOCH + 60,
                     "heartbeat_at": T0_EPOCH + 60, "expires_at": T0_EPOCH + 960, "host": host, "user": user,
-                    "agent": "claude-code", "age": 0.0, "expires_in": 900.0, "mine": True},
+                    "agent": "claude-code", "age": 0.0, "expires_in": 900.0, "mine": True, "fence": None},
         "co_claimers": [{"agent_session": S1, "label": "node:k8s-node1", "purpose": "drain for kernel update",
                          "claimed_at": T0_EPOCH, "heartbeat_at": T0_EPOCH, "expires_at": T0_EPOCH + 900,
                          "host": "devbox", "user": "dev", "agent": "claude-code", "age": 60.0,
-                         "expires_in": 840.0, "mine": False}]}
+                         "expires_in": 840.0, "mine": False, "fence": None}]}
 
 
 def test_list_and_peek_print_local_times_and_ages_and_mark_yours(cli) -> None:

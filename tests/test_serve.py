@@ -415,7 +415,7 @@ def test_http_transport_is_refused_for_rules_that_deny_unless_the_host_fails_clo
     assert json.loads((served.state / "policy" / "serve-http.json").read_text()) == {"port": port}
     # uninstall takes both kinds out
     assert served.run("uninstall", "--scope", "project").returncode == 0
-    assert json.loads((served.root / ".claude" / "settings.json").read_text() or "{}") == {}
+    assert not (served.root / ".claude" / "settings.json").exists()  # (install had created it)
 
 
 def test_http_hooks_are_answered_by_the_server_as_a_command_hook_would_answer(served):

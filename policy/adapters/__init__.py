@@ -51,6 +51,21 @@ ADAPTERS: dict[str, str] = {
 }
 DEFAULT = "claude-code"
 
+# host name -> the module that knows its settings files (where `policy install` writes the hook), in the order
+# `policy install --agent auto` and the docs list them
+SETTINGS: dict[str, str] = {
+    "claude-code": "policy.adapters.claude_settings",
+    "codex": "policy.adapters.codex_settings",
+    "gemini": "policy.adapters.gemini_settings",
+    "cursor": "policy.adapters.cursor_settings",
+    "copilot": "policy.adapters.copilot_settings",
+}
+
+
+def get_settings(name: str) -> Any:
+    """The settings module of host `name`; raises KeyError for an unknown host."""
+    return __import__(SETTINGS[name], fromlist=["_"])
+
 
 def get_adapter(name: str) -> Adapter:
     """The adapter for `name`; raises KeyError for an unknown host."""

@@ -9,6 +9,10 @@ those) and not on the `policy eval` path.
     timeout_diagnostics(packs, settings, hooks) -> warnings for hooks whose timeout is below what a delay needs
     stale_diagnostics(ruleset, hooks)          -> errors for rules the installed hooks never run (an event without
                                                   a hook, a matcher without the rule's tool), with the exact fix
+
+It is also Claude Code's entry in the per-host settings data `policy install`, `uninstall` and `doctor` share with
+codex_settings, gemini_settings, cursor_settings and copilot_settings (the names below the scopes): where the files
+are, how one hook entry is written and read, the timeout's unit (seconds), what switches hooks off.
 """
 
 from __future__ import annotations
@@ -58,11 +62,73 @@ def settings_path(scope: str, *, project: str, environ: Mapping[str, str]) -> st
     """The settings file of a scope: user, ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR/settings.json);
     project, .claude/settings.json; local, .claude/settings.local.json; managed, the system-wide file."""
     if scope == "user":
-        home = environ.get("HOME") or os.path.expanduser("~")
-        return os.path.join(environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude"), "settings.json")
+        return os.path.join(home(environ), "settings.json")
     if scope == "managed":
         return MANAGED_SETTINGS
     return os.path.join(project, ".claude", "settings.json" if scope == "project" else "settings.local.json")
+
+
+# ---- the per-host settings data (see policy/commands/install.py) --------------------------------------------------
+
+name = "claude-code"
+INSTALL_SCOPES = ("user", "project", "local")
+DEFAULT_SCOPE = "local"
+SCOPE_HELP = {"user": "~/.claude/settings.json (every project)", "project": ".claude/settings.json (committed)",
+              "local": ".claude/settings.local.json (this machine only)"}
+LAYOUT = "groups"  # event -> [{"matcher", "hooks": [handler]}]
+COMMENTS = False
+TIMEOUT_FIELD = "timeout"
+TIMEOUT_UNIT = "s"
+SKELETON: dict[str, Any] = {}
+PROJECT_DIR_VARIABLE = "${CLAUDE_PROJECT_DIR}"
+EXEC_FORM = True  # a handler may be `command` + `args`, run without a shell (2.1.139+)
+MATCHER_EVENTS = ("PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure")
+SMOKE_EVENT = {"session_id": "policy-doctor", "transcript_path": "", "cwd": "", "permission_mode": "default",
+               "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "policy-doctor",
+               "tool_input": {"command": "true", "description": "policy doctor"}}
+
+
+def entry(event: str, matcher: str | None, handler: dict[str, Any], timeout: int) -> dict[str, Any]:
+    """The matcher group for one event: tool events match on the tool name; the others' matchers test other
+    fields, and policy wants every value, so they get none."""
+    group: dict[str, Any] = {"matcher": matcher or "*"} if event in MATCHER_EVENTS else {}
+    group["hooks"] = [{**handler, TIMEOUT_FIELD: timeout}]
+    return group
+
+
+def handlers_of(item: Any) -> list[tuple[int, dict[str, Any]]]:
+    # (the shared readers are imported when used: this module is on the `policy eval` path, for run_bounds)
+    from policy.adapters._settings import grouped_handlers
+
+    return grouped_handlers(item)
+
+
+def command_of(handler: dict[str, Any]) -> tuple[str, list[str] | None] | None:
+    from policy.adapters._settings import command_handler
+
+    return command_handler(handler)
+
+
+def matcher_of(item: dict[str, Any], handler: dict[str, Any]) -> str | None:
+    from policy.adapters._settings import group_matcher
+
+    return group_matcher(item, handler)
+
+
+PROGRAMS = ("claude",)  # what shows it is installed, besides its home directory (on PATH)
+
+
+
+def home(environ: Mapping[str, str]) -> str:
+    return environ.get("CLAUDE_CONFIG_DIR") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".claude")
+
+
+def host_problems(data: dict[str, Any], path: str, scope: str, *, shown: str, environ: Mapping[str, str],
+                  project: str, ours: list[tuple[str, int, int]]) -> list[tuple[str, str, str]]:
+    if data.get("disableAllHooks") is True:
+        return [("fail", f"{shown} sets disableAllHooks: no hook runs, policy enforces nothing",
+                 f"remove disableAllHooks from {shown}")]
+    return []
 
 
 def settings_files(*, cwd: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:

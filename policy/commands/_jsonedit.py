@@ -2,7 +2,8 @@
 as it was (layout, key order, escapes, the final newline). `policy install` and `policy uninstall` edit agents'
 settings files this way, so that uninstalling restores the file byte for byte and a second install is a no-op.
 
-`parse` gives the span of every value; the edit functions return new text. Removing what an insert added
+`parse` gives the span of every value; the edit functions return new text. Comments (`//` and `/* */`, which
+Gemini CLI's settings.json allows) are read as whitespace and kept where they are. Removing what an insert added
 deletes exactly the inserted bytes: an insert after the last element writes `,` + separator + element, and a
 removal of an element that is not the first deletes from the end of the previous element to its own end.
 """
@@ -52,8 +53,47 @@ class Style:
 
 
 def parse(text: str) -> Node:
-    """The spans of a document that json.loads accepts (call that first: this parser does not validate)."""
-    return _value(text, _skip(text, 0))[0]
+    """The spans of a document that json.loads accepts once `strip_comments` has run (call that first: this parser
+    does not validate). The spans hold for `text` itself: comments become whitespace of the same length."""
+    clean = strip_comments(text)
+    return _value(clean, _skip(clean, 0))[0]
+
+
+def strip_comments(text: str) -> str:
+    """`text` with every `//` and `/* */` comment outside strings replaced by spaces (newlines kept), so that
+    json.loads reads it and every offset stays where it was."""
+    if "/" not in text:
+        return text
+    out = list(text)
+    index, in_string = 0, False
+    while index < len(text):
+        char = text[index]
+        if in_string:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif text.startswith("//", index):
+            end = text.find("\n", index)
+            end = len(text) if end < 0 else end
+            out[index:end] = " " * (end - index)
+            index = end
+            continue
+        elif text.startswith("/*", index):
+            end = text.find("*/", index + 2)
+            end = len(text) if end < 0 else end + 2
+            out[index:end] = [part if part in "\r\n" else " " for part in text[index:end]]
+            index = end
+            continue
+        index += 1
+    return "".join(out)
+
+
+def value(text: str, node: Node) -> Any:
+    """The JSON value at `node` (comments inside it ignored)."""
+    return json.loads(strip_comments(text[node.start:node.end]))
 
 
 def _skip(text: str, index: int) -> int:

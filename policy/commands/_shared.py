@@ -12,7 +12,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from policy.model import RuleSet
+    from policy.boards import Board
+    from policy.model import RuleSet, Settings
     from policy.store import Store
 
 DB_OPTION_HELP = "The fact store (default: config `db`, $POLICY_DB, or $XDG_STATE_HOME/policy/facts.db)."
@@ -78,6 +79,27 @@ def db_path(db: str | None) -> str:
     except ValidationFailed:
         configured = None
     return configured or default_path(environ())
+
+
+def settings() -> Settings:
+    """The settings `policy eval` would use here; when the rules are broken but the config reads, the config's."""
+    from policy.errors import ValidationFailed
+
+    try:
+        return effective_ruleset().settings
+    except ValidationFailed as error:
+        from policy.model import Settings
+
+        return error.settings if error.settings is not None else Settings()
+
+
+def board(store: Store) -> Board:
+    """Where claims and agent sessions live for this user: the shared store the user config names, else `store`."""
+    from policy.boards import board_for
+
+    found = board_for(store, settings())
+    assert found is not None
+    return found
 
 
 def open_store(db: str | None = None) -> Store:

@@ -7,13 +7,14 @@ import typer
 
 from policy.commands import _shared
 from policy.errors import UsageError
-from policy.facts import claims as board
+from policy.facts import claims as board_facts
 from policy.facts.agent import short_session
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.boards import Board
     from policy.store import Store
 
 NOW_OPTION_HELP = "The current time, ISO 8601 (default: the clock); for scripts and tests, like `policy eval --now`."
@@ -50,7 +51,7 @@ def claims_table(rows: list[dict[str, Any]], now: float, utc_offset: int | None)
 
     return table(("LABEL", "SESSION", "USER@HOST", "SINCE", "AGE", "EXPIRES IN", "PURPOSE"), [
         (row["label"], short_session(row["agent_session"]) + (" (you)" if row["mine"] else ""),
-         board.who(row) or "-", board.since(row["claimed_at"], now, utc_offset), _duration(row["age"]),
+         board_facts.who(row) or "-", board_facts.since(row["claimed_at"], now, utc_offset), _duration(row["age"]),
          _duration(row["expires_in"]), row["purpose"] or "-")
         for row in rows])
 
@@ -64,7 +65,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
     label = _label_ok(label)
     agent_session = _shared.agent_session(session, terminal=True)
     assert agent_session is not None
-    seconds = board.DEFAULT_TTL if ttl is None else parse_duration(ttl, what="--ttl")
+    seconds = board_facts.DEFAULT_TTL if ttl is None else parse_duration(ttl, what="--ttl")
     if seconds <= 0:
         raise UsageError("--ttl must be more than 0", hint="e.g. --ttl 15m")
     if not purpose.strip():
@@ -72,18 +73,33 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
     moment, offset = _clock(now)
     agent = "claude-code" if _shared.environ().get("CLAUDECODE") == "1" else "cli"
     with _shared.open_store(db) as store:
+        board = _shared.board(store)
         with store.transaction():
-            others = board.claim(store, agent_session, label, purpose, now=moment, ttl=seconds, agent=agent)
-            mine = board.active(store, now=moment, session=agent_session, labels=label)[0]
+            taken, others = board_facts.claim(board, agent_session, label, purpose, now=moment, ttl=seconds,
+                                              agent=agent)
+            mine = board.active(now=moment, session=agent_session, labels=[label])[0] if taken else None
+    if not taken:  # the shared board: someone else holds it
+        if as_json:
+            _shared.emit_json({"claimed": None, "holders": others})
+            return 1
+        lines = [f"not claimed: {label} is held by " + ("another agent session:" if len(others) == 1 else
+                                                         f"{len(others)} other agent sessions:")]
+        lines += ["- " + board_facts.describe_claim(row, moment, offset, with_label=False) for row in others]
+        lines.append("Defer to the user: tell them who is working on it and ask before you mutate it.")
+        typer.echo("\n".join(lines))
+        return 1
+    assert mine is not None
     if as_json:
         _shared.emit_json({"claimed": mine, "co_claimers": others})
         return 0
-    lines = [f"claimed {label} until {board.since(mine['expires_at'], moment, offset)} (ttl {_duration(seconds)})"]
+    until = board_facts.since(mine["expires_at"], moment, offset)
+    lines = [f"claimed {label} until {until} (ttl {_duration(seconds)})"
+             + (f", fence {mine['fence']}" if mine.get("fence") is not None else "")]
     if others:
         single = len(others) == 1
         lines.append("also claimed by " + ("another agent session:" if single else
                                            f"{len(others)} other agent sessions:"))
-        lines += ["- " + board.describe_claim(row, moment, offset, with_label=False) for row in others]
+        lines += ["- " + board_facts.describe_claim(row, moment, offset, with_label=False) for row in others]
         lines.append(f"Defer to the user: tell them what the other session{' is' if single else 's are'} doing "
                      f"and ask before you mutate it. If you wait, drop your claim: policy release {label}")
     typer.echo("\n".join(lines))
@@ -95,16 +111,17 @@ def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now
     assert agent_session is not None
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
+        board = _shared.board(store)
         with store.transaction():
-            extended = board.heartbeat(store, agent_session, now=moment) or []
-        rows = board.active(store, now=moment, session=agent_session)
+            extended = board.heartbeat(agent_session, now=moment) or []
+        rows = board.active(now=moment, session=agent_session)
     if as_json:
         _shared.emit_json({"session": agent_session, "extended": [row for row in rows if row["label"] in extended]})
         return 0
     if not extended:
         typer.echo(f"session {short_session(agent_session)} holds no active claims")
         return 0
-    typer.echo("\n".join(f"extended {row['label']} until {board.since(row['expires_at'], moment, offset)}"
+    typer.echo("\n".join(f"extended {row['label']} until {board_facts.since(row['expires_at'], moment, offset)}"
                          for row in rows if row["label"] in extended))
     return 0
 
@@ -120,8 +137,9 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
     assert agent_session is not None
     moment, _ = _clock(now)
     with _shared.open_store(db) as store:
+        board = _shared.board(store)
         with store.transaction():
-            released = board.release(store, agent_session, label, now=moment)
+            released = board.release(agent_session, label, now=moment)
     if as_json:
         _shared.emit_json({"session": agent_session, "released": released})
     elif released:
@@ -133,6 +151,17 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
     return 0
 
 
+def _listing(rows: list[dict[str, Any]], board: Board, empty: str, moment: float, offset: int | None,
+             as_json: bool) -> None:
+    if as_json:
+        _shared.emit_json(rows)
+        return
+    lines = [claims_table(rows, moment, offset)] if rows else [empty]
+    if board.outage is not None:
+        lines.append(f"{board_facts.STALE_NOTE}: {board.outage}")
+    typer.echo("\n".join(lines))
+
+
 def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str | None, as_json: bool,
                  now: str | None) -> int:
     if mine and all_sessions:
@@ -140,13 +169,10 @@ def list_command(*, mine: bool, all_sessions: bool, session: str | None, db: str
     viewer = _shared.agent_session(session, required=mine, terminal=True)
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
-        rows = board.active(store, now=moment, session=viewer if mine else None, viewer=viewer)
-    if as_json:
-        _shared.emit_json(rows)
-    elif rows:
-        typer.echo(claims_table(rows, moment, offset))
-    else:
-        typer.echo(f"session {short_session(viewer)} holds no active claims" if mine else "no active claims")
+        board = _shared.board(store)
+        rows = board.active(now=moment, session=viewer if mine else None, viewer=viewer)
+    _listing(rows, board, f"session {short_session(viewer)} holds no active claims" if mine else "no active claims",
+             moment, offset, as_json)
     return 0
 
 
@@ -155,26 +181,30 @@ def peek_command(label: str, *, session: str | None, db: str | None, as_json: bo
     viewer = _shared.agent_session(session, required=False, terminal=True)
     moment, offset = _clock(now)
     with _shared.open_store(db) as store:
-        rows = board.active(store, now=moment, labels=label, viewer=viewer)
-    if as_json:
-        _shared.emit_json(rows)
-    elif rows:
-        typer.echo(claims_table(rows, moment, offset))
-    else:
-        typer.echo(f"no active claim on {label}")
+        board = _shared.board(store)
+        rows = board.active(now=moment, labels=[label], viewer=viewer)
+    _listing(rows, board, f"no active claim on {label}", moment, offset, as_json)
     return 0
 
 
 def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[str, dict[str, Any]]:
-    """The claims part of `policy status`: every active claim, this session's marked `(you)`."""
+    """The claims part of `policy status`: every active claim, this session's marked `(you)`; on a shared board,
+    every row says whose (user@host), and a stale board says so."""
     viewer = _shared.agent_session(None, required=False, terminal=True)
-    rows = board.active(store, now=now, viewer=viewer)
-    data = {"claims": rows}
-    if not rows:
-        return "Claims: none active", data
-    yours = sum(1 for row in rows if row["mine"])
-    lines = [f"Claims: {len(rows)} active" + (f" ({yours} yours)" if viewer else "")]
-    lines += ["  " + board.describe_claim(row, now, utc_offset) for row in rows]
+    board = _shared.board(store)
+    rows = board.active(now=now, viewer=viewer)
+    data: dict[str, Any] = {"claims": rows}
+    if board.outage is not None:
+        data["claims_stale"] = board.outage
+    lines = [f"Claims: {len(rows)} active" + (f" ({sum(1 for row in rows if row['mine'])} yours)" if viewer and rows
+                                              else "") if rows else "Claims: none active"]
+    for row in rows:
+        line = board_facts.describe_claim(row, now, utc_offset)
+        if board.shared and not row["mine"] and board_facts.who(row) and f"({board_facts.who(row)})" not in line:
+            line += f" [{board_facts.who(row)}]"
+        lines.append("  " + line)
+    if board.outage is not None:
+        lines.append(f"  {board_facts.STALE_NOTE}: {board.outage}")
     return "\n".join(lines), data
 
 

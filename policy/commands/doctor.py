@@ -1,9 +1,10 @@
 """`policy doctor [--json]`: is policy really enforcing the rules here? One line per check, with what to fix.
 
-Checks the configuration and rule files (as `policy validate`), the hooks in Claude Code's user, project and local
-settings (present, pointing at an executable, long enough timeout, covering every event and tool the rules use,
-not installed twice, and actually running: the installed command is run once as Claude Code would, with a
-`--dry-run` event), the fact store (opens, writable, schema version, private to the user) and the editor schemas
+Checks the configuration and rule files (as `policy validate`), the hooks in every agent's settings files (Claude
+Code, Codex CLI, Gemini CLI, Cursor, Copilot CLI; for each agent policy is installed for: present, pointing at an
+executable, long enough timeout in the host's unit, covering every event and tool the rules use, not installed
+twice, not switched off by the host's own settings, and actually running: the installed command is run once as the
+host would, with a `--dry-run` event in the host's format), the fact store (opens, writable, schema version, private to the user) and the editor schemas
 `policy init` copied. Exit 1 when a check fails; warnings do not fail.
 """
 
@@ -13,7 +14,9 @@ import os
 
 import typer
 
+from policy.adapters.claude_settings import used_events
 from policy.commands import install
+from policy.hook import required_timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from policy.model import RuleSet
+
+    # agent -> scope -> host event -> [installed handler] (install.installed_handlers)
+    Found = dict[str, dict[str, dict[str, list[dict[str, Any]]]]]
 else:
     from policy.lean import dataclass
 
@@ -53,7 +59,7 @@ def check_config(cwd: str, environ: dict[str, str]) -> tuple[list[Check], RuleSe
         return checks, None
     ruleset = build_ruleset(compiled, resolved.settings)
     configs = ", ".join(install.shown(ref.path) for ref in refs) or "no config file"
-    events = install.used_events(ruleset)
+    events = used_events(ruleset)
     if not events:
         return [Check("config", "fail", f"{configs}: no rules are enabled, so nothing is enforced",
                       "policy init, or add packs to policy.yaml")] + checks, ruleset
@@ -70,37 +76,56 @@ def _shown_location(location: Any) -> str:
 
 # ---- hooks -----------------------------------------------------------------------------------------------------
 
-def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], dict[str, dict[str, list[dict[str, Any]]]]]:
-    """Problems reading the settings files, and scope → event → our handlers."""
-    import json
 
-    checks = []
-    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for scope in install.SCOPES:
-        path = install.settings_path(scope, environ, project)
-        try:
-            text = install.read_settings(path)
-        except install.SettingsError as error:
-            checks.append(Check("hooks", "fail", f"{error.message} (Claude Code ignores it)", error.hint))
-            continue
-        if text and text.strip() and json.loads(text).get("disableAllHooks") is True:
-            checks.append(Check("hooks", "fail", f"{install.shown(path)} sets disableAllHooks: no hook runs, "
-                                "policy enforces nothing", f"remove disableAllHooks from {install.shown(path)}"))
-        handlers = install.installed_handlers(text)
-        if handlers:
-            found[scope] = handlers
+
+def _fix(verb: str, agent: str, scope: str) -> str:
+    return f"policy {verb}" + (f" --agent {agent}" if agent != install.DEFAULT_AGENT else "") + f" --scope {scope}"
+
+
+def _handlers(environ: dict[str, str], project: str) -> tuple[list[Check], Found]:
+    """Problems reading the settings files and what switches hooks off (for the agents policy is installed for),
+    and agent -> scope -> event -> our handlers."""
+    checks: list[Check] = []
+    found: Found = {}
+    problems: dict[str, list[Check]] = {}
+    for agent in install.agents():
+        settings = install.host(agent)
+        for scope in settings.INSTALL_SCOPES:
+            path = install.settings_path(scope, environ, project, agent)
+            try:
+                text = install.read_settings(path, agent)
+            except install.SettingsError as error:
+                # (another agent's file: whether policy's hook is in it cannot be told, nor whether it is used)
+                checks.append(Check("hooks", "fail" if agent == install.DEFAULT_AGENT else "warn",
+                                    f"{error.message} ({install.title(agent)} ignores it)", error.hint))
+                continue
+            if text is None:
+                continue
+            handlers = install.installed_handlers(text, agent)
+            ours = [(event, handler["item"], handler["index"] or 0) for event, items in handlers.items()
+                    for handler in items]
+            for status, message, fix in settings.host_problems(install.loads(text, agent), os.path.abspath(path), scope,
+                                                               shown=install.shown(path), environ=environ,
+                                                               project=project, ours=ours):
+                check = Check("hooks", status, message, fix)
+                if check not in problems.setdefault(agent, []):
+                    problems[agent].append(check)
+            if handlers:
+                found.setdefault(agent, {})[scope] = handlers
+    for agent in found:
+        checks += problems.get(agent, [])
     return checks, found
 
 
-def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
-    path = install.command_path(handler, project)
+def _executable_problem(handler: dict[str, Any], project: str, agent: str) -> str | None:
+    path = install.command_path(handler, project, agent)
     if path is None:
         return "it cannot be parsed"
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
-        return f"{path} does not exist or is not executable (Claude Code then runs without policy)"
-    script = _client_script(handler, project)
+        return f"{path} does not exist or is not executable ({install.title(agent)} then {_consequence(agent)})"
+    script = _client_script(handler, project, agent)
     if script is not None and not os.path.isfile(script):
-        return f"the hook client {script} does not exist (Claude Code then runs without policy)"
+        return f"the hook client {script} does not exist ({install.title(agent)} then {_consequence(agent)})"
     with open(path, "rb") as handle:
         first = handle.readline()
     if first.startswith(b"#!"):
@@ -110,31 +135,36 @@ def _executable_problem(handler: dict[str, Any], project: str) -> str | None:
     return None
 
 
-def _client_script(handler: dict[str, Any], project: str) -> str | None:
+def _consequence(agent: str) -> str:
+    """What the host does when the hook cannot start."""
+    return str(getattr(install.host(agent), "BROKEN_HOOK", "runs without policy"))
+
+
+def _client_script(handler: dict[str, Any], project: str, agent: str) -> str | None:
     from policy.adapters.claude_settings import command_words
 
-    args = handler.get("args")
-    words = command_words(str(handler.get("command", "")), [str(arg) for arg in args]
-                          if isinstance(args, list) else None)
-    script = install.client_script(words)
+    found = install.host(agent).command_of(handler)
+    script = install.client_script(command_words(*found)) if found is not None else None
     return script.replace("${CLAUDE_PROJECT_DIR}", project) if script is not None else None
 
 
-def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int) -> str | None:
-    """Run the installed command as Claude Code would (exec form directly, shell form through sh), on a harmless
-    PreToolUse event, with --dry-run."""
+def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], timeout: int,
+                agent: str) -> str | None:
+    """Run the installed command as the host would (exec form directly, shell form through sh), on a harmless
+    pre-tool event in the host's format, with --dry-run."""
     import json
     import subprocess
 
-    event = {"session_id": "policy-doctor", "transcript_path": "", "cwd": project, "permission_mode": "default",
-             "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "policy-doctor",
-             "tool_input": {"command": "true", "description": "policy doctor"}}
-    args = handler.get("args")
-    if isinstance(args, list):
-        argv = [str(word).replace("${CLAUDE_PROJECT_DIR}", project) for word in [handler["command"], *args]]
+    settings = install.host(agent)
+    event = dict(settings.SMOKE_EVENT)
+    if "cwd" in event:
+        event["cwd"] = project
+    command, args = settings.command_of(handler)
+    if args is not None:
+        argv = [str(word).replace("${CLAUDE_PROJECT_DIR}", project) for word in [command, *args]]
         argv += ["--dry-run", "--format", "json"]
     else:
-        argv = ["sh", "-c", handler["command"] + " --dry-run --format json"]
+        argv = ["sh", "-c", command + " --dry-run --format json"]
     try:
         result = subprocess.run(argv, input=json.dumps(event).encode(), capture_output=True, cwd=project,
                                 timeout=timeout, env={**environ, "CLAUDE_PROJECT_DIR": project})
@@ -154,64 +184,86 @@ def _smoke_test(handler: dict[str, Any], project: str, environ: dict[str, str], 
 
 
 def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) -> list[Check]:
-    from policy.adapters import get_adapter
-    from policy.adapters.claude_settings import DEFAULT_TIMEOUT, EVENT_TIMEOUTS, run_bounds
-
-    supports = get_adapter("claude-code").supports  # the adapter registry, as every host's lookup
-
     checks, found = _handlers(environ, project)
     if not found:
-        return checks + [Check("hooks", "fail", "policy's hook is not installed in any Claude Code settings file",
-                               "policy install --agent claude-code")]
+        return checks + [Check("hooks", "fail", "policy's hook is not installed in any agent's settings file ("
+                               + ", ".join(install.title(agent) for agent in install.agents()) + ")",
+                               "policy install --agent auto (or --agent NAME)")]
+    for agent, scopes in found.items():
+        checks += _check_host(agent, scopes, environ, project, ruleset)
+    return checks
+
+
+def _check_host(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], environ: dict[str, str],
+                project: str, ruleset: RuleSet | None) -> list[Check]:
+    """The checks of one agent's installed hooks: where, timeouts, the command runs and decides, events policy
+    cannot answer, hooks in two scopes, and whether every event and tool the rules use is hooked."""
+    from policy.adapters import get_adapter
+    from policy.adapters.claude_settings import EVENT_TIMEOUTS, run_bounds
+
+    supports = get_adapter(agent).supports  # the adapter registry, as every host's lookup
+
+    settings = install.host(agent)
+    checks = []
     max_delay = ruleset.settings.max_delay if ruleset is not None else 0.0
     runs = run_bounds(ruleset.packs) if ruleset is not None else {}
+    plans = {plan.event: plan for plan in install.planned_hooks(ruleset, agent)} if ruleset is not None else {}
     scope_of: dict[str, list[str]] = {}
     for scope, events in found.items():
-        path = install.shown(install.settings_path(scope, environ, project))
+        path = install.shown(install.settings_path(scope, environ, project, agent))
         summary = ", ".join(f"{event} ({handlers[0]['matcher']})" if handlers[0].get("matcher") else event
                             for event, handlers in events.items())
         checks.append(Check("hooks", "ok", f"{path} ({scope}): {summary}"))
         for event, handlers in events.items():
             scope_of.setdefault(event, []).append(scope)
-            required = install.required_timeout(ruleset, event) if ruleset is not None else None
+            plan = plans.get(event)
+            required = plan.timeout if plan is not None else \
+                required_timeout(ruleset, event) if ruleset is not None else None
+            default = EVENT_TIMEOUTS.get(event, settings.DEFAULT_TIMEOUT) if agent == install.DEFAULT_AGENT \
+                else settings.DEFAULT_TIMEOUT
             for handler in handlers:
-                timeout = handler.get("timeout", EVENT_TIMEOUTS.get(event, DEFAULT_TIMEOUT))
+                timeout = handler["timeout"] if handler["timeout"] is not None else default
                 if required is not None and isinstance(timeout, (int, float)) and timeout < required:
+                    uses_runs = bool(set(plan.events if plan else (event,)) & set(runs))
                     checks.append(Check("hooks", "fail", f"{path}: the {event} hook times out after {timeout:g} s, "
                                         f"before a rule's delay can end (max_delay {max_delay:g} s"
-                                        f"{' and its commands' if event in runs else ''} need{'s' * (event not in runs)} "
-                                        f"{required} s)", f"policy install --scope {scope}"))
-    http = [(scope, event, handler) for scope, events in found.items() for event, handlers in events.items()
-            for handler in handlers if handler.get("type") == "http"]
+                                        f"{' and its commands' if uses_runs else ''} need{'s' * (not uses_runs)} "
+                                        f"{required} s)", _fix("install", agent, scope)))
+    http = [(scope, event, item["handler"]) for scope, events in found.items() for event, items in events.items()
+            for item in items if item["handler"].get("type") == "http"]
     if http:
         checks += _http_checks(http, environ, ruleset)
-    commands = {install.shown_command(handler): (scope, handler) for scope, events in found.items()
-                for handlers in events.values() for handler in handlers if handler.get("type") != "http"}
+    commands = {install.shown_command(item["handler"], agent): (scope, item["handler"])
+                for scope, events in found.items() for items in events.values() for item in items
+                if item["handler"].get("type") != "http"}
     for command, (scope, handler) in commands.items():
-        smoke_timeout = install.required_timeout(ruleset, "") if ruleset is not None else 75
-        problem = _executable_problem(handler, project)
+        smoke_timeout = required_timeout(ruleset, "") if ruleset is not None else 75
+        problem = _executable_problem(handler, project, agent)
         ran = problem is None
-        problem = problem or _smoke_test(handler, project, environ, smoke_timeout)
+        problem = problem or _smoke_test(handler, project, environ, smoke_timeout, agent)
         if problem:
             # A hook that runs and reports the rules' own error is installed right: reinstalling changes nothing.
             fix = "fix the config errors above (`policy validate` lists them)" if ran and ruleset is None \
-                and problem.startswith("it runs, but fails") else f"policy install --scope {scope}"
+                and problem.startswith("it runs, but fails") else _fix("install", agent, scope)
             checks.append(Check("hooks", "fail", f"the installed command `{command}` ({scope}): {problem}", fix))
         else:
             checks.append(Check("hooks", "ok", f"`{command}` runs and decides (checked with a dry-run event)"))
-    for scope, events in found.items():
-        for event in events:
-            if not supports(event):
-                checks.append(Check("hooks", "fail", f"{install.shown(install.settings_path(scope, environ, project))}"
-                                    f" hooks policy on {event}, which it cannot answer: every worktree creation "
-                                    "fails", f"policy install --scope {scope}"))
+    if agent == install.DEFAULT_AGENT:
+        for scope, events in found.items():
+            for event in events:
+                if not supports(event):
+                    checks.append(Check("hooks", "fail", f"{install.shown(install.settings_path(scope, environ, project))}"
+                                        f" hooks policy on {event}, which it cannot answer: every worktree creation "
+                                        "fails", _fix("install", agent, scope)))
     for event, scopes in scope_of.items():
-        if len(scopes) > 1 and len({install.shown_command(h) for s in scopes for h in found[s][event]}) > 1:
+        commands_here = {install.shown_command(item["handler"], agent) for scope in scopes
+                         for item in found[scope][event]}
+        if len(scopes) > 1 and len(commands_here) > 1:
             checks.append(Check("hooks", "warn", f"{event} is hooked in {' and '.join(scopes)} settings with "
                                 f"different commands: policy runs twice on every {event}",
-                                f"policy uninstall --scope {scopes[0]}"))
+                                _fix("uninstall", agent, scopes[0])))
     if ruleset is not None:
-        checks += _coverage(found, ruleset)
+        checks += _coverage(agent, found, ruleset)
     return checks
 
 
@@ -250,33 +302,34 @@ def _http_checks(http: list[tuple[str, str, dict[str, Any]]], environ: dict[str,
     return checks
 
 
-def _coverage(found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSet) -> list[Check]:
+def _coverage(agent: str, found: dict[str, dict[str, list[dict[str, Any]]]], ruleset: RuleSet) -> list[Check]:
     """Every event (and tool) the rules use has a hook; hooks on events no rule uses are only a cost."""
     from policy.adapters.claude_settings import covers
-    from policy.model import TOOL_EVENTS
 
     checks = []
     scope = next(iter(found))
-    for event, rules in install.used_events(ruleset).items():
-        installed = [handler for events in found.values() for handler in events.get(event, [])]
-        users = ", ".join(f"{rule.pack}/{rule.id}" for rule in rules[:3]) + (" …" if len(rules) > 3 else "")
+    plans = install.planned_hooks(ruleset, agent)
+    for plan in plans:
+        installed = [handler for events in found.values() for handler in events.get(plan.event, [])]
+        users = ", ".join(f"{rule.pack}/{rule.id}" for rule in plan.rules[:3]) + (" …" if len(plan.rules) > 3 else "")
         if not installed:
-            checks.append(Check("hooks", "fail", f"no hook for {event}, so {users} never run",
-                                f"policy install --scope {scope}"))
+            checks.append(Check("hooks", "fail", f"no hook for {plan.event}, so {users} never run"
+                                + (f" in {install.title(agent)}" if agent != install.DEFAULT_AGENT else ""),
+                                _fix("install", agent, scope)))
             continue
-        needed = install.matcher_for(rules) if event in TOOL_EVENTS else "*"
+        needed = plan.matcher or "*"
         if not any(covers(handler.get("matcher") or "", needed) for handler in installed):
-            checks.append(Check("hooks", "fail", f"the {event} hook's matcher {installed[0].get('matcher')!r} "
+            checks.append(Check("hooks", "fail", f"the {plan.event} hook's matcher {installed[0].get('matcher')!r} "
                                 f"misses tools that {users} look at (needed: {needed!r})",
-                                f"policy install --scope {scope}"))
-    unused = {event for events in found.values() for event in events} - set(install.used_events(ruleset))
-    if any(handler.get("type") == "http" for events in found.values() for handlers in events.values()
-           for handler in handlers):
-        unused.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
-    unused = sorted(unused)
+                                _fix("install", agent, scope)))
+    hooked = {event for events in found.values() for event in events} - {plan.event for plan in plans}
+    if any(item["handler"].get("type") == "http" for events in found.values() for items in events.values()
+           for item in items):
+        hooked.discard("SessionStart")  # (with http hooks, SessionStart starts the server they need)
+    unused = sorted(hooked)
     if unused:
         checks.append(Check("hooks", "warn", f"hooked but no rule uses {', '.join(unused)} (a process start each "
-                                             "time, for nothing)", f"policy install --scope {scope}"))
+                                             "time, for nothing)", _fix("install", agent, scope)))
     return checks
 
 

@@ -6,37 +6,39 @@ from __future__ import annotations
 
 import typer
 
-from policy.commands._shared import DB_OPTION_HELP, emit_json, now as clock, open_store
-from policy.facts.agent import AGENT_STATUSES, COLUMNS, resolve_agent_session, short_session, update_agent_session
+from policy.commands._shared import DB_OPTION_HELP, board as board_of, emit_json, now as clock, open_store
+from policy.facts.agent import AGENT_STATUSES, resolve_agent_session, short_session, update_agent_session
 from policy.times import format_clock, format_duration, format_iso, format_local
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.boards import Board
     from policy.store import Store
 
 RECENTLY_STOPPED = 86400.0  # stopped sessions stay in the default listing for a day
 
 
-def agent_sessions(store: Store, *, now: float, include_all: bool = False) -> list[dict[str, Any]]:
-    """Agent sessions, most recently updated first: all of them, or those not stopped plus those stopped in the
-    last day."""
-    where = "" if include_all else " WHERE status != 'stopped' OR updated_at >= ?"
-    return store.rows(f"SELECT {', '.join(COLUMNS)} FROM agent_sessions{where} ORDER BY updated_at DESC, "
-                      "agent_session", () if include_all else (now - RECENTLY_STOPPED,))
+def agent_sessions(board: Board, *, now: float, include_all: bool = False) -> list[dict[str, Any]]:
+    """Agent sessions (of every machine, on a shared board), most recently updated first: all of them, or those
+    not stopped plus those stopped in the last day."""
+    return board.agent_sessions(now=now, since=None if include_all else now - RECENTLY_STOPPED)
 
 
-def sessions_text(rows: list[dict[str, Any]], *, now: float, utc_offset: int | None = None) -> str:
+def sessions_text(rows: list[dict[str, Any]], *, now: float, utc_offset: int | None = None,
+                  shared: bool = False) -> str:
+    """The listing; on a shared board with a `user@host` column (on one machine it would tell nothing)."""
+    from policy.facts.claims import who
     from policy.report import table
 
     if not rows:
         return "No agent sessions (the activity pack records them from hook events: is it loaded?)"
-    headers = ["session", "task", "status", "for", "last event", "at", "cwd"]
-    body = [[short_session(row["agent_session"]), row["task"] or "-", row["status"],
-             format_duration(now - row["updated_at"]), row["last_event"] or "-",
+    headers = ["session", *(["user@host"] if shared else []), "task", "status", "for", "last event", "at", "cwd"]
+    body = [[short_session(row["agent_session"]), *([who(row) or "-"] if shared else []), row["task"] or "-",
+             row["status"], format_duration(now - row["updated_at"]), row["last_event"] or "-",
              _when(row["updated_at"], now, utc_offset), row["cwd"] or "-"] for row in rows]
-    return table(headers, body, align="lllrlll")
+    return table(headers, body, align="llllrlll" if shared else "lllrlll")
 
 
 def _when(at: float, now: float, utc_offset: int | None) -> str:
@@ -54,19 +56,21 @@ def sessions_json(rows: list[dict[str, Any]], *, now: float) -> list[dict[str, A
 def list_sessions(*, as_json: bool = False, include_all: bool = False, db: str | None = None) -> int:
     now = clock()
     with open_store(db) as store:
-        rows = agent_sessions(store, now=now, include_all=include_all)
+        board = board_of(store)
+        rows = agent_sessions(board, now=now, include_all=include_all)
     if as_json:
         emit_json(sessions_json(rows, now=now))
     else:
-        typer.echo(sessions_text(rows, now=now))
+        typer.echo(sessions_text(rows, now=now, shared=board.shared))
     return 0
 
 
 def map_task(session: str, task: str, *, db: str | None = None) -> int:
     with open_store(db) as store:
-        agent_session = resolve_agent_session(store, session)
+        board = board_of(store)
+        agent_session = resolve_agent_session(store, session, board)
         with store.transaction():
-            update_agent_session(store, agent_session, now=clock(), task=task)
+            update_agent_session(board, agent_session, now=clock(), task=task)
     typer.echo(f"agent session {agent_session}: " + (f"task {task}" if task else "task label cleared"))
     return 0
 
@@ -74,7 +78,13 @@ def map_task(session: str, task: str, *, db: str | None = None) -> int:
 def status_section(store: Store, now: float, utc_offset: int | None = None) -> tuple[str, dict[str, Any]]:
     """The agent-sessions line of `policy status`: how many are in each status; the waiting ones by name, since
     they wait for the user."""
-    rows = agent_sessions(store, now=now)
+    from policy.boards import BoardOutage
+
+    board = board_of(store)
+    try:
+        rows = agent_sessions(board, now=now)
+    except BoardOutage as outage:
+        return f"Agent sessions: unknown ({outage.message})", {"agent_sessions": None, "waiting_for_you": None}
     live = [row for row in rows if row["status"] != "stopped"]
     data = {"agent_sessions": {status: sum(row["status"] == status for row in live) for status in AGENT_STATUSES
                                if status != "stopped"},
@@ -84,7 +94,14 @@ def status_section(store: Store, now: float, utc_offset: int | None = None) -> t
     counts = [f"{sum(row['status'] == status for row in live)} {status}" for status in AGENT_STATUSES
               if status != "stopped" and any(row["status"] == status for row in live)]
     line = "Agent sessions: " + ", ".join(counts)
-    waiting = [short_session(row["agent_session"]) + (f" ({row['task']})" if row["task"] else "")
+    from policy.facts.claims import who
+
+    def whose(row: dict[str, Any]) -> str:  # on a shared board, every machine's: say whose
+        return f" {who(row)}" if board.shared and who(row) else ""
+
+    if board.shared:
+        line += " on " + ", ".join(sorted({who(row) or "-" for row in live}))
+    waiting = [short_session(row["agent_session"]) + whose(row) + (f" ({row['task']})" if row["task"] else "")
                + f" for {format_duration(now - row['updated_at'])}" for row in live if row["status"] == "waiting"]
     if waiting:
         line += "; waiting for you: " + ", ".join(waiting)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dataclasses import dataclass
     from typing import Any
 
+    from policy.boards import Board, BoardOutage
     from policy.errors import Location
     from policy.model import Event, PlannedEffect, Settings
     from policy.store import Store
@@ -30,12 +31,24 @@ else:
 
 @dataclass(frozen=True, slots=True)
 class EffectContext:
-    """What an effect may use: the store (inside the open transaction), the event, the time, the settings."""
+    """What an effect may use: the store (inside the open transaction), the event, the time, the settings. On a
+    shared board, `retried` says the effects are applied again after a claim was lost to another session (a lost
+    claim is then a result, not a reason to evaluate again), and `outage` that the shared store did not answer
+    (the board's effects then only say what they did not do)."""
 
     store: Store
     event: Event
     now: float
     settings: Settings
+    retried: bool = False
+    outage: BoardOutage | None = None
+
+    def board(self) -> Board:
+        from policy.boards import board_for
+
+        board = board_for(self.store, self.settings)
+        assert board is not None
+        return board
 
 
 def _module(name: str) -> Any:

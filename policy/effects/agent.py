@@ -1,7 +1,9 @@
-"""`agent_status`: an AGENT session's status and details in `agent_sessions` (seed 003), from hook events."""
+"""`agent_status`: an AGENT session's status and details on the board (the local `agent_sessions`, or the team's
+shared store; seed 003), from hook events."""
 
 from __future__ import annotations
 
+from policy.boards import BoardOutage
 from policy.errors import Diagnostic, EvaluationError
 from policy.facts.agent import AGENT_STATUSES, update_agent_session
 
@@ -50,10 +52,15 @@ def apply_agent_status(args: dict[str, Any], context: EffectContext, effect: Pla
     if not session:
         return "skipped: the event has no agent session"
     status = args.get("status") or None
+    board = context.board()
+    if context.outage is not None and board.shared:
+        return f"agent session {session}: not written: {context.outage.message}"
     try:
-        update_agent_session(context.store, str(session), now=context.now, event=event.name, status=status,
+        update_agent_session(board, str(session), now=context.now, event=event.name, status=status,
                              task=_text(args.get("task")), agent=event.host, cwd=_text(args.get("cwd")),
                              source=_text(args.get("source")), model=_text(args.get("model")))
+    except BoardOutage as outage:  # a status is never a gate: the decision stands, the log says what was lost
+        return f"agent session {session}: not written: {outage.message}"
     except ValueError as error:
         raise EvaluationError(f"effect agent_status of rule {effect.pack}/{effect.rule_id}: {error}",
                               code="bad-effect", location=effect.location,

@@ -1,10 +1,18 @@
-"""`claim`, `heartbeat` and `release`: the presence pack's writes of the `claims` table, for the event's agent
-session (the same functions as `policy claim`, `policy heartbeat` and `policy release`)."""
+"""`claim`, `heartbeat` and `release`: the presence pack's writes of claims, for the event's agent session, on the
+board (the local store, or the team's shared one; the same functions as `policy claim`, `policy heartbeat` and
+`policy release`).
+
+On a shared board a claim is taken only when its labels are free, expired or already this session's. A claim
+lost to another session makes the hook evaluate the event again on the fresh board (`ClaimContended`), where the
+presence pack's rules see the holder and defer; a shared store that does not answer raises BoardOutage, which the
+hook answers with `ask` naming the outage, or the fail mode (docs/team.md#outages). Heartbeats and releases that
+cannot be written are recorded as such in the decision log: they never change a decision."""
 
 from __future__ import annotations
 
+from policy.boards import BoardOutage, ClaimContended
 from policy.facts.agent import short_session
-from policy.facts.claims import DEFAULT_HEARTBEAT_EVERY, DEFAULT_TTL, claim, heartbeat, release
+from policy.facts.claims import DEFAULT_HEARTBEAT_EVERY, DEFAULT_TTL, claim
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,6 +69,13 @@ def _seconds(value: Any, default: float, what: str) -> float:
     return default if value in (None, "") else parse_duration(value, what=what)
 
 
+def _holders(rows: list[dict[str, Any]]) -> str:
+    from policy.facts.claims import who
+
+    return ", ".join(f"{short_session(row['agent_session'])}" + (f" {who(row)}" if who(row) else "") +
+                     f" ({row['label']})" for row in rows)
+
+
 def apply_claim(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
     session = context.event.agent_session
     if not session:
@@ -68,13 +83,31 @@ def apply_claim(args: dict[str, Any], context: EffectContext, effect: PlannedEff
     labels = args["label"]
     if not labels:
         return "no labels: nothing claimed"
-    others = claim(context.store, session, labels, str(args.get("purpose") or ""), now=context.now,
-                   ttl=_seconds(args.get("ttl"), DEFAULT_TTL, "ttl"), agent=context.event.host)
-    text = "claimed " + ", ".join([labels] if isinstance(labels, str) else labels)
+    named = ", ".join([labels] if isinstance(labels, str) else labels)
+    board = context.board()
+    if context.outage is not None and board.shared:
+        return f"not claimed ({named}): {context.outage.message}"
+    taken, others = claim(board, session, labels, str(args.get("purpose") or ""), now=context.now,
+                          ttl=_seconds(args.get("ttl"), DEFAULT_TTL, "ttl"), agent=context.event.host)
+    if not taken:
+        if not context.retried:
+            raise ClaimContended(f"{named} was claimed meanwhile by {_holders(others) or 'another session'}")
+        return f"not claimed ({named}): held by {_holders(others) or 'another session'}"
+    text = "claimed " + named
     if others:
         text += "; also claimed by " + ", ".join(f"{short_session(row['agent_session'])} ({row['label']})"
                                                  for row in others)
     return text
+
+
+def _not_written(what: str, context: EffectContext, write: Any) -> str:
+    """Run a board write; on a shared store that does not answer, say what was not written instead."""
+    if context.outage is not None and context.board().shared:
+        return f"{what} not written: {context.outage.message}"
+    try:
+        return write()  # type: ignore[no-any-return]
+    except BoardOutage as error:
+        return f"{what} not written: {error.message}"
 
 
 def apply_heartbeat(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
@@ -82,15 +115,23 @@ def apply_heartbeat(args: dict[str, Any], context: EffectContext, effect: Planne
     if not session:
         return "no agent session"
     every = _seconds(args.get("every"), DEFAULT_HEARTBEAT_EVERY, "every")
-    extended = heartbeat(context.store, session, now=context.now, every=every)
-    if extended is None:
-        return f"throttled (a heartbeat less than {every:g}s ago)"
-    return "extended " + ", ".join(extended) if extended else "no active claims"
+
+    def write() -> str:
+        extended = context.board().heartbeat(session, now=context.now, every=every)
+        if extended is None:
+            return f"throttled (a heartbeat less than {every:g}s ago)"
+        return "extended " + ", ".join(extended) if extended else "no active claims"
+
+    return _not_written("heartbeat", context, write)
 
 
 def apply_release(args: dict[str, Any], context: EffectContext, effect: PlannedEffect) -> str:
     session = context.event.agent_session
     if not session:
         return "no agent session"
-    released = release(context.store, session, args.get("label"), now=context.now)
-    return "released " + ", ".join(released) if released else "nothing to release"
+
+    def write() -> str:
+        released = context.board().release(session, args.get("label"), now=context.now)
+        return "released " + ", ".join(released) if released else "nothing to release"
+
+    return _not_written("release", context, write)

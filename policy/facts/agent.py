@@ -14,13 +14,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.boards import Board
     from policy.store import Store
 
 AGENT_STATUSES = ("active", "working", "waiting", "idle", "stopped")
-COLUMNS = ("agent_session", "agent", "cwd", "model", "source", "task", "status", "last_event", "started_at",
-           "updated_at", "ended_at")
-
-
 SHORT_ID = 8
 
 
@@ -34,7 +31,8 @@ def short_session(session: str | None) -> str:
 
 class AgentFacts(Family):
     """This agent session (the Claude Code session, not a focus session), as recorded before the current event:
-    its own `agent_status` effect runs after the decision. Every field is None when the session is not known."""
+    its own `agent_status` effect runs after the decision. Every field is None when the session is not known, and
+    while a shared store does not answer (docs/team.md#outages)."""
 
     name = "agent"
     row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
@@ -49,12 +47,21 @@ class AgentFacts(Family):
         "started_at": "When it was first seen (epoch seconds).",
         "updated_at": "When its status last changed (epoch seconds).",
         "ended_at": "When it ended (SessionEnd; epoch seconds).",
+        "outage": "Why the shared store did not answer (None when it did, or when there is none).",
     }
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        store, session = context.store, context.event.agent_session
-        row = None if store is None or session is None else agent_session_row(store, session)
+        from policy.boards import BoardOutage, board_for
+
+        board, session = board_for(context.store, context.settings), context.event.agent_session
+        self.outage: str | None = None
+        row = None
+        if board is not None and session is not None:
+            try:
+                row = board.agent_session(session, now=context.now)
+            except BoardOutage as error:
+                self.outage = error.message
         self.known = row is not None
         for column in self.row_fields:
             setattr(self, column, None if row is None else row[column])
@@ -63,12 +70,7 @@ class AgentFacts(Family):
 FAMILY = AgentFacts
 
 
-def agent_session_row(store: Store, agent_session: str) -> dict[str, Any] | None:
-    return store.row("SELECT " + ", ".join(COLUMNS) + " FROM agent_sessions WHERE agent_session = ?",
-                     (agent_session,))
-
-
-def update_agent_session(store: Store, agent_session: str, *, now: float, event: str | None = None,
+def update_agent_session(board: Board, agent_session: str, *, now: float, event: str | None = None,
                          status: str | None = None, task: str | None = None, agent: str | None = None,
                          cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
     """Create or update an agent session's row. None leaves a value as it is (a new row starts `active`); an
@@ -76,41 +78,29 @@ def update_agent_session(store: Store, agent_session: str, *, now: float, event:
     moves `updated_at`; changes without one (`policy sessions map`) leave both alone."""
     if status is not None and status not in AGENT_STATUSES:
         raise ValueError(f"unknown agent-session status {status!r} (expected {', '.join(AGENT_STATUSES)})")
-    values = {"session": agent_session, "now": now, "event": event, "status": status, "task": task,
-              "agent": agent, "cwd": cwd, "source": source, "model": model}
-    store.execute(
-        "INSERT INTO agent_sessions(agent_session, agent, cwd, model, source, task, status, last_event, started_at, "
-        "updated_at, ended_at) VALUES (:session, :agent, :cwd, :model, :source, nullif(:task, ''), "
-        "coalesce(:status, 'active'), :event, :now, :now, CASE WHEN :status = 'stopped' THEN :now END) "
-        "ON CONFLICT(agent_session) DO UPDATE SET "
-        "agent = coalesce(:agent, agent), cwd = coalesce(:cwd, cwd), model = coalesce(:model, model), "
-        "source = coalesce(:source, source), "
-        "task = CASE WHEN :task IS NULL THEN task ELSE nullif(:task, '') END, "
-        "status = coalesce(:status, status), "
-        "last_event = coalesce(:event, last_event), "
-        "updated_at = CASE WHEN :event IS NULL THEN updated_at ELSE :now END, "
-        "ended_at = CASE WHEN :status = 'stopped' THEN :now WHEN :status IS NULL THEN ended_at END",
-        values)
+    board.update_agent_session(agent_session, now=now, event=event, status=status, task=task, agent=agent, cwd=cwd,
+                               source=source, model=model)
 
 
-def find_agent_sessions(store: Store, prefix: str) -> list[str]:
-    """The known agent sessions (in `agent_sessions` or `tool_attempts`) whose id is `prefix` or starts with it."""
+def find_agent_sessions(store: Store, board: Board | None, prefix: str) -> list[str]:
+    """The known agent sessions (on the board, or in the local `tool_attempts`) whose id is `prefix` or starts
+    with it."""
     if not prefix:
         return []
-    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    found = [row[0] for row in store.execute(
-        "SELECT agent_session FROM agent_sessions WHERE agent_session LIKE ? ESCAPE '\\' UNION "
-        "SELECT DISTINCT agent_session FROM tool_attempts WHERE agent_session LIKE ? ESCAPE '\\' ORDER BY 1",
-        (pattern, pattern))]
-    return [prefix] if prefix in found else found
+    from policy.boards.local import LocalBoard
+
+    found = set(LocalBoard(store).find_agent_sessions(prefix))
+    if board is not None and board.shared:
+        found.update(board.find_agent_sessions(prefix))
+    return [prefix] if prefix in found else sorted(found)
 
 
-def resolve_agent_session(store: Store, given: str) -> str:
+def resolve_agent_session(store: Store, given: str, board: Board | None = None) -> str:
     """A known agent session from its id or a unique prefix of it (as `policy sessions` shows them). Raises
     PolicyError when none or several match."""
     from policy.errors import PolicyError, UsageError
 
-    found = find_agent_sessions(store, given)
+    found = find_agent_sessions(store, board, given)
     if len(found) == 1:
         return found[0]
     if not found:

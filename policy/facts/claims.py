@@ -9,24 +9,21 @@ The CLI verbs (`policy claim`, ...) and the effects (`claim:`, ...) call the sam
 
 from __future__ import annotations
 
+from policy.boards import local_identity, normalise_purpose
 from policy.facts import Family
-from policy.labels import LABEL_EXAMPLES, label_problem
 from policy.facts.agent import short_session
-from policy.store import where
+from policy.labels import LABEL_EXAMPLES, label_problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from policy.boards import Board
     from policy.facts import FactContext
-    from policy.store import Store
 
 DEFAULT_TTL = 900.0
 DEFAULT_HEARTBEAT_EVERY = 120.0
 MAX_PURPOSE_LENGTH = 300
-COLUMNS = ("agent_session", "label", "purpose", "claimed_at", "heartbeat_at", "expires_at", "host", "user", "agent")
-_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM claims"
-_ORDER = " ORDER BY claimed_at, label, agent_session"
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -38,27 +35,6 @@ def _labels(labels: Any) -> list[str]:
     if isinstance(labels, str):
         return [labels]
     return [str(label) for label in labels]
-
-
-def active(store: Store, *, now: float, session: str | None = None, labels: Any = None,
-           others_of: str | None = None, viewer: str | None = None) -> list[dict[str, Any]]:
-    """Active claims, oldest first: of one session, on some labels, and/or of every session but `others_of`.
-    Each row's `mine` says whether it is `viewer`'s claim (default: `session`)."""
-    wanted = None if labels is None else _labels(labels)
-    if wanted is not None and not wanted:
-        return []
-    clause, params = where(("label IN (" + ", ".join("?" for _ in wanted or ()) + ")", wanted),
-                           ("agent_session = ?", session), ("expires_at > ?", now), ("agent_session != ?", others_of))
-    cursor = store.execute(_SELECT + clause + _ORDER, params)
-    return [_row(values, now, viewer if viewer is not None else session) for values in cursor.fetchall()]
-
-
-def _row(values: tuple[Any, ...], now: float, session: str | None) -> dict[str, Any]:
-    row = dict(zip(COLUMNS, values))
-    row["age"] = max(0.0, now - row["claimed_at"])
-    row["expires_in"] = max(0.0, row["expires_at"] - now)
-    row["mine"] = session is not None and row["agent_session"] == session
-    return row
 
 
 # ---- describing --------------------------------------------------------------------------------------------------
@@ -96,39 +72,67 @@ def describe_claim(row: dict[str, Any], now: float, utc_offset: int | None, *, w
     return f"{row['label']}: {text}" if with_label else text
 
 
+STALE_NOTE = "(the last known board: the shared store does not answer right now)"
+
+
 def describe(rows: Any, now: float, utc_offset: int | None) -> str:
-    """Claims as `- ...` lines (see `describe_claim`)."""
-    return "\n".join("- " + describe_claim(row, now, utc_offset) for row in rows or ())
+    """Claims as `- ...` lines (see `describe_claim`), and a last line saying so when they are the last known
+    board of a shared store that does not answer."""
+    lines = ["- " + describe_claim(row, now, utc_offset) for row in rows or ()]
+    if any(row.get("stale") for row in rows or ()):
+        lines.append(STALE_NOTE)
+    return "\n".join(lines)
 
 
 # ---- the fact family ---------------------------------------------------------------------------------------------
 
 class ClaimsFacts(Family):
-    """The active resource claims of agent sessions (presence). A claim is a mapping with agent_session, label,
-    purpose, claimed_at, heartbeat_at, expires_at, host, user, agent, age and expires_in (seconds), and mine (this
-    session's). Expired claims never appear."""
+    """The active resource claims of agent sessions (presence), on the local store or the team's shared board. A
+    claim is a mapping with agent_session, label, purpose, claimed_at, heartbeat_at, expires_at, host, user, agent,
+    age and expires_in (seconds), mine (this session's), fence (the label's fencing counter on a shared board, else
+    None) and, when the shared store does not answer, stale (it comes from the last known board). Expired claims
+    never appear."""
 
     name = "claims"
     fields = {
         "mine": "This agent session's active claims.",
-        "others": "Other agent sessions' active claims.",
+        "others": "Other agent sessions' active claims (of every machine, on a shared board).",
         "on": "`on(label_or_labels)`: every session's active claims on a label, or on any of a list of labels.",
         "others_on": "`others_on(label_or_labels)`: other sessions' active claims on a label or any of a list.",
         "unheld": "`unheld(label_or_labels)`: the labels this session holds no active claim on.",
         "describe": "`describe(claims)`: claims as `- label: session 8f2c1d3e, \"purpose\", since 10:05 (2m 00s ago)` "
                     "lines, for reasons and context (with `(user@host)` after the session when the claim is "
-                    "another user's or machine's).",
+                    "another user's or machine's, and a last line when the board is stale).",
+        "stale": "True when the shared store did not answer and the claims are the last known board "
+                 "(docs/team.md#outages).",
+        "outage": "Why the shared store did not answer (None when it did, or when there is none).",
     }
 
     def __init__(self, context: FactContext) -> None:
         super().__init__(context)
+        from policy.boards import board_for
+
         self.session = context.event.agent_session
+        self.board = board_for(context.store, context.settings)
         self._mine: list[dict[str, Any]] | None = None
         self._others: list[dict[str, Any]] | None = None
 
-    def _active(self, **filters: Any) -> list[dict[str, Any]]:
-        store = self.context.store
-        return [] if store is None else active(store, now=self.context.now, **filters)
+    def _active(self, labels: Any = None, **filters: Any) -> list[dict[str, Any]]:
+        if self.board is None:
+            return []
+        return self.board.active(now=self.context.now, labels=None if labels is None else _labels(labels),
+                                 **filters)
+
+    @property
+    def stale(self) -> bool:
+        """Whether the claims come from the last known board (the shared store does not answer)."""
+        self._active(session=self.session or "")
+        return self.board is not None and self.board.outage is not None
+
+    @property
+    def outage(self) -> str | None:
+        """Why the shared store did not answer."""
+        return None if not self.stale or self.board is None else self.board.outage
 
     @property
     def mine(self) -> list[dict[str, Any]]:
@@ -146,11 +150,11 @@ class ClaimsFacts(Family):
 
     def on(self, labels: Any) -> list[dict[str, Any]]:
         """Every session's active claims on a label (or on any of a list of labels)."""
-        return self._active(labels=labels, viewer=self.session)
+        return self._active(labels, viewer=self.session)
 
     def others_on(self, labels: Any) -> list[dict[str, Any]]:
         """Other sessions' active claims on a label (or on any of a list of labels)."""
-        return self._active(labels=labels, others_of=self.session or "")
+        return self._active(labels, others_of=self.session or "")
 
     def unheld(self, labels: Any) -> list[str]:
         """The labels (of one or a list) this session holds no active claim on."""
@@ -179,75 +183,12 @@ def check_labels(labels: Any) -> list[str]:
     return result
 
 
-_identity: list[tuple[str, str]] = []
-
-
-def local_identity() -> tuple[str, str]:
-    """(user, host) of this process, recorded with its claims (from the OS, not the environment)."""
-    if not _identity:
-        _identity.append(_read_identity())
-    return _identity[0]
-
-
-def _read_identity() -> tuple[str, str]:
-    import os
-
-    try:
-        import pwd
-
-        user = pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, AttributeError):  # no passwd entry (containers), or not a POSIX system
-        user = str(getattr(os, "getuid", lambda: "")())
-    return user, os.uname().nodename.split(".")[0] if hasattr(os, "uname") else ""
-
-
-def claim(store: Store, session: str, labels: Any, purpose: str, *, now: float, ttl: float = DEFAULT_TTL,
-          agent: str = "", identity: tuple[str, str] | None = None) -> list[dict[str, Any]]:
-    """Claim labels for `session` (run it inside a transaction). Claiming again what the session already holds
-    keeps its `claimed_at` and renews the rest. Returns the other sessions' active claims on the same labels:
-    co-claims are allowed, and reported so the caller can defer."""
+def claim(board: Board, session: str, labels: Any, purpose: str, *, now: float, ttl: float = DEFAULT_TTL,
+          agent: str = "", identity: tuple[str, str] | None = None) -> tuple[bool, list[dict[str, Any]]]:
+    """Claim labels for `session` on `board` (locally, inside the caller's transaction): (taken, the other
+    sessions' active claims on them; see Board.claim). Raises ValueError for a bad label or ttl."""
     wanted = check_labels(labels)
     if ttl <= 0:
         raise ValueError(f"ttl must be positive, not {ttl:g}")
-    purpose = " ".join(str(purpose or "").split())
-    if len(purpose) > MAX_PURPOSE_LENGTH:
-        purpose = purpose[:MAX_PURPOSE_LENGTH - 1] + "…"
-    user, host = identity or local_identity()
-    store.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
-    for label in wanted:
-        store.execute(
-            "INSERT INTO claims(agent_session, label, purpose, claimed_at, heartbeat_at, expires_at, host, user, "
-            "agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_session, label) DO UPDATE SET "
-            "purpose = excluded.purpose, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, "
-            "host = excluded.host, user = excluded.user, agent = excluded.agent",
-            (session, label, purpose, now, now, now + ttl, host, user, agent))
-    return active(store, now=now, labels=wanted, others_of=session)
-
-
-def heartbeat(store: Store, session: str, *, now: float, every: float = 0.0) -> list[str] | None:
-    """Extend this session's active claims by their own ttl, from now. Throttled: None (nothing written) when every
-    claim had a heartbeat less than `every` seconds ago. Returns the labels extended."""
-    oldest = store.value("SELECT min(heartbeat_at) FROM claims WHERE agent_session = ? AND expires_at > ?",
-                         (session, now))
-    if oldest is None:
-        return []
-    if every > 0 and now - oldest < every:
-        return None
-    labels = [label for (label,) in store.execute(
-        "SELECT label FROM claims WHERE agent_session = ? AND expires_at > ? ORDER BY claimed_at, label",
-        (session, now)).fetchall()]
-    store.execute("UPDATE claims SET expires_at = ? + (expires_at - heartbeat_at), heartbeat_at = ? "
-                  "WHERE agent_session = ? AND expires_at > ?", (now, now, session, now))
-    return labels
-
-
-def release(store: Store, session: str, label: str | None = None, *, now: float) -> list[str]:
-    """Release one label, or (label None) every claim of `session`. Returns the active labels released."""
-    where, params = "agent_session = ?", [session]
-    if label is not None:
-        where, params = where + " AND label = ?", [session, label]
-    released = [found for (found,) in store.execute(
-        f"SELECT label FROM claims WHERE {where} AND expires_at > ? ORDER BY claimed_at, label",
-        (*params, now)).fetchall()]
-    store.execute(f"DELETE FROM claims WHERE {where}", params)
-    return released
+    return board.claim(session, wanted, normalise_purpose(purpose, MAX_PURPOSE_LENGTH), now=now, ttl=ttl,
+                       agent=agent, identity=identity)
