@@ -39,7 +39,7 @@ def test_a_type_error_no_longer_hides_a_bad_regex_or_an_unknown_fact(env: Env) -
         "bad.yaml:8:27: bad-regex: invalid regex 'git (push': missing ), unterminated subpattern at position 4\n"
         "    hint: regexes use Python syntax (docs/rules.md#match)\n"
         "bad.yaml:9:11: unknown-fact: unknown fact 'facts.nosuch'\n"
-        "    hint: facts are: agent, attempts, claims, focus, kv, usage\n"
+        "    hint: facts are: agent, attempts, claims, focus, kv, transcript, usage\n"
         "bad.yaml:11:13: bad-type: rules[0].reason must be a string, not a boolean\n"
         "    hint: YAML 1.1 reads `no` as the boolean false: quote it ('no')\n"
         "3 errors, 0 warnings in 1 file\n")
