@@ -218,6 +218,7 @@ def run_as_host(env: Env, host: str, command: str, payload: dict[str, Any], proj
     that has neither the virtualenv nor `policy` on it."""
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
     environ["PATH"] = "/usr/bin:/bin"
+    environ["POLICY_NO_SERVER"] = "1"  # (the hook client starts no `policy serve`: tests/test_serve.py runs those)
     assert shutil.which("policy", path=environ["PATH"]) is None
     return subprocess.run([*HOSTS[host].shell, command], input=json.dumps(payload).encode(), capture_output=True,
                           env=environ, cwd=str(project), timeout=60)

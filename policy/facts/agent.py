@@ -35,6 +35,7 @@ class AgentFacts(Family):
     while a shared store does not answer (docs/team.md#outages)."""
 
     name = "agent"
+    on_outage = "Every field None (`known` false); `outage` says why."
     row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
     fields = {
         "known": "True when the agent session has been recorded before.",
