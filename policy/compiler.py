@@ -235,7 +235,8 @@ class _PackCompiler:
                 return f"block_cap must be a whole number of at least 1, not {result!r}"
             return None
 
-        found = self.fixed_value(value, path, "block_cap", problem, "e.g. block_cap: 3, or block_cap: params.max_blocks")
+        found = self.fixed_value(value, path, "block_cap", problem,
+                                 "e.g. block_cap: 3, or block_cap: params.max_blocks")
         return 1 if found is None else int(found)
 
     def block_time_cap(self, value: Any, path: tuple[Any, ...]) -> float | None:

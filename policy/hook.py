@@ -484,11 +484,39 @@ def _decide(adapter: Any, event: Event, ruleset: RuleSet, store: Store, options:
     except BaseException:
         store.rollback()
         raise
-    # Work that must not hold the write lock (the `run` effect's commands), then its results into the log row.
-    if options.after_commit and decision.effects and not _orphaned() and \
-            finish_effects(decision.effects, results, context):
-        _update_logged_effects(store, row_id, results)
+    # Work that must not hold the write lock (the `run` effect's commands), then its results into the log row;
+    # work that must not hold the answer (the `http` effect's requests) is queued for `after_answer`.
+    if options.after_commit and decision.effects and not _orphaned():
+        if finish_effects(decision.effects, results, context):
+            _update_logged_effects(store, row_id, results)
+        from policy.effects import waits_for_answer
+
+        if waits_for_answer(decision.effects):
+            _AFTER_ANSWER.append((decision.effects, results, context, row_id, deadline))
     return Outcome(adapter.render(decision, event, settings), decision, event, tuple(results))
+
+
+# Effects whose work waits until the answer is out (the `http` effect's requests): queued once their decision is
+# committed, done by whoever wrote the answer (the hook process, its watched evaluator, the resident server).
+_AFTER_ANSWER: list[tuple[Any, list[dict[str, Any]], Any, int, float]] = []
+
+
+def after_answer() -> None:
+    """Once the answer is written: the queued effects' work, each bounded by its evaluation's deadline (past it
+    the evaluator is ended anyway: docs/security.md#the-deadline), and their results into the decision log."""
+    while _AFTER_ANSWER:
+        effects, results, context, row_id, deadline = _AFTER_ANSWER.pop(0)
+        from policy.effects import after_answer_effects
+
+        if not after_answer_effects(effects, results, context, deadline):
+            continue
+        from policy.store import Store
+
+        try:  # a store of its own: the evaluation's may be closed or left by now
+            with Store.open(context.store.path) as store:
+                _update_logged_effects(store, row_id, results)
+        except PolicyError as error:
+            sys.stderr.write(f"policy: could not log the effects' results: {error.one_line()}\n")
 
 
 def _apply_on_board(decision: Decision, context: Any, store: Store, deadline: float) -> tuple[Decision, list[Any]]:
@@ -661,6 +689,9 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     stderr.write(err)
     stdout.flush()
     stderr.flush()
+    answered = time.perf_counter()
+    after_answer()  # (without the watchdog; a watched evaluator does it itself, after handing the answer over)
+    delay -= time.perf_counter() - answered
     if delay > 0:  # slept after the answer, and never past the host's timeout
         sleep(min(delay, max(0.0, answer_deadline(timeout, started) - time.perf_counter())))
     return code
@@ -772,6 +803,11 @@ def _watched(raw: bytes, options: Options, environ: Mapping[str, str], *, now: f
             outcome = evaluate_event(raw, options, environ, now=now, utc_offset=utc_offset, cwd=os.getcwd(),
                                      started=started, close_store=False, on_ready=ready)
             _send(writer, ("answer", *_rendered(outcome, options)))
+            if _AFTER_ANSWER:  # the watcher writes the answer and ends; the host must not wait for this process
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.close(null)
+                after_answer()
         except BaseException as error:  # noqa: BLE001 - the watcher answers in the fail mode
             try:
                 _record_crash(environ)

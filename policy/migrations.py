@@ -89,7 +89,13 @@ def _002_stop_runs(db: Database) -> None:
     decisions.add_column("continued", int)
 
 
-def _003_payload_form(db: Database) -> None:
+def _003_agent_transcripts(db: Database) -> None:
+    # Where each agent session's transcript is (the hook events' transcript_path), for `policy sessions` and the
+    # tools that read it.
+    db.table("agent_sessions").add_column("transcript_path", str)
+
+
+def _004_payload_form(db: Database) -> None:
     # How the decision's payload was kept (log.keep_payload): "redacted" (secrets replaced), "full" (whole: kept
     # with keep_payload full, or redacted and holding no secret), "too-large" (not kept), or NULL (not kept). `policy replay` says how many of the payloads it ran were redacted.
     db.table("decisions").add_column("payload_form", str)
@@ -98,7 +104,8 @@ def _003_payload_form(db: Database) -> None:
 MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
     (1, "initial tables", _001_initial),
     (2, "decisions: agent_id, stop_hook_active, continued", _002_stop_runs),
-    (3, "decisions: payload_form", _003_payload_form),
+    (3, "agent_sessions: transcript_path", _003_agent_transcripts),
+    (4, "decisions: payload_form", _004_payload_form),
 )
 LATEST = len(MIGRATIONS)
 

@@ -419,6 +419,11 @@ def _tests_schema() -> dict[str, Any]:
             "expect_facts": {"type": "array", "items": fact_check,
                              "description": "Checks of the store after the last step."},
             "skip": {"type": ["boolean", "string"], "description": "Skip this test (a string says why)."},
+            "git": {"type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+                    "description": "Run the events in a git checkout (their default cwd) on this branch, or at this "
+                                   "detached commit: {branch: NAME} or {head: SHA} (for facts.git).",
+                    "properties": {"branch": {"type": "string", "minLength": 1},
+                                   "head": {"type": "string", "pattern": "^[0-9a-f]{7,64}$"}}},
             "agents": hosts,
         }}
     return {

@@ -297,7 +297,7 @@ class _Clock:
 
 
 def _complete_event(event: dict[str, Any], session: str, counter: int,
-                    transcript: Callable[[str], str] | None = None) -> dict[str, Any]:
+                    transcript: Callable[[str], str] | None = None, cwd: str = DEFAULT_CWD) -> dict[str, Any]:
     """The payload of a test's event: the fields the host always sends filled in (`transcript`: the transcript
     file of a session; default /tmp/policy-test/<session>.jsonl). A neutral event name becomes the canonical one."""
     from policy.vocabulary import canonical_event
@@ -305,7 +305,7 @@ def _complete_event(event: dict[str, Any], session: str, counter: int,
     name = canonical_event(str(event["hook_event_name"]))
     event = {**event, "hook_event_name": name}
     payload_session = str(event.get("session_id", session))
-    full: dict[str, Any] = {"session_id": session, "cwd": DEFAULT_CWD, "transcript_path": (
+    full: dict[str, Any] = {"session_id": session, "cwd": cwd, "transcript_path": (
         transcript(payload_session) if transcript is not None else f"/tmp/policy-test/{payload_session}.jsonl")}
     if name in PERMISSION_MODE_EVENTS:
         full["permission_mode"] = "default"
@@ -439,6 +439,7 @@ class _TestRun:
         self.clock = _Clock(test.get("now") or data.get("now") or DEFAULT_NOW)
         self.failures: list[Failure] = []
         self.matched: set[tuple[str, str]] = set()
+        self.cwd = DEFAULT_CWD
 
     def where(self, *path: Any) -> Location:
         return self.document.location(("tests", self.index, *path))
@@ -451,6 +452,8 @@ class _TestRun:
 
         store = Store.open(self.database)
         try:
+            if self.test.get("git"):
+                self.cwd = self.checkout(self.test["git"])
             with store.transaction():
                 _seed(store, self.test.get("given") or {}, self.clock, self.session, self.host)
             for position, step in enumerate(self.test["steps"]):
@@ -469,6 +472,16 @@ class _TestRun:
                 self.check_facts(store, ("expect_facts", position), "expect_facts", check)
         finally:
             store.close()
+
+    def checkout(self, git: dict[str, Any]) -> str:
+        """`git: {branch: NAME}` (or `{head: SHA}`): a directory next to the scenario's database that is a git
+        checkout as far as `.git/HEAD` goes; the events' default cwd."""
+        directory = f"{self.database}.checkout"
+        os.makedirs(os.path.join(directory, ".git"), exist_ok=True)
+        head = f"ref: refs/heads/{git['branch']}" if git.get("branch") else str(git.get("head", ""))
+        with open(os.path.join(directory, ".git", "HEAD"), "w", encoding="utf-8") as handle:
+            handle.write(head + "\n")
+        return directory
 
     def transcript_path(self, session: str) -> str:
         """The transcript file of an agent session in this scenario (next to its database; events point there)."""
@@ -518,7 +531,7 @@ class _TestRun:
         from policy.hook import Options, decide_event
         from policy.lean import json_dumps, json_loads
 
-        payload = _complete_event(step["event"], self.session, position + 1, self.transcript_path)
+        payload = _complete_event(step["event"], self.session, position + 1, self.transcript_path, self.cwd)
         adapter = get_adapter(self.host)
         if self.host != "claude-code":  # the payload this host would send for the event, read back by its adapter
             try:
@@ -637,6 +650,8 @@ class Workspace:
             for leftover in (previous, previous + "-wal", previous + "-shm", *glob.glob(previous + ".transcript-*")):
                 if os.path.exists(leftover):
                     os.remove(leftover)
+            if os.path.isdir(previous + ".checkout"):
+                shutil.rmtree(previous + ".checkout")
         self._runs += 1
         path = os.path.join(self.directory, f"test-{self._runs}.db")
         shutil.copyfile(self.template, path)

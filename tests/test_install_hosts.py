@@ -218,6 +218,7 @@ def run_as_host(env: Env, host: str, command: str, payload: dict[str, Any], proj
     that has neither the virtualenv nor `policy` on it."""
     environ = {name: env.vars[name] for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
     environ["PATH"] = "/usr/bin:/bin"
+    environ["POLICY_NO_SERVER"] = "1"  # (the hook client starts no `policy serve`: tests/test_serve.py runs those)
     assert shutil.which("policy", path=environ["PATH"]) is None
     return subprocess.run([*HOSTS[host].shell, command], input=json.dumps(payload).encode(), capture_output=True,
                           env=environ, cwd=str(project), timeout=60)
@@ -552,3 +553,25 @@ def test_doctor_warns_about_another_agents_file_it_cannot_read(env, project):
     assert (f"warn  hooks   {host_file(project, 'cursor')}:1:15: not valid JSON (Expecting property name enclosed "
             "in double quotes) (Cursor ignores it); fix: fix it (Cursor cannot read it either) or move it aside; "
             "nothing was changed") in lines
+
+
+@pytest.mark.parametrize("host, how, fix", [
+    ("copilot", "runs them", ", or keep Claude Code's at --scope user"),
+    ("cursor", "runs them when its third-party hooks are on", "")])
+def test_doctor_warns_when_a_host_also_runs_the_claude_code_hook(env, project, host, how, fix):
+    """Copilot CLI reads a repository's .claude/settings*.json hooks; Cursor, with third-party hooks on, those and
+    ~/.claude/settings.json."""
+    env.run("install", "--scope", "project")
+    installed(env, host)
+    code, lines = doctor_lines(env)
+    assert code == 0
+    assert (f"warn  hooks   {TITLES[host]} also {how}: policy's hook in .claude/settings.json and its own "
+            f"{TITLES[host]} hook both run on each call there (counted twice, the first answering as Claude Code); "
+            f"fix: policy uninstall --scope project if you use only {TITLES[host]} here{fix}") in lines
+    env.run("uninstall", "--scope", "project")
+    env.run("install", "--scope", "user")
+    warned = [line for line in doctor_lines(env)[1] if line.startswith(f"warn  hooks   {TITLES[host]} also")]
+    assert warned == ([] if host == "copilot" else [
+        f"warn  hooks   Cursor also {how}: policy's hook in ~/.claude/settings.json and its own Cursor hook both run "
+        "on each call there (counted twice, the first answering as Claude Code); fix: policy uninstall --scope user "
+        "if you use only Cursor here"])

@@ -252,22 +252,26 @@ def delay_bound(rule: Rule, pack: Pack, settings: Settings) -> float:
 
 
 def run_bound(rule: Rule, pack: Pack) -> float:
-    """The longest `rule`'s `run` effects can keep the hook: each one's timeout (a number or a param, else the
-    most a timeout can be) and the grace before it is killed. The hook answers only after they finish."""
-    from policy.effects.run import DEFAULT_TIMEOUT, MAX_TIMEOUT, TERM_GRACE
+    """The longest `rule`'s `run` and `http` effects can keep the hook process: each one's timeout (a number or a
+    param, else the most a timeout can be), and for a command the grace before it is killed. The hook answers only
+    after its commands finish; an http request goes out after the answer, but within the same deadline."""
+    from policy.effects import http, run
 
+    limits = {"run": (run.DEFAULT_TIMEOUT, run.MAX_TIMEOUT, run.TERM_GRACE),
+              "http": (http.DEFAULT_TIMEOUT, http.MAX_TIMEOUT, 0.0)}
     total = 0.0
     for effect in rule.effects:
-        if effect.kind != "run" or not effect.trusted:  # an untrusted one is refused: it runs nothing
+        if effect.kind not in limits or not effect.trusted:  # an untrusted one is refused: it does nothing
             continue
+        default, most, grace = limits[effect.kind]
         raw = effect.args.get("timeout") if isinstance(effect.args, dict) else None
         if raw is None:
-            seconds: float | None = DEFAULT_TIMEOUT
+            seconds: float | None = default
         elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
             seconds = float(raw)
         else:
             seconds = _static_number(getattr(raw, "source", str(raw)), pack)
-        total += min(MAX_TIMEOUT, MAX_TIMEOUT if seconds is None else seconds) + TERM_GRACE
+        total += min(most, most if seconds is None else seconds) + grace
     return total
 
 

@@ -76,8 +76,8 @@ if TYPE_CHECKING:
 
         def update_agent_session(self, session: str, *, now: float, event: str | None = None,
                                  status: str | None = None, task: str | None = None, agent: str | None = None,
-                                 cwd: str | None = None, source: str | None = None,
-                                 model: str | None = None) -> None:
+                                 cwd: str | None = None, source: str | None = None, model: str | None = None,
+                                 transcript_path: str | None = None, task_default: str | None = None) -> None:
             """Create or update an agent session's row (policy.facts.agent.update_agent_session says how)."""
 
         def agent_sessions(self, *, now: float, since: float | None = None) -> list[dict[str, Any]]:

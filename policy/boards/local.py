@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 CLAIM_COLUMNS = ("agent_session", "label", "purpose", "claimed_at", "heartbeat_at", "expires_at", "host", "user",
                  "agent")
 SESSION_COLUMNS = ("agent_session", "agent", "cwd", "model", "source", "task", "status", "last_event",
-                   "started_at", "updated_at", "ended_at")
+                   "started_at", "updated_at", "ended_at", "transcript_path")
 _SELECT = "SELECT " + ", ".join(CLAIM_COLUMNS) + " FROM claims"
 _ORDER = " ORDER BY claimed_at, label, agent_session"
 
@@ -106,17 +106,21 @@ class LocalBoard:
 
     def update_agent_session(self, session: str, *, now: float, event: str | None = None,
                              status: str | None = None, task: str | None = None, agent: str | None = None,
-                             cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
+                             cwd: str | None = None, source: str | None = None, model: str | None = None,
+                             transcript_path: str | None = None, task_default: str | None = None) -> None:
         values = {"session": session, "now": now, "event": event, "status": status, "task": task,
-                  "agent": agent, "cwd": cwd, "source": source, "model": model}
+                  "agent": agent, "cwd": cwd, "source": source, "model": model, "transcript": transcript_path,
+                  "task_default": task_default}
         self.store.execute(
             "INSERT INTO agent_sessions(agent_session, agent, cwd, model, source, task, status, last_event, "
-            "started_at, updated_at, ended_at) VALUES (:session, :agent, :cwd, :model, :source, nullif(:task, ''), "
-            "coalesce(:status, 'active'), :event, :now, :now, CASE WHEN :status = 'stopped' THEN :now END) "
+            "started_at, updated_at, ended_at, transcript_path) VALUES (:session, :agent, :cwd, :model, :source, "
+            "nullif(coalesce(:task, :task_default), ''), coalesce(:status, 'active'), :event, :now, :now, "
+            "CASE WHEN :status = 'stopped' THEN :now END, :transcript) "
             "ON CONFLICT(agent_session) DO UPDATE SET "
             "agent = coalesce(:agent, agent), cwd = coalesce(:cwd, cwd), model = coalesce(:model, model), "
-            "source = coalesce(:source, source), "
-            "task = CASE WHEN :task IS NULL THEN task ELSE nullif(:task, '') END, "
+            "source = coalesce(:source, source), transcript_path = coalesce(:transcript, transcript_path), "
+            "task = CASE WHEN :task IS NOT NULL THEN nullif(:task, '') "
+            "WHEN task IS NULL THEN nullif(:task_default, '') ELSE task END, "
             "status = coalesce(:status, status), "
             "last_event = coalesce(:event, last_event), "
             "updated_at = CASE WHEN :event IS NULL THEN updated_at ELSE :now END, "

@@ -1,7 +1,8 @@
 """Effects (SPEC §4): the writes rules ask for, applied after the final decision, all in one transaction.
 
 An effect module in this package declares `KINDS` (each kind's argument schema, which the rule-file JSON Schema
-and docs/effects.md are generated from), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
+and docs/effects.md are generated from), `ON_OUTAGE` for the kinds that write the board (what each does while a
+team's shared store does not answer: docs/team.md#outages), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
 (tables, columns, trust) and a `finish_<kind>`. Adding a module adds effects. The compiler records which module
 implements each effect, so applying one imports only that module. `apply_effects` runs inside the caller's
 transaction; if any effect fails, the caller rolls everything back. `finish_effects` runs after the commit, outside
@@ -101,6 +102,8 @@ def untrusted_refusal(kind: str, args: Any, namespaces: tuple[str, ...], *, rend
         granted = ", ".join(namespaces) if namespaces else "none"
         return (f"the kv key {key!r} is not under a namespace the user config grants to projects "
                 f"(project_kv: {granted})")
+    if kind == "http":
+        return "sending requests needs trust"
     return "running a command needs trust" if kind == "run" else f"`{kind}` writes facts other rules read"
 
 
@@ -171,18 +174,38 @@ def describe(effect: PlannedEffect) -> str:
     return f"{effect.pack}/{effect.rule_id}: {effect.kind} {json_dumps(effect.args, spaced=True)}"
 
 
+def waits_for_answer(effects: tuple[PlannedEffect, ...]) -> bool:
+    """Whether any of the effects has work to do once the answer is out (`after_<kind>`: the http effect)."""
+    return any(hasattr(_module(effect.module), f"after_{effect.kind}") for effect in effects)
+
+
+def after_answer_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext,
+                         deadline: float) -> bool:
+    """Once the answer is written: run each applied effect's `after_<kind>` (given the seconds left before
+    `deadline`, a time.perf_counter()), and put its result in `results`. Never raises. Returns whether any result
+    changed."""
+    import time
+
+    return _later("after", effects, results, context, lambda: (deadline - time.perf_counter(),))
+
+
 def finish_effects(effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext) -> bool:
     """After the commit: run each applied effect's `finish_<kind>`, if it has one, and put its result in `results`
     (one entry per effect, as `apply_effects` returned them). Never raises: the decision stands whatever happens
     here. Returns whether any result changed."""
+    return _later("finish", effects, results, context, tuple)
+
+
+def _later(phase: str, effects: tuple[PlannedEffect, ...], results: list[dict[str, Any]], context: EffectContext,
+           extra: Callable[[], tuple[Any, ...]]) -> bool:
+    """The work of a phase after the eval transaction (`finish`, `after`) for each applied effect that has it."""
     changed = False
     for effect, entry in zip(effects, results):
-        finish: Callable[[dict[str, Any], EffectContext, PlannedEffect], str | None] | None = getattr(
-            _module(effect.module), f"finish_{effect.kind}", None)
-        if finish is None or _refusal(effect, context) is not None:
+        step: Callable[..., str | None] | None = getattr(_module(effect.module), f"{phase}_{effect.kind}", None)
+        if step is None or _refusal(effect, context) is not None:
             continue
         try:
-            outcome = finish(effect.args, context, effect)
+            outcome = step(effect.args, context, effect, *extra())
         except Exception as error:  # noqa: BLE001 - reported in the decision log, never a failed hook
             outcome = f"failed: {type(error).__name__}: {error}"
         if outcome is not None:

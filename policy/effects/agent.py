@@ -26,14 +26,20 @@ KINDS: dict[str, dict[str, Any]] = {
             "status": {**_TEXT, "description": "The new status: " + ", ".join(AGENT_STATUSES) + ", or a template "
                                                "giving one (null: keep the status)."},
             "task": {**_TEXT, "description": "A task label (the same as `policy sessions map`; empty clears it)."},
+            "task_default": {**_TEXT, "description": "A task label for a session that has none yet when the effect "
+                                                     "writes: a `task` (of any rule, or `policy sessions map`) wins."},
             "session": {**_TEXT, "description": "The agent session (default: the event's)."},
             "cwd": {**_TEXT, "description": "The session's working directory, e.g. `{{ event.cwd }}`."},
             "source": {**_TEXT, "description": "How it started (SessionStart's source: startup, resume, clear, "
                                                "compact)."},
             "model": {**_TEXT, "description": "The model, e.g. `{{ event.model }}`."},
+            "transcript_path": {**_TEXT, "description": "Its transcript file, e.g. `{{ event.transcript_path }}`."},
         },
     },
 }
+
+
+ON_OUTAGE = {"agent_status": "Not written (the decision log says so); never changes a decision."}
 
 
 def check_agent_status(args: dict[str, Any], location: Location) -> list[Diagnostic]:
@@ -58,7 +64,9 @@ def apply_agent_status(args: dict[str, Any], context: EffectContext, effect: Pla
     try:
         update_agent_session(board, str(session), now=context.now, event=event.name, status=status,
                              task=_text(args.get("task")), agent=event.host, cwd=_text(args.get("cwd")),
-                             source=_text(args.get("source")), model=_text(args.get("model")))
+                             source=_text(args.get("source")), model=_text(args.get("model")),
+                             transcript_path=_text(args.get("transcript_path")) or None,
+                             task_default=_text(args.get("task_default")) or None)
     except BoardOutage as outage:  # a status is never a gate: the decision stands, the log says what was lost
         return f"agent session {session}: not written: {outage.message}"
     except ValueError as error:

@@ -35,7 +35,9 @@ class AgentFacts(Family):
     while a shared store does not answer (docs/team.md#outages)."""
 
     name = "agent"
-    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at")
+    on_outage = "Every field None (`known` false); `outage` says why."
+    row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at",
+                  "transcript_path")
     fields = {
         "known": "True when the agent session has been recorded before.",
         "status": "`active`, `working`, `waiting`, `idle` or `stopped`.",
@@ -47,6 +49,7 @@ class AgentFacts(Family):
         "started_at": "When it was first seen (epoch seconds).",
         "updated_at": "When its status last changed (epoch seconds).",
         "ended_at": "When it ended (SessionEnd; epoch seconds).",
+        "transcript_path": "Its transcript file, as the hook events name it.",
         "outage": "Why the shared store did not answer (None when it did, or when there is none).",
     }
 
@@ -72,14 +75,16 @@ FAMILY = AgentFacts
 
 def update_agent_session(board: Board, agent_session: str, *, now: float, event: str | None = None,
                          status: str | None = None, task: str | None = None, agent: str | None = None,
-                         cwd: str | None = None, source: str | None = None, model: str | None = None) -> None:
+                         cwd: str | None = None, source: str | None = None, model: str | None = None,
+                         transcript_path: str | None = None, task_default: str | None = None) -> None:
     """Create or update an agent session's row. None leaves a value as it is (a new row starts `active`); an
-    empty `task` clears the label. `event` is the hook event that caused the change: it becomes `last_event` and
+    empty `task` clears the label; `task_default` labels a session that has none yet (at the time of writing, so
+    an explicit `task` of another rule or of `policy sessions map` wins whatever the order). `event` is the hook event that caused the change: it becomes `last_event` and
     moves `updated_at`; changes without one (`policy sessions map`) leave both alone."""
     if status is not None and status not in AGENT_STATUSES:
         raise ValueError(f"unknown agent-session status {status!r} (expected {', '.join(AGENT_STATUSES)})")
     board.update_agent_session(agent_session, now=now, event=event, status=status, task=task, agent=agent, cwd=cwd,
-                               source=source, model=model)
+                               source=source, model=model, transcript_path=transcript_path, task_default=task_default)
 
 
 def find_agent_sessions(store: Store, board: Board | None, prefix: str) -> list[str]:

@@ -56,7 +56,9 @@ class TranscriptFacts(Family):
         self.last_text: str | None = None
         self._last_edit = -1
         self._memo: dict[tuple[Any, str], bool] = {}
-        self._read(context.event.transcript_path)
+        # Claude Code's format: other hosts keep transcripts of their own (Codex's rollout JSONL), or none
+        if context.event.host == "claude-code":
+            self._read(context.event.transcript_path)
 
     def _read(self, path: str | None) -> None:
         if not path or not isinstance(path, str) or not path.endswith(".jsonl"):
@@ -109,9 +111,9 @@ class TranscriptFacts(Family):
             elif kind == "user":
                 for block in content:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
-                        call = by_id.get(block.get("tool_use_id"))  # type: ignore[arg-type]
-                        if call is not None:
-                            call["ok"] = block.get("is_error") is not True
+                        called = by_id.get(str(block.get("tool_use_id")))
+                        if called is not None:
+                            called["ok"] = block.get("is_error") is not True
 
     @property
     def tools(self) -> list[str]:
