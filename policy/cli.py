@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="policy",
-    help="A declarative, stateful policy engine for AI coding agent hooks. Docs: docs/index.md",
+    help="A declarative, stateful policy engine for AI coding agent hooks. Docs: `policy docs` (a topic: "
+         "`policy docs rules`).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -50,6 +51,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+@app.command("completion")
+def completion_command(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+    """Print the shell completion script for policy's commands and options.
+
+    Example: policy completion bash >> ~/.bashrc
+    """
+    typer.echo(completion_script(shell), nl=False)
+
+
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                       help="Print the version of policy, Python and SQLite, and exit.")) -> None:
@@ -63,11 +73,11 @@ def eval_command(ctx: typer.Context) -> None:
 
     Example: policy eval --rules rules/ < examples/events/PreToolUse-Bash.json
 
-    Flags: --agent claude-code|codex|gemini|cursor|copilot (the host; docs/hosts.md), --event NAME (the host's
-    event, for Copilot CLI, whose payloads do not name it), --config FILE, --rules PATH (repeatable), --db FILE,
-    --now ISO, --dry-run
-    (no effects, no sleep; says what would happen), --explain (trace on stderr), --format host|json, --timeout
-    SECONDS (the host's hook timeout; default: what `policy install` writes; the answer comes before it).
+    Flags (`policy eval --help` describes each): --agent claude-code|codex|gemini|cursor|copilot (the host;
+    docs/hosts.md), --event NAME (the host's event, for Copilot CLI, whose payloads do not name it), --config FILE,
+    --rules PATH (repeatable), --db FILE, --now ISO, --dry-run (no effects, no sleep; says what would happen),
+    --explain (trace on stderr), --format host|json, --timeout SECONDS (the host's hook timeout; default: what
+    `policy install` writes; the answer comes before it).
     """
     from policy.hook import main as hook_main
 
@@ -171,10 +181,29 @@ def format_help(command: Any, ctx: Any, formatter: Any) -> None:
     if hasattr(command, "list_commands"):
         names = [name for name in command.list_commands(ctx)
                  if not getattr(command.get_command(ctx, name), "hidden", False)]
-        if names:  # each one's first sentence, whole (write_dl wraps it)
-            with formatter.section("Commands"):
+        # each one's first sentence, whole (write_dl wraps it); the root's commands in their groups
+        for title, members in (command_groups(names) if ctx.parent is None else [("Commands", names)]):
+            with formatter.section(title):
                 formatter.write_dl([(name, command.get_command(ctx, name).get_short_help_str(limit=1000))
-                                    for name in names])
+                                    for name in members])
+
+
+# The root help's groups, in this order; a command in none is listed under "Other commands".
+COMMAND_GROUPS = (
+    ("Writing rules", ("validate", "test", "lint", "explain", "replay", "schema", "docs")),
+    ("Setup and hooks", ("init", "install", "uninstall", "doctor", "eval", "serve", "completion")),
+    ("Focus and breaks", ("session", "break", "status")),
+    ("Presence", ("claim", "heartbeat", "release", "list", "peek")),
+    ("Activity and usage", ("log", "stats", "export", "sessions", "usage", "curve", "fact")),
+)
+
+
+def command_groups(names: list[str]) -> list[tuple[str, list[str]]]:
+    """The root's commands as (group title, names), each group in its own order, empty groups left out."""
+    groups = [(title, [name for name in members if name in names]) for title, members in COMMAND_GROUPS]
+    grouped = {name for _, members in COMMAND_GROUPS for name in members}
+    groups.append(("Other commands", [name for name in names if name not in grouped]))
+    return [(title, members) for title, members in groups if members]
 
 
 def format_usage(command: Any, ctx: Any, formatter: Any) -> None:
@@ -227,8 +256,31 @@ def _click_exceptions() -> list[Any]:
     return modules
 
 
+COMPLETE_VAR = "_POLICY_COMPLETE"  # what the scripts of `policy completion SHELL` set to ask for completions
+
+
+def completion_script(shell: str) -> str:
+    """The script that makes `shell` complete policy's commands and options (bash, zsh, fish, powershell)."""
+    from typer import completion
+
+    completion.completion_init()
+    shells = ("bash", "zsh", "fish", "powershell", "pwsh")
+    if shell not in shells:
+        from policy.errors import did_you_mean
+
+        raise UsageError(f"no completion for the shell {shell!r}", hint=did_you_mean(shell, shells)
+                         or "one of: " + ", ".join(shells))
+    return str(completion.get_completion_script(prog_name="policy", complete_var=COMPLETE_VAR, shell=shell))
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 checked thing failed, 2 usage error, 3 internal error)."""
+    import os
+
+    if COMPLETE_VAR in os.environ:  # a shell asks for completions: typer's completion classes answer
+        from typer import completion
+
+        completion.completion_init()
     try:
         result = click_command().main(args=argv, prog_name="policy", standalone_mode=False)
         return result if isinstance(result, int) else 0

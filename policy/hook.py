@@ -34,6 +34,30 @@ else:
 MAX_EVENT_BYTES_CEILING = 64 * 1024 * 1024
 USAGE = ("usage: policy eval [--agent claude-code] [--event NAME] [--config FILE] [--rules PATH]... [--db FILE] "
          "[--now ISO] [--dry-run] [--explain] [--format host|json] [--timeout SECONDS] < event.json")
+# `policy eval --help` (read without the CLI framework, like the flags): every option, as `policy eval` reads it.
+HELP = USAGE + """
+
+Evaluate one hook event (the host's JSON on stdin) and answer in the host's protocol (stdout, exit code).
+The hook command `policy install` writes. Docs: `policy docs protocol`, `policy docs testing`.
+
+Options:
+  --agent NAME       The host whose protocol stdin and stdout speak (default claude-code): {agents}.
+  --event NAME       The host's name of the event, for hosts whose payloads do not name it (Copilot CLI).
+  --config FILE      This config file instead of the project's (as $POLICY_CONFIG).
+  --rules PATH       Only these rule files or directories, with their default params (repeatable).
+  --db FILE          The fact store (default: config `db`, $POLICY_DB, or $XDG_STATE_HOME/policy/facts.db).
+  --now ISO          Decide at this time, e.g. 2026-11-20T10:00:00+01:00 (its offset is the local zone).
+  --dry-run          Apply no effect, write no log row, do not sleep; stderr says what would have happened.
+  --explain          On stderr: the verdict and why, rule by rule (`policy explain` makes up a call).
+  --format FORMAT    host (default: the host's protocol) or json (one report: verdict, rules, the host's
+                     output, effects, trace).
+  --timeout SECONDS  The host's hook timeout (default: what `policy install` writes); the answer comes before
+                     it.
+  -h, --help         Show this message and exit.
+
+Exit codes and stdout are the host's protocol; when no decision can be made, the answer is the event's fail
+mode (`policy docs protocol#when-no-decision-can-be-made`).
+"""
 # The deadline (docs/security.md#the-deadline). The host kills a hook at its timeout and then lets the tool call
 # through, so the answer must be out before it. The timeout is `--timeout` when given, else the one `policy
 # install` writes for the event (`required_timeout`, from the same rules); DEFAULT_HOOK_TIMEOUT bounds the wait
@@ -219,12 +243,15 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
     from policy.lean import json_dumps
 
     settings = ruleset.settings if ruleset is not None else None
-    payload = raw.decode("utf-8", "replace") if raw is not None and settings is not None and \
-        settings.log_keep_payload else None
+    payload, payload_form = None, None
+    if raw is not None and settings is not None and settings.log_keep_payload != "none":
+        from policy.redact import kept_payload
+
+        payload, payload_form = kept_payload(raw, settings.log_keep_payload)
     cursor = store.execute(
         "INSERT INTO decisions(at, host, event, agent_session, tool, verdict, rule_ids, reason, delay, packs, "
-        "ruleset, latency_ms, effects, payload, error, agent_id, stop_hook_active, continued) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ruleset, latency_ms, effects, payload, error, agent_id, stop_hook_active, continued, payload_form) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, event.host, event.name, event.agent_session, event.tool,
          decision.verdict if decision is not None else None,
          json_dumps(list(decision.rule_ids)) if decision is not None else "[]",
@@ -234,7 +261,7 @@ def log_decision(store: Store, event: Event, decision: Decision | None, ruleset:
          ruleset.digest if ruleset is not None else None,
          round((time.perf_counter() - started) * 1000, 3),
          json_dumps(effects) if effects else None, payload, error, event.agent_id, int(event.stop_hook_active),
-         int(decision is not None and decision.keeps_working)))
+         int(decision is not None and decision.keeps_working), payload_form))
     retention = settings.log_retention_days if settings is not None else 30.0
     if retention > 0 and cursor.lastrowid % 512 == 0:
         store.execute("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at "
@@ -647,7 +674,9 @@ def main(argv: list[str] | None = None, *, exiting: bool = False, stdin: BinaryI
     environ = os.environ if environ is None else environ
     options, problem, now, offset = read_arguments(argv, clock())
     if options.help and problem is None:
-        stdout.write((USAGE + "\n").encode())
+        from policy.adapters import ADAPTERS
+
+        stdout.write(HELP.replace("{agents}", ", ".join(ADAPTERS)).encode())
         return 0
     if problem is not None and stdin.isatty():  # a person at a terminal, not a hook: no event is coming
         stderr.write(f"policy: {problem.one_line()}\n".encode())

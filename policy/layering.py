@@ -2,7 +2,7 @@
 load and the engine's settings.
 
 The user config comes first, then the project config (or --config). The project adds packs and tightens
-settings; it cannot weaken the user level (what counts is in `_Layers.project_setting` and docs/config.md#trust)
+settings; it cannot weaken the user level (what counts is in `_Layers.project_setting` and docs/config.md#trust-what-a-project-config-cannot-weaken)
 unless the user lists the project under `trusted_projects`. Nothing is required; with no config the defaults in
 docs/config.md apply. Only reached when the compiled cache is cold (and by `policy validate`, `doctor`, `install`).
 """
@@ -320,6 +320,12 @@ class _Layers:
                 refuse(("db",), f"keep the fact store outside the project ({value})",
                        "an untrusted project's own store must be inside its directory")
                 return None
+        if key == "log" and "keep_payload" in value and payload_mode(value["keep_payload"]) == "full" and \
+                payload_mode((user or {}).get("keep_payload", "redacted")) != "full":
+            # Secrets kept unredacted: the user decides that, never a project (whose store may be inside it).
+            refuse(("log", "keep_payload"), "keep payloads unredacted",
+                   "the secrets in them would be stored in your fact store")
+            value = {name: item for name, item in value.items() if name != "keep_payload"}
         if not protected:
             return value
         if key == "db":
@@ -455,7 +461,7 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
         defer_as=values.get("defer_as", defaults.defer_as),
         ask_in_bypass=values.get("ask_in_bypass", defaults.ask_in_bypass),
         log_retention_days=float(log.get("retention_days", defaults.log_retention_days)),
-        log_keep_payload=bool(log.get("keep_payload", defaults.log_keep_payload)),
+        log_keep_payload=payload_mode(log.get("keep_payload", defaults.log_keep_payload)),
         db=request.db or values.get("db"),
         max_event_bytes=int(values.get("max_event_bytes", defaults.max_event_bytes)), sources=sources,
         trusted_paths=tuple(layers.trusted_projects), project_kv=layers.granted_kv(),
@@ -466,3 +472,13 @@ def resolve(request: Request, refs: tuple[ConfigRef, ...] | None = None) -> Reso
              for key, source in packs.items()}
     return Resolved(tuple(packs[key] for key in order if key not in layers.disabled), settings,
                     tuple(layers.diagnostics), tuple(documents))
+
+
+def payload_mode(value: Any) -> str:
+    """`log.keep_payload`: redacted, full or none; true is full and false none (what they meant before the
+    redacted form existed)."""
+    if value is True:
+        return "full"
+    if value is False or value is None:
+        return "none"
+    return str(value)

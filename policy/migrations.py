@@ -95,10 +95,17 @@ def _003_agent_transcripts(db: Database) -> None:
     db.table("agent_sessions").add_column("transcript_path", str)
 
 
+def _004_payload_form(db: Database) -> None:
+    # How the decision's payload was kept (log.keep_payload): "redacted" (secrets replaced), "full" (whole: kept
+    # with keep_payload full, or redacted and holding no secret), "too-large" (not kept), or NULL (not kept). `policy replay` says how many of the payloads it ran were redacted.
+    db.table("decisions").add_column("payload_form", str)
+
+
 MIGRATIONS: tuple[tuple[int, str, Callable[[Database], None]], ...] = (
     (1, "initial tables", _001_initial),
     (2, "decisions: agent_id, stop_hook_active, continued", _002_stop_runs),
     (3, "agent_sessions: transcript_path", _003_agent_transcripts),
+    (4, "decisions: payload_form", _004_payload_form),
 )
 LATEST = len(MIGRATIONS)
 
@@ -117,7 +124,9 @@ TABLE_DOCS = {
                       "the status (active/working/waiting/idle/stopped) and the last event.",
     "decisions": "The decision log: one row per `policy eval` (time, host, event, agent session, tool, verdict, "
                  "rule ids, reason, delay, pack revisions, ruleset hash, latency, effects applied; on stops, the "
-                 "subagent's agent_id, stop_hook_active and whether the answer kept the agent working).",
+                 "subagent's agent_id, stop_hook_active and whether the answer kept the agent working; the "
+                 "payload as `log.keep_payload` keeps it (redacted of secrets by default) and `payload_form`, how "
+                 "it was kept, for `policy replay`).",
     "kv": "Generic facts: key -> JSON value, with an optional expiry (`policy fact set`).",
     "source_cache": "Bookkeeping of fact sources: the last value fetched, when, failures in a row and the circuit "
                     "breaker.",

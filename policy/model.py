@@ -224,7 +224,7 @@ class Settings:
     defer_as: str = "ask"  # how PreToolUse renders `defer`: "ask" | "defer" | "deny"
     ask_in_bypass: str = "ask"  # how ask/defer render in bypassPermissions mode: "ask" (as the host) | "deny"
     log_retention_days: float = 30.0
-    log_keep_payload: bool = False
+    log_keep_payload: str = "redacted"  # "redacted" | "full" | "none" (policy.redact)
     db: str | None = None
     max_event_bytes: int = 8 * 1024 * 1024
     sources: tuple[SourceSpec, ...] = ()

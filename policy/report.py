@@ -31,6 +31,24 @@ _UNPRINTABLE = frozenset([*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+_COLORS = {"ok": "32", "warn": "33", "fail": "31"}  # green, yellow, red
+
+
+def colors_on(stream: Any) -> bool:
+    """Whether to color what goes to `stream`: a terminal, unless NO_COLOR is set (no-color.org) or TERM=dumb."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, status: str, on: bool) -> str:
+    """`text` in the color of `status` (ok, warn, fail) when `on`."""
+    return f"\x1b[{_COLORS[status]}m{text}\x1b[0m" if on and status in _COLORS else text
+
+
 def printable(text: str) -> str:
     """`text` with every control character (and bidi override) written as an escape: `\\n`, `\\x1b`, `\\u202e`."""
     if not any(char in _UNPRINTABLE for char in text):

@@ -555,8 +555,10 @@ def _config_schema() -> dict[str, Any]:
                     "properties": {
                 "retention_days": {"type": "number", "minimum": 0,
                                    "description": "Days decisions are kept (default 30; 0 keeps them forever)."},
-                "keep_payload": {"type": "boolean",
-                                 "description": "Keep the whole event payload with each decision (default false)."}}},
+                "keep_payload": {"enum": ["redacted", "full", "none", True, False],
+                                 "description": "Keep each event's payload with its decision, for `policy replay`: "
+                                                "redacted (default: secrets replaced by [REDACTED]), full, or "
+                                                "none (true is full, false none)."}}},
             "sources": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
                         "additionalProperties": source,
                         "description": "Fact sources by name: where facts are refreshed from (a command, an HTTP "

@@ -518,6 +518,9 @@ def _worker(listener: Any, web: Any, notify: int, counters: Any, slot: int, own:
     signal.signal(signal.SIGTERM, end)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # (Ctrl-C reaches the supervisor, which ends the workers)
     resources = Resources()
+    from policy.boards.postgres import hold_connections_with
+
+    hold_connections_with(resources.held)  # the team's shared store: one connection per worker, kept across events
     try:
         listeners = [listener] if web is None else [listener, web]
         while not ending[0]:

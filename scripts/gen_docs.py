@@ -117,8 +117,11 @@ def block_effects() -> str:
     modules = effect_modules()
     parts = []
     for kind, schema in sorted(effect_schemas().items()):
+        outage = getattr(__import__(modules[kind], fromlist=["KINDS"]), "ON_OUTAGE", {}).get(kind)
         parts.append(f"### `{kind}`\n\n{schema.get('description', '')}\n\n"
-                     f"Implemented in `{modules[kind].replace('.', '/')}.py`.")
+                     + (f"While a team's shared store does not answer (docs/team.md#outages): {outage}\n\n"
+                        if outage else "")
+                     + f"Implemented in `{modules[kind].replace('.', '/')}.py`.")
         if schema.get("properties"):
             parts.append(_properties(schema))
         else:
@@ -147,7 +150,10 @@ def block_families() -> str:
         fields = family.fields
         docs = fields if isinstance(fields, dict) else {}
         rows = [[f"`facts.{name}.{field}`", docs.get(field, "")] for field in fields]
-        parts.append(f"### `facts.{name}`\n\n{inspect.getdoc(family) or ''}\n\n" + _table(["field", "meaning"], rows))
+        outage = (f"While a team's shared store does not answer (docs/team.md#outages): {family.on_outage}\n\n"
+                  if family.on_outage else "")
+        parts.append(f"### `facts.{name}`\n\n{inspect.getdoc(family) or ''}\n\n{outage}"
+                     + _table(["field", "meaning"], rows))
     return "\n\n".join(parts)
 
 

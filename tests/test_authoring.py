@@ -8,6 +8,8 @@ import json
 
 from conftest import Env, write
 
+from policy.facts import family_fields
+
 NEW_RULE = """\
   - id: env-files
     events: PreToolUse
@@ -39,7 +41,7 @@ def test_a_type_error_no_longer_hides_a_bad_regex_or_an_unknown_fact(env: Env) -
         "bad.yaml:8:27: bad-regex: invalid regex 'git (push': missing ), unterminated subpattern at position 4\n"
         "    hint: regexes use Python syntax (docs/rules.md#match)\n"
         "bad.yaml:9:11: unknown-fact: unknown fact 'facts.nosuch'\n"
-        "    hint: facts are: agent, attempts, claims, focus, git, kv, transcript, usage\n"
+        f"    hint: facts are: {', '.join(sorted(family_fields()))}\n"
         "bad.yaml:11:13: bad-type: rules[0].reason must be a string, not a boolean\n"
         "    hint: YAML 1.1 reads `no` as the boolean false: quote it ('no')\n"
         "3 errors, 0 warnings in 1 file\n")
@@ -132,3 +134,15 @@ def test_validate_and_test_fail_on_a_stale_install_until_it_is_reinstalled(env: 
     write(env.root / "elsewhere" / "other.yaml", "version: 1\npack: other\nrules:\n"
                                                  "  - {id: x, events: PostToolUse, tools: Read, context: hi}\n")
     assert env.run_text("validate", "elsewhere").stdout == "ok: 1 file valid\n"
+
+
+def test_validate_without_arguments_reports_a_rule_error_once(env: Env) -> None:
+    """The pack is compiled for the config and again for its test file: the error is listed once."""
+    assert env.run("init").returncode == 0
+    pack = env.root / ".policy" / "rules" / "project.yaml"
+    pack.write_text(pack.read_text().replace("    decision: deny", "    decison: deny", 1))
+    result = env.run_text("validate")
+    assert (result.returncode, result.stdout) == (1, (
+        ".policy/rules/project.yaml:15:5: unknown-key: unknown key 'decison' in rules[0]\n"
+        "    hint: did you mean 'decision'?\n"
+        "1 error, 0 warnings in 3 files\n"))

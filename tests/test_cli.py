@@ -64,6 +64,8 @@ Usage: policy test [OPTIONS] [PATHS]...
   Run stateful scenario tests: seeded facts, a fake clock, events with
   expectations.
 
+  Exit 1 when a test fails, 5 when -k selects none (as pytest).
+
   Example: policy test rules/ --coverage --min-coverage 100
 
 Arguments:
@@ -75,6 +77,10 @@ Options:
   --min-coverage N  Fail if any pack's rule coverage is below N percent.
   --format FORMAT   text, json or junit. [default: text]
   -k PATTERN        Only tests whose `file::name` contains PATTERN.
+  --json            Print JSON (the same as --format json).
+  --agent AGENT     The host whose payloads the events become (claude-code,
+                    codex, gemini, cursor, copilot); scenarios it cannot run
+                    are skipped. [default: claude-code]
   -h, --help        Show this message and exit.
 """
 
@@ -85,7 +91,7 @@ def test_help_of_a_group_lists_its_commands(capsys, monkeypatch):
     assert screen.startswith("Usage: policy session [OPTIONS] COMMAND [ARGS]...\n")
     commands = screen.split("Commands:\n", 1)[1]
     assert [line.split()[0] for line in commands.splitlines() if line.startswith("  ") and line[2] != " "] == \
-        ["start", "end", "status"]
+        ["start", "history", "end", "status"]
 
 
 def test_the_help_screens_are_the_same_through_the_console_script(env):

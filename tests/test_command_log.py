@@ -45,7 +45,8 @@ def test_log_lists_filters_and_serialises(env, tmp_path):
     nones = json.loads(env.run_text("log", "--json", "--verdict", "none").stdout)
     assert len(nones) == 1 and nones[0]["tool"] == "Bash"
     text = env.run_text("log", "--limit", "1").stdout.splitlines()
-    assert text[0].split() == ["time", "event", "session", "tool", "verdict", "rules", "reason", "delay"]
+    assert text[0].split() == ["time", "event", "session", "tool", "verdict", "rules", "delay", "reason"]
+    assert max(len(line) for line in text) <= 80  # the reason gets what is left of 80 columns
     assert text[2].split()[2:] == ["PreToolUse", "other-se", "Bash", "deny", "demo/no-rm", "No", "rm."]
 
 

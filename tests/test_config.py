@@ -72,7 +72,7 @@ def test_no_config_means_no_packs_and_the_documented_defaults(project, home):
     assert resolved.settings == Settings()
     assert (resolved.settings.max_delay, resolved.settings.defer_as, resolved.settings.ask_in_bypass,
             resolved.settings.log_retention_days, resolved.settings.log_keep_payload, resolved.settings.db,
-            resolved.settings.max_event_bytes) == (60.0, "ask", "ask", 30.0, False, None, 8 * 1024 * 1024)
+            resolved.settings.max_event_bytes) == (60.0, "ask", "ask", 30.0, "redacted", None, 8 * 1024 * 1024)
     assert [Settings().fail_mode(event) for event in ("PreToolUse", "PermissionRequest", "UserPromptSubmit",
                                                       "Stop", "PostToolUse", "SessionStart")] == \
         ["closed", "closed", "closed", "open", "open", "open"]
@@ -167,21 +167,21 @@ def test_without_user_level_rules_the_project_sets_what_it_likes(project, home):
         defer_as: defer
         ask_in_bypass: ask
         db: state/facts.db
-        log: {retention_days: 1, keep_payload: true}
+        log: {retention_days: 1, keep_payload: none}
         max_event_bytes: 2048
     """)
     resolved = run_resolve(project, home)
     assert rendered(resolved) == []
     assert resolved.settings == Settings(
         fail={"*": "open"}, max_delay=5.0, defer_as="defer", ask_in_bypass="ask", log_retention_days=1.0,
-        log_keep_payload=True, db=str(project / "state" / "facts.db"), max_event_bytes=2048)
+        log_keep_payload="none", db=str(project / "state" / "facts.db"), max_event_bytes=2048)
 
 
 def test_mappings_merge_key_by_key(project, home):
     user_config(home, "log: {retention_days: 90}\nfail: {Stop: closed}\n")
-    write(project / "policy.yaml", "log: {keep_payload: true}\nfail: {PostToolUse: closed}\n")
+    write(project / "policy.yaml", "log: {keep_payload: none}\nfail: {PostToolUse: closed}\n")
     settings = run_resolve(project, home).settings
-    assert (settings.log_retention_days, settings.log_keep_payload) == (90.0, True)
+    assert (settings.log_retention_days, settings.log_keep_payload) == (90.0, "none")
     assert settings.fail == {"Stop": "closed", "PostToolUse": "closed"}
 
 
@@ -226,9 +226,13 @@ WEAKENINGS = [
      "1:1", "change defer_as from 'ask' to 'defer' (it is less strict)", {"defer_as": "ask"}),
     ("db: other.db",
      "1:1", "move the fact store (the user-level rules keep their facts in it)", {"db": None}),
-    ("log: {retention_days: 1, keep_payload: true}",
+    ("log: {retention_days: 1, keep_payload: none}",
      "1:7", "keep decisions for less than 30 days (rules may count past decisions)",
-     {"log_retention_days": 30.0, "log_keep_payload": True}),
+     {"log_retention_days": 30.0, "log_keep_payload": "none"}),
+    # even without user-level rules: a project may keep its store inside itself, and the secrets would be there
+    ("log: {keep_payload: full}",
+     "1:7", "keep payloads unredacted (the secrets in them would be stored in your fact store)",
+     {"log_keep_payload": "redacted"}),
     ("sources: {usage: {kind: command, feeds: usage, argv: [echo, '{}']}}",
      "1:11", "define the command source 'usage' (only a file source in the checklist format is allowed from an untrusted project: others run programs, send requests with your tokens, or write facts other rules read)", {"sources": ()}),
     ("trusted_projects: ['/']",

@@ -13,6 +13,7 @@ import pytest
 from conftest import BIN, IS_ROOT, POLICY_HOOK, ROOT, Env, write
 
 from policy.commands import install
+from policy.migrations import LATEST
 
 HOOK = f"{POLICY_HOOK} --agent claude-code"
 OK_CONFIG = "ok    config  policy.yaml: 1 pack (project), rules on PreToolUse"
@@ -70,7 +71,7 @@ def test_all_good_after_init_and_install(env, project):
         "ok    hooks   .claude/settings.json (project): PreToolUse (Bash)",
         OK_RUNS.replace(HOOK, INSTALLED),
         "policy is enforcing your rules here"])
-    assert doctor(env)[1][1] == store_line(env, "opens, writable, schema version 3, private (0600)")
+    assert doctor(env)[1][1] == store_line(env, f"opens, writable, schema version {LATEST}, private (0600)")
 
 
 def test_json_output(env, project):
@@ -277,7 +278,7 @@ def test_a_store_readable_by_others(env, project):
     assert problems(lines) == [
         f"fail  store   {env.db} is readable by other users (mode 0644); it holds your prompts' decisions and "
         f"sessions; fix: chmod 600 {env.db}"]
-    assert f"ok    store   {env.db}: opens, writable, schema version 3" in lines
+    assert f"ok    store   {env.db}: opens, writable, schema version {LATEST}" in lines
 
 
 def test_a_store_from_a_newer_policy(env, project):
@@ -286,7 +287,7 @@ def test_a_store_from_a_newer_policy(env, project):
     connection.execute("PRAGMA user_version=9")
     connection.close()
     assert problems(doctor(env)[1])[0] == (f"fail  store   {env.db} has schema version 9, newer than this policy "
-                                           "(3); fix: upgrade policy")
+                                           f"({LATEST}); fix: upgrade policy")
 
 
 def test_a_corrupt_store(env, project):

@@ -96,6 +96,28 @@ def test_explain_events_prompts_and_payloads(env: Env) -> None:
         "  claude-code gets: (nothing on stdout)\n")
 
 
+def test_explain_for_every_host_of_the_adapter_registry(env: Env) -> None:
+    """`--agent` makes up that host's payload (its adapter's payload()) and shows that host's answer."""
+    project(env)
+    where, reason = FORCE_PUSH
+    result = env.run_text("explain", "--agent", "gemini", "git push --force")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"call: PreToolUse Bash: git push --force (gemini, in {env.root})\n"
+        "explain: PreToolUse: verdict deny\n"
+        f"  reason: {reason}\n"
+        "  matched:\n"
+        f"    project/no-force-push ({where}): decision deny\n"
+        f'  gemini gets: {{"decision":"deny","reason":"{reason}"}}\n')
+    report = json.loads(env.run_text("explain", "--agent", "codex", "--tool", "Write", "--file", "a.txt",
+                                     "--json").stdout)
+    assert (report["payload"]["tool_name"], report["payload"]["tool_input"]["file_path"]) == (
+        "Write", f"{env.root}/a.txt")  # the canonical event codex's apply_patch became
+    result = env.run_text("explain", "--agent", "codex", "--tool", "Read", "--file", "a.txt")
+    assert (result.returncode, result.stderr) == (
+        2, "policy: usage: Codex CLI has no Read tool (docs/hosts.md lists each host's events and tools)\n")
+
+
 def test_explain_usage_errors_name_the_registry(env: Env) -> None:
     project(env)
     result = env.run_text("explain", "--agent", "claude-cod", "ls")
@@ -107,7 +129,7 @@ def test_explain_usage_errors_name_the_registry(env: Env) -> None:
            "--file src/a.py, --prompt PROMPT, --event Stop, or --payload FILE)\n")
     result = env.run_text("explain", "--event", "PreToolUs", "ls")
     assert (result.returncode, result.stderr) == (
-        2, "policy: usage: unknown event 'PreToolUs' for Claude Code (did you mean 'PreToolUse'?)\n")
+        2, "policy: usage: unknown event 'PreToolUs' (did you mean 'PreToolUse'?)\n")
     # the help lists the agents the adapter registry has
     assert f"The agent host whose payload is made up: {', '.join(agent_names())}." in " ".join(
         env.run_text("explain", "--help").stdout.split())
@@ -126,7 +148,7 @@ def test_eval_explain_is_readable_on_the_shipped_packs(env: Env) -> None:
                                       "start --type personal --intention \"...\" (or --type expected), or send the "
                                       "prompt: !focus personal <what you will do>",
                                       "  matched:"]
-    assert "    focus/require-session: decision deny [facts.focus.active = False, params.external_session = None]" in trace.splitlines()
+    assert "    focus/require-session: decision deny [facts.focus.active = False" in trace
     assert "  skipped:\n    focus/mark-used: an earlier `final` rule of this pack matched\n" in trace
 
 
@@ -134,12 +156,14 @@ def test_explain_reads_the_real_fact_store(env: Env) -> None:
     """A focus session started with the CLI changes the explanation: explain sees the same facts as the hook."""
     write(env.root / "policy.yaml", "version: 1\npacks: [focus]\n")
     before = env.run_text("explain", "ls")
-    shipped = f"{shipped_pack_path('focus')}:73:5"
-    assert f"    focus/require-session ({shipped}): decision deny [facts.focus.active = False, params.external_session = None]\n" in before.stdout
+    line = next(number for number, text in enumerate(open(shipped_pack_path("focus")), 1)
+                if "id: require-session" in text)
+    shipped = f"{shipped_pack_path('focus')}:{line}:5"
+    assert f"    focus/require-session ({shipped}): decision deny [facts.focus.active = False" in before.stdout
     assert env.run("session", "start", "--type", "expected", "--intention", "explain").returncode == 0
     after = env.run_text("explain", "ls")
     assert "verdict none" in after.stdout.splitlines()[1]
-    assert (f"    focus/require-session ({shipped}): when `not facts.focus.active and not (params.external_session "
-            "and…` is False [facts.focus.active = True, params.external_session = None]\n") in after.stdout
+    assert f"    focus/require-session ({shipped}): when `not facts.focus.active" in after.stdout
+    assert "` is False [facts.focus.active = True" in after.stdout
     with sqlite3.connect(env.db) as connection:
         assert connection.execute("SELECT count(*) FROM decisions").fetchone() == (0,)

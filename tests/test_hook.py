@@ -89,12 +89,14 @@ def test_deny_with_its_effect_and_decision_row(env, rules):
     assert (result.returncode, output(result), result.stderr) == (0, TERRAFORM_DENY, b"")
     (row,) = decisions(env)
     assert len(row.pop("ruleset")) == 32 and row.pop("latency_ms") > 0
+    # the payload is kept (redacted of secrets; this one has none: whole)
+    assert json.loads(row.pop("payload")) == event_payload("PreToolUse-Bash")
     assert row == {
         "id": 1, "at": NOW_EPOCH, "host": "claude-code", "event": "PreToolUse", "agent_session": SESSION,
         "tool": "Bash", "verdict": "deny", "rule_ids": '["guard/no-terraform"]',
         "reason": "No terraform apply -auto-approve in billing.", "delay": 0.0, "packs": '{"guard":"r1"}',
         "effects": '[{"rule":"guard/no-terraform","effect":"record","result":"recorded a row in audit"}]',
-        "payload": None, "error": None, "agent_id": None, "stop_hook_active": 0, "continued": 0}
+        "error": None, "agent_id": None, "stop_hook_active": 0, "continued": 0, "payload_form": "full"}
     assert env.rows("SELECT * FROM audit") == [
         {"command": "terraform apply -auto-approve", "session": SESSION, "verdict": "deny"}]
 

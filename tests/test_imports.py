@@ -115,7 +115,7 @@ LAYERS = [
     ("adapters", "tester", "report", "hook", "server"),
     ("engine", "effects", "compiler", "cache", "config", "layering"),
     ("conditions", "expressions", "loader", "schema", "facts", "boards", "store", "migrations", "sources", "labels"),
-    ("model", "errors", "lean", "times", "vocabulary", "client", ""),  # "" is the package itself (policy/__init__.py: __version__)
+    ("model", "errors", "lean", "times", "vocabulary", "client", "redact", ""),  # "" is the package itself (policy/__init__.py: __version__)
 ]
 LAYER = {name: len(LAYERS) - index for index, names in enumerate(LAYERS) for name in names}
 # Imported by the code but not written yet: `policy validate` of a *.test.yaml file and a config with `sources:`

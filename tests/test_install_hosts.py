@@ -553,3 +553,25 @@ def test_doctor_warns_about_another_agents_file_it_cannot_read(env, project):
     assert (f"warn  hooks   {host_file(project, 'cursor')}:1:15: not valid JSON (Expecting property name enclosed "
             "in double quotes) (Cursor ignores it); fix: fix it (Cursor cannot read it either) or move it aside; "
             "nothing was changed") in lines
+
+
+@pytest.mark.parametrize("host, how, fix", [
+    ("copilot", "runs them", ", or keep Claude Code's at --scope user"),
+    ("cursor", "runs them when its third-party hooks are on", "")])
+def test_doctor_warns_when_a_host_also_runs_the_claude_code_hook(env, project, host, how, fix):
+    """Copilot CLI reads a repository's .claude/settings*.json hooks; Cursor, with third-party hooks on, those and
+    ~/.claude/settings.json."""
+    env.run("install", "--scope", "project")
+    installed(env, host)
+    code, lines = doctor_lines(env)
+    assert code == 0
+    assert (f"warn  hooks   {TITLES[host]} also {how}: policy's hook in .claude/settings.json and its own "
+            f"{TITLES[host]} hook both run on each call there (counted twice, the first answering as Claude Code); "
+            f"fix: policy uninstall --scope project if you use only {TITLES[host]} here{fix}") in lines
+    env.run("uninstall", "--scope", "project")
+    env.run("install", "--scope", "user")
+    warned = [line for line in doctor_lines(env)[1] if line.startswith(f"warn  hooks   {TITLES[host]} also")]
+    assert warned == ([] if host == "copilot" else [
+        f"warn  hooks   Cursor also {how}: policy's hook in ~/.claude/settings.json and its own Cursor hook both run "
+        "on each call there (counted twice, the first answering as Claude Code); fix: policy uninstall --scope user "
+        "if you use only Cursor here"])

@@ -3,7 +3,7 @@
 "Older" here means a store whose `PRAGMA user_version` is below migrations.LATEST: version 0 (an empty file, as
 left by a crash between creating the file and migrating it, or an SQLite file that never held a policy schema), or
 a store made by an earlier policy (version 1, before the decision log kept what the Stop loop guard counts). The
-tests also add a migration 4 and open a store created at the latest version: that is what the next schema change
+tests also add a migration 5 and open a store created at the latest version: that is what the next schema change
 will do to every user's store.
 """
 
@@ -32,7 +32,7 @@ TABLES = {
                        "started_at", "updated_at", "ended_at", "transcript_path"),
     "decisions": ("id", "at", "host", "event", "agent_session", "tool", "verdict", "rule_ids", "reason", "delay",
                   "packs", "ruleset", "latency_ms", "effects", "payload", "error", "agent_id", "stop_hook_active",
-                  "continued"),
+                  "continued", "payload_form"),
     "kv": ("key", "value", "updated_at", "expires_at"),
     "source_cache": ("source", "value", "fetched_at", "failures", "last_error", "open_until", "attempted_at",
                      "etag"),
@@ -40,11 +40,11 @@ TABLES = {
 
 
 NAMES = [(1, "initial tables"), (2, "decisions: agent_id, stop_hook_active, continued"),
-         (3, "agent_sessions: transcript_path")]
+         (3, "agent_sessions: transcript_path"), (4, "decisions: payload_form")]
 
 
 def test_latest_schema():
-    assert LATEST == len(MIGRATIONS) == 3
+    assert LATEST == len(MIGRATIONS) == 4
     assert [(number, name) for number, name, _ in MIGRATIONS] == NAMES
     assert table_columns() == TABLES
     assert BOOKKEEPING_TABLES == {"schema_migrations", "meta", "decisions", "source_cache"}
@@ -52,18 +52,18 @@ def test_latest_schema():
 
 def test_new_store_records_its_migrations(tmp_path):
     with Store.open(str(tmp_path / "facts.db")) as store:
-        assert store.value("PRAGMA user_version") == 3
+        assert store.value("PRAGMA user_version") == 4
         rows = store.rows("SELECT version, name, applied_at FROM schema_migrations")
         assert [(row["version"], row["name"]) for row in rows] == NAMES
         assert rows[0]["applied_at"] > 1_700_000_000
     with Store.open(str(tmp_path / "facts.db")) as store:  # reopening applies nothing again
-        assert store.value("SELECT count(*) FROM schema_migrations") == 3
+        assert store.value("SELECT count(*) FROM schema_migrations") == 4
 
 
 def test_empty_schema_is_in_memory_and_empty():
     connection = empty_schema()
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (4,)
         assert connection.execute("SELECT count(*) FROM decisions").fetchone() == (0,)
         assert connection.execute("PRAGMA database_list").fetchone()[2] == ""
     finally:
@@ -76,8 +76,8 @@ def test_zero_byte_file_is_migrated(tmp_path):
     path = tmp_path / "facts.db"
     path.write_bytes(b"")
     with Store.open(str(path)) as store:
-        assert store.value("PRAGMA user_version") == 3
-        assert store.value("SELECT count(*) FROM schema_migrations") == 3
+        assert store.value("PRAGMA user_version") == 4
+        assert store.value("SELECT count(*) FROM schema_migrations") == 4
 
 
 def test_version_0_database_with_other_tables_keeps_them(tmp_path):
@@ -88,7 +88,7 @@ def test_version_0_database_with_other_tables_keeps_them(tmp_path):
     connection.commit()
     connection.close()
     with Store.open(str(path)) as store:
-        assert store.value("PRAGMA user_version") == 3
+        assert store.value("PRAGMA user_version") == 4
         assert store.rows("SELECT text FROM notes") == [{"text": "keep me"}]
 
 
@@ -113,12 +113,28 @@ def test_version_0_database_with_part_of_the_schema_is_refused_untouched(tmp_pat
 def test_newer_store_is_refused(tmp_path):
     path = tmp_path / "facts.db"
     connection = sqlite3.connect(path)
-    connection.execute("PRAGMA user_version = 4")
+    connection.execute("PRAGMA user_version = 5")
     connection.close()
     with pytest.raises(StoreError) as raised:
         Store.open(str(path))
-    assert raised.value.one_line() == (f"db-too-new: the fact store {path} has schema version 4, newer than this "
-                                       "policy knows (3) (upgrade policy, or point --db at another file)")
+    assert raised.value.one_line() == (f"db-too-new: the fact store {path} has schema version 5, newer than this "
+                                       "policy knows (4) (upgrade policy, or point --db at another file)")
+
+
+def test_store_of_version_3_gets_the_payload_form(tmp_path, monkeypatch):
+    """A store of the policy before `policy replay` (version 3) is upgraded on open: its logged decisions keep
+    their rows and payloads, with no payload_form (replay runs them as they are)."""
+    path = str(tmp_path / "facts.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(migrations, "LATEST", 3)
+    monkeypatch.setattr(store_module, "LATEST", 3)
+    with Store.open(path) as store:
+        store.execute("INSERT INTO decisions(at, host, event, payload) VALUES (1, 'claude-code', 'Stop', '{}')")
+    monkeypatch.undo()
+    with Store.open(path) as store:
+        assert store.value("PRAGMA user_version") == 4
+        assert store.rows("SELECT event, payload, payload_form FROM decisions") == [
+            {"event": "Stop", "payload": "{}", "payload_form": None}]
 
 
 def test_store_of_version_1_gets_the_stop_columns(tmp_path, monkeypatch):
@@ -132,7 +148,7 @@ def test_store_of_version_1_gets_the_stop_columns(tmp_path, monkeypatch):
         store.execute("INSERT INTO decisions(at, host, event, verdict) VALUES (1, 'claude-code', 'Stop', 'deny')")
     monkeypatch.undo()
     with Store.open(path) as store:
-        assert store.value("PRAGMA user_version") == 3
+        assert store.value("PRAGMA user_version") == 4
         assert store.rows("SELECT event, verdict, agent_id, stop_hook_active, continued FROM decisions") == [
             {"event": "Stop", "verdict": "deny", "agent_id": None, "stop_hook_active": None, "continued": None}]
 
@@ -141,14 +157,14 @@ def test_store_of_version_1_gets_the_stop_columns(tmp_path, monkeypatch):
 
 @pytest.fixture
 def with_migration_4(monkeypatch):
-    def _004_tool_attempt_duration(db):
+    def _005_tool_attempt_duration(db):
         db["tool_attempts"].add_column("duration_ms", float)
         db["kv"].create_index(["updated_at"])
 
-    def install(step=_004_tool_attempt_duration):
-        monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + ((4, "tool attempt duration", step),))
-        monkeypatch.setattr(migrations, "LATEST", 4)
-        monkeypatch.setattr(store_module, "LATEST", 4)
+    def install(step=_005_tool_attempt_duration):
+        monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + ((5, "tool attempt duration", step),))
+        monkeypatch.setattr(migrations, "LATEST", 5)
+        monkeypatch.setattr(store_module, "LATEST", 5)
 
     return install
 
@@ -160,9 +176,9 @@ def test_store_of_the_latest_version_is_upgraded_in_place(tmp_path, with_migrati
         store.execute("INSERT INTO decisions(at, host, event) VALUES (1, 'h', 'Stop')")
     with_migration_4()
     with Store.open(path) as store:
-        assert store.value("PRAGMA user_version") == 4
+        assert store.value("PRAGMA user_version") == 5
         assert [row["version"] for row in store.rows("SELECT version FROM schema_migrations ORDER BY version")] == [
-            1, 2, 3, 4]
+            1, 2, 3, 4, 5]
         assert store.rows("SELECT tool, verdict, duration_ms FROM tool_attempts") == [
             {"tool": "Bash", "verdict": "allowed", "duration_ms": None}]
         assert store.value("SELECT count(*) FROM decisions") == 1
@@ -174,15 +190,15 @@ def test_a_failing_migration_changes_nothing(tmp_path, with_migration_4):
 
     def broken(db):
         db["tool_attempts"].add_column("half", float)
-        raise RuntimeError("migration 4 failed halfway")
+        raise RuntimeError("migration 5 failed halfway")
 
     with_migration_4(broken)
     with pytest.raises(RuntimeError):
         Store.open(path)
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (4,)
         assert "half" not in [row[1] for row in connection.execute("PRAGMA table_info(tool_attempts)")]
-        assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (3,)
+        assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
     finally:
         connection.close()

@@ -550,3 +550,143 @@ def test_only_the_user_config_names_the_shared_store_and_never_with_a_password(t
         assert resolved.settings.shared_store is None
         assert [(d.code, d.message) for d in resolved.diagnostics] == [
             ("shared-dsn", "store.shared holds a password, and config files are not secret")], dsn
+
+
+def test_doctor_checks_the_shared_store(tmp_path: Path, team: str) -> None:
+    laptop = Machine(tmp_path / "laptop", team)
+    assert laptop.eval("PreToolUse-Bash") == (0, "", "")
+    code, out, err = laptop.run("doctor")
+    assert f"ok    shared  {team}: answers, schema current, 1 active claim on the team's board" in out.splitlines()
+    laptop.env["PGPASSWORD"] = "wrong"
+    code, out, err = laptop.run("doctor")
+    (line,) = [line for line in out.splitlines() if line.startswith("fail  shared  ")]
+    assert line.startswith(f"fail  shared  the shared store {team} refused the connection (")
+    assert 'password authentication failed for user "policy"' in line
+    assert code == 1
+
+
+def test_without_psycopg_the_shared_store_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from policy.errors import StoreError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(StoreError) as raised:
+        SharedBoard(SharedStore("service=team", 1.0), None).claim(S1, ["stack:a"], "x", now=0.0, ttl=60)
+    assert (raised.value.code, raised.value.message, raised.value.hint) == (
+        "shared-no-driver", "the shared store needs psycopg, which is not installed",
+        "pip install 'agent-policy[postgres]' (the config's store.shared names a PostgreSQL server)")
+
+
+# ---- policy serve ---------------------------------------------------------------------------------------------------
+
+def _policy_backends(dsn: str) -> list[int]:
+    """The server processes of connections policy opened (application_name policy), other than this one's."""
+    import psycopg
+
+    with psycopg.connect(dsn, password=pg_server.PASSWORD) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'policy' "
+            "AND pid <> pg_backend_pid() ORDER BY pid").fetchall()]
+
+
+def test_policy_serve_keeps_one_connection_across_events_and_closes_it(tmp_path: Path, team: str) -> None:
+    import shutil
+    import tempfile
+
+    from conftest import Env
+    from test_serve import start_server, through_server
+
+    machine = Machine(tmp_path / "laptop", team)
+    runtime = Path(tempfile.mkdtemp(prefix="policy-t-", dir="/tmp"))  # (a socket path has at most 107 bytes)
+    os.chmod(runtime, 0o700)
+    env = Env(machine.work, {**machine.env, "XDG_RUNTIME_DIR": str(runtime)})
+    env.vars.pop("POLICY_NO_SERVER", None)
+    process = start_server(env, "--workers", "1")
+    try:
+        event = (EVENTS / "PreToolUse-Bash.json").read_bytes()
+        assert _policy_backends(team) == []
+        done = through_server(env, event)
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        assert server_claims(team) == [("stack:billing", S1, 1, True)]
+        held = _policy_backends(team)
+        assert len(held) == 1  # the worker's connection, still open after the event
+        prompt = json.loads((EVENTS / "UserPromptSubmit.json").read_text())
+        done = through_server(env, json.dumps({**prompt, "session_id": S2}).encode())
+        assert done.returncode == 0
+        assert "- stack:billing: session 8f2c1d3e" in json.loads(done.stdout)["hookSpecificOutput"][
+            "additionalContext"]
+        assert _policy_backends(team) == held  # the same connection answered the second event
+    finally:
+        env.run("serve", "stop")
+        process.wait(timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert pg_server.wait_until(lambda: _policy_backends(team) == [], seconds=15)  # closed with the worker
+
+
+def test_the_hook_timeout_policy_install_writes_covers_the_shared_store() -> None:
+    from policy.hook import required_timeout
+    from policy.lean import replace
+    from policy.model import RuleSet, Settings
+
+    local = RuleSet(packs=(), settings=Settings(), digest="")
+    shared = replace(local, settings=Settings(shared_store="service=team", shared_timeout=3.0))
+    # connecting (3 s, at least libpq's 2), then a read and a write (3 s each)
+    assert required_timeout(shared, "PreToolUse") == required_timeout(local, "PreToolUse") + 9
+
+
+def test_every_family_and_effect_on_the_board_declares_what_an_outage_does() -> None:
+    from conftest import ROOT
+
+    from policy.effects import effect_modules
+    from policy.facts import family_class, family_names
+
+    # Who goes through the board, read from the source: a family that builds one, an effect module that asks for
+    # it. A new one fails here until it says what it does while the shared store does not answer.
+    on_board = {path.stem for directory in ("facts", "effects") for path in (ROOT / "policy" / directory).glob("*.py")
+                if "board_for(" in path.read_text() or "context.board()" in path.read_text()}
+    families = {name for name in family_names() if family_class(name).on_outage}
+    effect_kinds = {kind for kind, module in effect_modules().items()
+                    if kind in getattr(__import__(module, fromlist=["KINDS"]), "ON_OUTAGE", {})}
+    assert families == {"claims", "agent"}
+    assert effect_kinds == {"claim", "heartbeat", "release", "agent_status"}
+    assert on_board == {"claims", "agent", "__init__"}  # (effects/__init__: EffectContext.board itself)
+    for module in {module for kind, module in effect_modules().items() if module.rsplit(".", 1)[1] in on_board}:
+        kinds = set(__import__(module, fromlist=["KINDS"]).KINDS)
+        assert kinds <= effect_kinds, module
+
+
+def test_a_claim_lost_between_reading_the_board_and_claiming_is_evaluated_again(tmp_path: Path, team: str,
+                                                                              password: None) -> None:
+    from policy.hook import Options, evaluate_event
+    from policy.store import Store
+
+    environ = isolated_vars(tmp_path)
+    write(tmp_path / "config" / "policy" / "config.yaml", f"packs: [presence]\nstore: {{shared: '{team}'}}\n")
+
+    class RacingStore(Store):
+        """The local store, whose write lock is taken just after another machine's session claimed the stack:
+        the evaluation has read an empty board, and its claim will lose."""
+
+        raced = False
+
+        def begin(self, *, timeout: float | None = None) -> None:
+            if not RacingStore.raced:
+                RacingStore.raced = True
+                other = SharedBoard(SharedStore(team, 5.0), None)
+                assert other.claim(S2, ["stack:billing"], "racing apply", now=time.time(), ttl=900) == (True, [])
+            super().begin(timeout=timeout)
+
+    outcome = evaluate_event((EVENTS / "PreToolUse-Bash.json").read_bytes(), Options(), environ, now=time.time(),
+                             utc_offset=None, cwd=str(tmp_path / "work"), store_opener=RacingStore.open)
+    assert RacingStore.raced
+    answer = decided(outcome.output.stdout)
+    assert answer["permissionDecision"] == "ask"
+    assert re.fullmatch("Another agent session is working on what this command changes:\n"
+                        f'- stack:billing: session 3b9e7f10, "racing apply", {AGE}\n'
+                        "Go ahead only if the user agrees; they may prefer to wait until it is released.",
+                        answer["permissionDecisionReason"]), answer
+    assert outcome.decision is not None
+    assert outcome.decision.rule_ids == ("presence/defer-on-claim-conflict", "presence/claim-before-mutating")
+    assert (outcome.decision.verdict, outcome.decision.effects, outcome.effects) == ("defer", (), ())  # no claim
+    assert server_claims(team) == [("stack:billing", S2, 1, True)]  # the race's winner keeps it; nothing of ours

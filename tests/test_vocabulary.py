@@ -237,3 +237,18 @@ def test_fail_modes_may_name_events_neutrally(env):
     done = env.eval("--agent", "gemini", "--config", "policy.yaml", stdin=gemini)
     assert (done.stdout, done.returncode) == (b"", 2)  # closed, where Stop's default is open
     assert done.stderr.decode().startswith("policy: rules.yaml:6:11: runtime-error: rule broken/x: when `1/0 > 1`")
+
+
+def test_the_transcript_facts_are_claude_codes_only(env):
+    write(env.root / "rules.yaml", "version: 1\npack: p\nrules:\n  - id: t\n    events: stop\n"
+                                   "    context: \"available={{ facts.transcript.available }}\"\n")
+    transcript = env.root / "t.jsonl"
+    transcript.write_text('{"type": "assistant", "message": {"content": [{"type": "text", "text": "hi"}]}}\n')
+    claude = json.loads(event_bytes("Stop"))
+    codex = json.loads((ROOT / "examples" / "events" / "codex" / "Stop.json").read_text())
+    for payload in (claude, codex):
+        payload["transcript_path"] = str(transcript)
+    done = env.eval("--rules", "rules.yaml", stdin=json.dumps(claude).encode())
+    assert json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"] == "available=True"
+    done = env.eval("--agent", "codex", "--rules", "rules.yaml", stdin=json.dumps(codex).encode())
+    assert json.loads(done.stdout) == {"decision": "block", "reason": "available=False"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Protocol
+    from typing import Protocol
 
     from policy.errors import Diagnostic, PolicyError
     from policy.model import Decision, Event, HookOutput, Pack, Settings
@@ -35,11 +35,6 @@ if TYPE_CHECKING:
         # the payload the host would send for a canonical event (Claude Code's shape; `policy test --agent`);
         # ValueError for an event or tool it does not have. Claude Code's adapter has none: its payloads are these.
         def payload(self, event: dict[str, Any]) -> dict[str, Any]: ...
-
-        # optional: the payload the host would send for a described call (`policy explain`)
-        def example_payload(self, *, event: str | None = None, command: str | None = None,
-                            tool: str | None = None, file: str | None = None, prompt: str | None = None,
-                            tool_input: dict[str, Any] | None = None, cwd: str, session: str) -> bytes: ...
 
 # host name -> module
 ADAPTERS: dict[str, str] = {

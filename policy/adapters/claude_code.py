@@ -13,7 +13,7 @@ from __future__ import annotations
 from policy.adapters.common import (OTHER_PARTS, RULE_KEYS, VERDICT_PARTS, EventProtocol, Part, Table, canonical_event,
                                     check_parts, decode_object, event_name_of, named_event, rule_parts)
 from policy.lean import json_dumps
-from policy.model import EVENTS, TOOL_EVENTS, HookOutput
+from policy.model import EVENTS, HookOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -297,52 +297,11 @@ def known_event(event_name: str) -> bool:
     return event_name in EVENTS
 
 
-# ---- events made up from a description (`policy explain`, `policy replay` of exported calls) --------------------
+def example_payload(**described: Any) -> bytes:
+    """The payload Claude Code would send for a described call (`policy explain`): the canonical event itself."""
+    from policy.adapters.common import example_payload as made_up
 
-# The input fields Claude Code's file tools send, and what a made-up event gives the others.
-_FILE_TOOL_INPUTS: dict[str, dict[str, Any]] = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
-                     "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
-
-
-def example_payload(*, event: str | None = None, command: str | None = None, tool: str | None = None,
-                    file: str | None = None, prompt: str | None = None, tool_input: dict[str, Any] | None = None,
-                    cwd: str, session: str) -> bytes:
-    """The payload Claude Code would send for a described call: a shell command (the Bash tool), a file (`tool`
-    on `file`, Edit by default), a prompt (UserPromptSubmit), or any event and tool with `tool_input`. The event
-    defaults to PreToolUse for a tool call."""
-    import os
-
-    from policy.errors import UsageError, did_you_mean
-
-    tool_input = dict(tool_input or {})
-    if command is not None:
-        tool = tool or "Bash"
-        tool_input.setdefault("command", command)
-        tool_input.setdefault("description", "")
-    if file is not None:
-        tool = tool or "Edit"
-        tool_input.setdefault("file_path", file if os.path.isabs(file) else os.path.join(cwd, file))
-        for key, value in _FILE_TOOL_INPUTS.get(tool, {}).items():
-            tool_input.setdefault(key, value)
-    name = event or ("UserPromptSubmit" if prompt is not None and tool is None else
-                     "PreToolUse" if tool is not None or tool_input else "UserPromptSubmit")
-    if not known_event(name):
-        raise UsageError(f"unknown event {name!r} for Claude Code", hint=did_you_mean(name, EVENTS)
-                         or "events: " + ", ".join(EVENTS))
-    data: dict[str, Any] = {"session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
-                            "hook_event_name": name}
-    if name in TOOL_EVENTS:
-        if tool is None:
-            raise UsageError(f"{name} is a tool event: say which call", hint="give a command, or --tool NAME "
-                             "(with --file PATH or --input JSON)")
-        data.update(tool_name=tool, tool_input=tool_input, tool_use_id="policy-explain")
-        if name in ("PostToolUse", "PostToolUseFailure"):
-            data.setdefault("tool_response", {})
-    elif name == "UserPromptSubmit":
-        data["prompt"] = prompt or ""
-    elif name in ("Stop", "SubagentStop"):
-        data["stop_hook_active"] = False
-    return json_dumps(data).encode()
+    return made_up(name, lambda event: event, **described)
 
 
 # ---- Claude Code's http hooks (`policy install --transport http`, docs/serve.md#http-hooks) ------------------

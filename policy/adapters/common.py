@@ -336,12 +336,60 @@ def renamed(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names.get(key, key): value for key, value in fields.items()}
 
 
+# ---- events made up from a description (`policy explain`) ------------------------------------------------------
+
+# The input fields Claude Code's file tools send, and what a made-up event gives the others.
+_FILE_TOOL_INPUTS: dict[str, dict[str, Any]] = {"Edit": {"old_string": "", "new_string": "", "replace_all": False}, "Write": {"content": ""},
+                                                 "Read": {}, "MultiEdit": {"edits": []}, "NotebookEdit": {"new_source": ""}}
+
+
+def described_event(*, event: str | None = None, command: str | None = None, tool: str | None = None,
+                    file: str | None = None, prompt: str | None = None, tool_input: dict[str, Any] | None = None,
+                    cwd: str, session: str) -> dict[str, Any]:
+    """The canonical event (Claude Code's shape, which each adapter's `payload()` turns into its host's) for a
+    described call: a shell command (the Bash tool), a file (`tool` on `file`, Edit by default), a prompt
+    (UserPromptSubmit), or any event and tool with `tool_input`. The event defaults to PreToolUse for a tool
+    call. Canonical names only (`--event PreToolUse`, `--tool Edit`)."""
+    import os
+
+    from policy.errors import UsageError, did_you_mean
+    from policy.model import EVENTS
+
+    tool_input = dict(tool_input or {})
+    if command is not None:
+        tool = tool or "Bash"
+        tool_input.setdefault("command", command)
+        tool_input.setdefault("description", "")
+    if file is not None:
+        tool = tool or "Edit"
+        tool_input.setdefault("file_path", file if os.path.isabs(file) else os.path.join(cwd, file))
+        for key, value in _FILE_TOOL_INPUTS.get(tool, {}).items():
+            tool_input.setdefault(key, value)
+    name = event or ("UserPromptSubmit" if prompt is not None and tool is None else
+                     "PreToolUse" if tool is not None or tool_input else "UserPromptSubmit")
+    if name not in EVENTS:
+        raise UsageError(f"unknown event {name!r}", hint=did_you_mean(name, EVENTS) or "events: " + ", ".join(EVENTS))
+    data: dict[str, Any] = {"session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
+                            "hook_event_name": name}
+    if name in TOOL_EVENTS:
+        if tool is None:
+            raise UsageError(f"{name} is a tool event: say which call", hint="give a command, or --tool NAME "
+                             "(with --file PATH or --input JSON)")
+        data.update(tool_name=tool, tool_input=tool_input, tool_use_id="policy-explain")
+        if name in ("PostToolUse", "PostToolUseFailure"):
+            data.setdefault("tool_response", {})
+    elif name == "UserPromptSubmit":
+        data["prompt"] = prompt or ""
+    elif name in ("Stop", "SubagentStop"):
+        data["stop_hook_active"] = False
+    return data
+
+
 def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any]], *, event: str | None = None,
                     **described: Any) -> bytes:
     """The payload `host` would send for a described call (`policy explain --agent HOST`): the call as Claude Code
     would send it, in the host's shape (`to_host`, the adapter's `payload`). `event` may be the host's name for
     it, the neutral one or Claude Code's. Raises UsageError for an event or tool the host does not have."""
-    from policy.adapters import claude_code
     from policy.errors import UsageError
     from policy.lean import json_dumps
     from policy.vocabulary import canonical_event as neutral, host_event
@@ -349,7 +397,7 @@ def example_payload(host: str, to_host: Callable[[dict[str, Any]], dict[str, Any
     if event is not None:
         found = host_event(host, event)
         event = found.canonical if found else neutral(event)
-    canonical = json_loads(claude_code.example_payload(event=event, **described).decode())
+    canonical = described_event(event=event, **described)
     try:
         return json_dumps(to_host(canonical)).encode()
     except ValueError as error:

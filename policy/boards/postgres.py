@@ -1,8 +1,9 @@
 """The shared board: claims and agent sessions of a whole team on one PostgreSQL server (psycopg 3, the optional
 `postgres` extra), named by `store: {shared: "postgresql://…"}` in the user config (docs/team.md).
 
-- One connection per process and DSN (`policy serve` keeps it for its user; a hook process opens it when a rule
-  first reaches the board, and only then imports psycopg). It is opened with the configured timeout, and every
+- One connection per process and DSN: a hook process that evaluates in-process opens it when a rule first
+  reaches the board (and only then imports psycopg); a `policy serve` worker keeps it in its per-user resources
+  across events (`hold_connections_with`), and closes it when it ends. It is opened with the configured timeout, and every
   statement is bounded by the same timeout on the client side (a watchdog shuts the socket down), so a server that
   is down, slow or unreachable costs at most that long; the next use connects again (reconnection).
 - Times are the server's clock (`clock_timestamp()`), shifted to the caller's clock in the rows returned: machines
@@ -97,12 +98,7 @@ class SharedStore:
     def _connect(self) -> Any:
         import math
 
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError("the shared store needs psycopg, which is not installed", code="shared-no-driver",
-                             hint="pip install 'agent-policy[postgres]' (the config's store.shared names a "
-                                  "PostgreSQL server)") from None
+        psycopg = driver()
         try:
             connection = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(2, math.ceil(self.timeout)),
                                          application_name="policy")
@@ -122,8 +118,7 @@ class SharedStore:
         one evaluation waits for a silent server once, not once per fact and effect."""
         import time
 
-        import psycopg
-
+        psycopg = driver()
         if self.outage is not None and time.monotonic() < self.retry_at:
             raise self.outage
         self.outage = None
@@ -189,12 +184,27 @@ class SharedStore:
             self.connection = None
 
 
+def driver() -> Any:
+    """psycopg, imported on first use (never on a path that reaches no shared fact or effect)."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("the shared store needs psycopg, which is not installed", code="shared-no-driver",
+                         hint="pip install 'agent-policy[postgres]' (the config's store.shared names a PostgreSQL "
+                              "server)") from None
+    return psycopg
+
+
 def outage(error: BaseException, dsn: str, *, timed_out: bool = False) -> BoardOutage:
     """The error of an unreachable or silent server, with libpq's first line and the DSN (never a password: the
     config refuses DSNs that hold one)."""
     first = (str(error).strip().splitlines() or [type(error).__name__])[0]
     if timed_out or "timeout" in first.lower():
         return BoardOutage(f"the shared store {dsn} did not answer in time ({first})")
+    if "authentication" in first or "does not exist" in first or "permission denied" in first:
+        return BoardOutage(f"the shared store {dsn} refused the connection ({first})",
+                           hint="check the role, the database and the password (PGPASSWORD, ~/.pgpass or the "
+                                "service file; docs/team.md)")
     return BoardOutage(f"the shared store {dsn} is unreachable ({first})")
 
 
@@ -226,10 +236,22 @@ def migrate(connection: Any) -> int:
 
 
 _STORES: dict[tuple[str, float], SharedStore] = {}
+# Where a resident process keeps its connections instead (`policy serve`: each worker's per-user Resources.held,
+# which closes them when the worker ends): a function (name, opener) -> the resource.
+_holder: list[Callable[[str, Callable[[], Any]], Any]] = []
+
+
+def hold_connections_with(held: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Keep every shared store's connection of this process in `held(name, opener)` from now on (policy serve's
+    worker calls it with its Resources.held once, when it starts)."""
+    _holder[:] = [held]
 
 
 def shared_store(dsn: str, timeout: float) -> SharedStore:
-    """The process's connection to `dsn` (made on first use): `policy serve` keeps it across requests."""
+    """The process's connection to `dsn` (made on first use): kept for the process, or in the resources of the
+    resident `policy serve` worker that answers the event, across its events."""
+    if _holder:
+        return _holder[0](f"shared-store {timeout:g} {dsn}", lambda: SharedStore(dsn, timeout))  # type: ignore[no-any-return]
     key = (dsn, timeout)
     found = _STORES.get(key)
     if found is None:

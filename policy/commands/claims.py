@@ -91,7 +91,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
     assert mine is not None
     if as_json:
         _shared.emit_json({"claimed": mine, "co_claimers": others})
-        return 0
+        return 1 if others else 0  # held by others too: recorded, but the caller must not go ahead unasked
     until = board_facts.since(mine["expires_at"], moment, offset)
     lines = [f"claimed {label} until {until} (ttl {_duration(seconds)})"
              + (f", fence {mine['fence']}" if mine.get("fence") is not None else "")]
@@ -103,7 +103,7 @@ def claim_command(label: str, purpose: str, *, ttl: str | None, session: str | N
         lines.append(f"Defer to the user: tell them what the other session{' is' if single else 's are'} doing "
                      f"and ask before you mutate it. If you wait, drop your claim: policy release {label}")
     typer.echo("\n".join(lines))
-    return 0
+    return 1 if others else 0
 
 
 def heartbeat_command(*, session: str | None, db: str | None, as_json: bool, now: str | None) -> int:
@@ -147,8 +147,8 @@ def release_command(label: str | None, *, all_mine: bool, session: str | None, d
     else:
         short = short_session(agent_session)
         typer.echo(f"session {short} holds no active claim on {label}" if label else
-                   f"session {short} holds no active claims")
-    return 0
+                   f"session {short} holds no active claims", err=True)
+    return 0 if released else 1
 
 
 def _listing(rows: list[dict[str, Any]], board: Board, empty: str, moment: float, offset: int | None,
@@ -224,7 +224,7 @@ def register(app: typer.Typer) -> None:
                                                    "(default: 15m)."),
         session: str = session_option, db: str = db_option, as_json: bool = json_option, now: str = now_option,
     ) -> None:
-        """Claim a shared resource you are about to mutate; says who else holds it (then defer to the user).
+        """Claim a shared resource you are about to mutate; exit 1 when others hold it too (then defer to the user).
 
         Example: policy claim node:k8s-node1 --purpose "GPU driver upgrade"
         """
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         all_mine: bool = typer.Option(False, "--all-mine", help="Release every claim of your session."),
         session: str = session_option, db: str = db_option, as_json: bool = json_option, now: str = now_option,
     ) -> None:
-        """Release one of your session's claims, or all of them.
+        """Release one of your session's claims, or all of them; exit 1 when there was none to release.
 
         Example: policy release stack:billing
         """

@@ -4,8 +4,9 @@ Checks the configuration and rule files (as `policy validate`), the hooks in eve
 Code, Codex CLI, Gemini CLI, Cursor, Copilot CLI; for each agent policy is installed for: present, pointing at an
 executable, long enough timeout in the host's unit, covering every event and tool the rules use, not installed
 twice, not switched off by the host's own settings, and actually running: the installed command is run once as the
-host would, with a `--dry-run` event in the host's format), the fact store (opens, writable, schema version, private to the user) and the editor schemas
-`policy init` copied. Exit 1 when a check fails; warnings do not fail.
+host would, with a `--dry-run` event in the host's format), the fact store (opens, writable, schema version, private
+to the user), the team's shared store when the user config names one (answers in time, schema current) and the
+editor schemas `policy init` copied. Exit 1 when a check fails; warnings do not fail.
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ else:
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    area: str  # "config" | "hooks" | "store" | "schemas"
+    area: str  # "config" | "hooks" | "store" | "shared" | "schemas"
     status: str  # "ok" | "warn" | "fail"
     message: str
     fix: str = ""
 
-    def render(self) -> str:
-        return f"{self.status:<4}  {self.area:<7} {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
+    def render(self, color: bool = False) -> str:
+        from policy.report import paint
+
+        return f"{paint(self.status, self.status, color)}{' ' * (4 - len(self.status))}  {self.area:<7} " \
+               f"{self.message}" + (f"; fix: {self.fix}" if self.fix else "")
 
 
 # ---- config and rules --------------------------------------------------------------------------------------------
@@ -191,6 +195,30 @@ def check_hooks(environ: dict[str, str], project: str, ruleset: RuleSet | None) 
                                "policy install --agent auto (or --agent NAME)")]
     for agent, scopes in found.items():
         checks += _check_host(agent, scopes, environ, project, ruleset)
+    return checks + _claude_hooks_read_by_others(found, environ, project)
+
+
+# Hosts that also run Claude Code's hooks (docs/install.md#agents-that-run-claude-codes-hooks-too): Copilot CLI those of the
+# repository's `.claude/settings.json` and `.claude/settings.local.json`; Cursor, with its third-party hooks on, those
+# and the user's `~/.claude/settings.json`.
+_READS_CLAUDE_SETTINGS = {"copilot": ("runs them", ("project", "local")),
+                          "cursor": ("runs them when its third-party hooks are on", ("project", "local", "user"))}
+
+
+def _claude_hooks_read_by_others(found: Found, environ: dict[str, str], project: str) -> list[Check]:
+    """A warning when policy is installed for Claude Code where a host that runs Claude Code's hooks reads them,
+    and for that host too: policy then runs twice per call there (once answering as Claude Code), and counts,
+    paces and logs every call twice."""
+    checks = []
+    for agent, (how, scopes) in _READS_CLAUDE_SETTINGS.items():
+        claude = [scope for scope in scopes if scope in found.get(install.DEFAULT_AGENT, {})]
+        if claude and agent in found:
+            files = " and ".join(install.shown(install.settings_path(scope, environ, project)) for scope in claude)
+            checks.append(Check("hooks", "warn", f"{install.title(agent)} also {how}: policy's hook in {files} and "
+                                f"its own {install.title(agent)} hook both run on each call there (counted twice, "
+                                "the first answering as Claude Code)",
+                                f"policy uninstall --scope {claude[0]} if you use only {install.title(agent)} here"
+                                + (", or keep Claude Code's at --scope user" if "user" not in scopes else "")))
     return checks
 
 
@@ -383,6 +411,31 @@ def check_store(db: str) -> list[Check]:
     return checks
 
 
+# ---- the team's shared store -------------------------------------------------------------------------------------
+
+def check_shared(settings: Any) -> list[Check]:
+    """When the user config names a shared store: it answers within its timeout, and its schema is this policy's
+    (migrated on the way, as the first hook would). docs/team.md."""
+    if settings is None or settings.shared_store is None:
+        return []
+    import time
+
+    from policy.boards.postgres import SharedBoard, shared_store
+    from policy.errors import StoreError
+
+    board = SharedBoard(shared_store(settings.shared_store, settings.shared_timeout), None)
+    try:
+        claims = board.active(now=time.time())  # a read never raises an outage: it says so in `outage`
+    except StoreError as error:  # no driver, a schema newer than this policy
+        return [Check("shared", "fail", error.message, error.hint)]
+    if board.outage is not None:
+        return [Check("shared", "fail", board.outage, "check the server, the network and the credentials "
+                      "(PGPASSWORD, ~/.pgpass, the service file); meanwhile claims answer ask, or the fail mode "
+                      "with on_outage: fail (docs/team.md#outages)")]
+    return [Check("shared", "ok", f"{settings.shared_store}: answers, schema current, {len(claims)} active "
+                                  f"claim{'s' * (len(claims) != 1)} on the team's board")]
+
+
 # ---- editor schemas ------------------------------------------------------------------------------------------------
 
 def check_schemas(project: str) -> list[Check]:
@@ -413,6 +466,7 @@ def diagnose(environ: dict[str, str], cwd: str) -> list[Check]:
     checks, ruleset = check_config(cwd, environ)
     # the store `policy eval` would use here; checked before the hooks' dry run opens (and so creates) it
     checks += check_store((ruleset.settings.db if ruleset is not None else None) or default_path(environ))
+    checks += check_shared(ruleset.settings if ruleset is not None else None)
     checks += check_hooks(environ, project, ruleset)
     checks += check_schemas(project)
     return checks
@@ -427,8 +481,13 @@ def doctor(*, as_json: bool, environ: dict[str, str], cwd: str) -> int:
 
         emit_json({"ok": not failed, "checks": [asdict(check) for check in checks]})
     else:
+        import sys
+
+        from policy.report import colors_on
+
+        color = colors_on(sys.stdout)
         for check in checks:
-            typer.echo(check.render())
+            typer.echo(check.render(color))
         warned = sum(1 for check in checks if check.status == "warn")
         typer.echo(f"{failed} problem{'s' * (failed != 1)}: policy is not fully enforcing your rules here"
                    if failed else "policy is enforcing your rules here"

@@ -1,8 +1,10 @@
 """`policy explain`: what the rules here would decide on a call, and why, rule by rule, without doing anything.
 
 The call is described (`policy explain 'git push --force'`, `--tool Edit --file src/a.py`, `--prompt TEXT`,
-`--event Stop`) or given whole (`--payload FILE`, `-` for stdin). A described call becomes the payload the agent's
-host would send: the adapter of `--agent` builds it (`example_payload`), so every host in the adapter registry
+`--event Stop`) or given whole (`--payload FILE`, `-` for stdin). A described call becomes the canonical event
+(policy.adapters.common.described_event) and then the payload the agent's host would send, by the adapter of
+`--agent` (its `example_payload`, through its `payload()` as for `policy test --agent`; `--event` may be the
+host's name for the event, the neutral one or Claude Code's): every host in the adapter registry
 (policy.adapters.ADAPTERS) can be asked about. The payload is then evaluated exactly as `policy eval --dry-run
 --explain` does, against the real configuration and fact store: no effect is applied, nothing is logged, nothing
 sleeps.
@@ -59,12 +61,18 @@ def described_payload(adapter: Any, *, event: str | None, command: str | None, t
         raise UsageError("nothing to explain: describe a call",
                          hint="policy explain 'git push --force', --tool Edit --file src/a.py, --prompt PROMPT, "
                               "--event Stop, or --payload FILE")
-    build = getattr(adapter, "example_payload", None)
+    build = getattr(adapter, "example_payload", None)  # every adapter of the registry has one
     if build is None:
-        raise UsageError(f"the {adapter.name} adapter cannot make up its host's payloads",
+        raise UsageError(f"the {agent_of(adapter)} adapter cannot make up its host's payloads",
                          hint="pass a real payload: --payload FILE")
     return bytes(build(event=event, command=command, tool=tool, file=file, prompt=prompt, tool_input=fields,
                        cwd=cwd, session=session))
+
+
+def agent_of(adapter: Any) -> str:
+    from policy.adapters import ADAPTERS
+
+    return next(name for name, module in ADAPTERS.items() if module == adapter.__name__)
 
 
 def evaluate(raw: bytes, *, agent: str, rules: list[str], config: str | None, db: str | None, now: str | None,
@@ -92,7 +100,7 @@ def described(outcome: Outcome, agent: str) -> str:
         return ""
     what = ""
     tool_input = event.tool_input or {}
-    for key in ("command", "file_path", "path", "pattern", "url"):
+    for key in ("file_path", "command", "path", "pattern", "url"):
         if isinstance(tool_input.get(key), str):
             what = tool_input[key]
             if key == "file_path" and event.data.get("cwd"):

@@ -28,7 +28,7 @@ STARTER_TESTS = os.path.join(RULES_DIR, "project.test.yaml")
 CONFIG_TEMPLATE = """\
 # policy: which rules Claude Code's hooks enforce in this project. Reference: docs/config.md.
 # Check it with `policy validate`. Your user config (~/.config/policy/config.yaml) is read first; this file adds to it
-# and may tighten, never loosen, what the user config sets (docs/config.md#trust).
+# and may tighten, never loosen, what the user config sets (docs/config.md#trust-what-a-project-config-cannot-weaken).
 version: 1
 
 # Shipped packs ({shipped}), each with optional param overrides.
@@ -59,7 +59,7 @@ rules:
 # The decision log: how many days decisions are kept (0: forever), and whether whole payloads are kept.
 # log:
 #   retention_days: 30
-#   keep_payload: false
+#   keep_payload: redacted     # for `policy replay`; full keeps secrets too, none keeps no payload
 
 # The fact store. Default: $POLICY_DB, else ~/.local/state/policy/facts.db (shared by all your projects).
 # db: ~/.local/state/policy/facts.db
@@ -222,8 +222,77 @@ def write_files(directory: str, files: list[tuple[str, str]], *, force: bool) ->
     return outcomes
 
 
+def with_packs(text: str, file: str, names: list[str]) -> tuple[str, list[str]]:
+    """The config text with the shipped packs `names` added to its `packs:` (block or flow list, or a new key),
+    every other byte kept; and the names it added (those not there already)."""
+    from policy.loader import parse_yaml
+
+    document = parse_yaml(text, file)
+    data = document.data if isinstance(document.data, dict) else None
+    if data is None or document.diagnostics:
+        raise UsageError(f"{file} cannot be read as a config, so no pack is added to it",
+                         hint="`policy validate` shows what is wrong")
+    present = data.get("packs")
+    if present is not None and not isinstance(present, list):
+        raise UsageError(f"`packs:` in {file} is not a list", hint="packs: [focus, presence]")
+    have = {item if isinstance(item, str) else item.get("name") for item in present or ()
+            if isinstance(item, (str, dict))}
+    added = [name for name in names if name not in have]
+    if not added:
+        return text, []
+    lines = text.splitlines(keepends=True)
+    if present is None:
+        return text + ("" if text.endswith("\n") or not text else "\n") + \
+            "packs:\n" + "".join(f"  - name: {name}\n" for name in added), added
+    key_line = document.keys[("packs",)][0] - 1
+    value_line, value_col = document.values[("packs",)]
+    line = lines[value_line - 1]
+    if line[value_col - 1:].startswith("["):  # a flow list: add inside its brackets, on its line
+        close = line.index("]", value_col - 1) if "]" in line[value_col - 1:] else -1
+        if close < 0:
+            raise UsageError(f"`packs:` in {file} spans lines in [...] form", hint="add the packs by hand")
+        inside = line[value_col:close].strip()
+        lines[value_line - 1] = line[:close] + (", " if inside else "") + ", ".join(added) + line[close:]
+        return "".join(lines), added
+    first = lines[document.values[("packs", 0)][0] - 1]
+    indent = first[:len(first) - len(first.lstrip())]
+    end = key_line + 1  # after the last line of the block (its items are indented, or start with "-")
+    for index in range(key_line + 1, len(lines)):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#") and not lines[index][0].isspace() and \
+                not lines[index].startswith("-"):
+            break
+        if stripped and (lines[index][0].isspace() or lines[index].startswith("-")):  # (its comments too)
+            end = index + 1
+    if end and not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    lines[end:end] = [f"{indent}- name: {name}\n" for name in added]
+    return "".join(lines), added
+
+
+def add_packs(directory: str, names: list[str]) -> tuple[str, list[str]] | None:
+    """Add the packs to the existing project config; (its path, the packs added), or None when there is none."""
+    relative = config_file(directory)
+    path = os.path.join(directory, relative)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    changed, added = with_packs(text, relative, names)
+    if added:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(changed)
+    return relative, added
+
+
 def init(directory: str, *, packs: list[str], force: bool = False) -> int:
-    outcomes = write_files(directory, planned_files(directory, packs), force=force)
+    extended = add_packs(directory, packs) if packs and not force else None
+    if extended is not None:  # an existing config gains the packs; the rest of it stays as it is
+        relative, added = extended
+        typer.echo(f"{'added' if added else 'unchanged':<9}  {relative}"
+                   + (f" (packs: {', '.join(added)})" if added else f" (it has {', '.join(packs)} already)"))
+    outcomes = write_files(directory, [(path, text) for path, text in planned_files(directory, packs)
+                                       if extended is None or path != extended[0]], force=force)
     for relative, what in outcomes:
         typer.echo(f"{what:<9}  {relative}")
     kept = [relative for relative, what in outcomes if what == "kept"]
@@ -242,6 +311,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
     ) -> None:
         """Set up policy in the current directory: policy.yaml, a starter rule with its tests, editor schemas.
+
+        With --packs and a config that exists, the packs are added to its `packs:` (the rest stays as it is).
 
         Example: policy init --packs focus,pacing
         """

@@ -90,8 +90,10 @@ def status_section(store: Store, now: float, utc_offset: int | None) -> tuple[st
 # ---- the verbs ------------------------------------------------------------------------------------------------------
 
 def session_start(store: Store, now: float, *, session_type: str, intention: str, params: dict[str, Any],
-                  utc_offset: int | None = None, as_json: bool = False) -> int:
-    """Start a session; 1 (with the reason) when it is refused."""
+                  minutes: float | None = None, utc_offset: int | None = None, as_json: bool = False) -> int:
+    """Start a session (of `minutes`, else the pack's session_minutes); 1 (with the reason) when it is refused."""
+    if minutes is not None and not minutes > 0:
+        raise UsageError(f"--minutes must be more than 0, not {minutes:g}", hint=START_EXAMPLE + " --minutes 50")
     if session_type not in focus.SESSION_TYPES:
         raise UsageError(f"--type must be expected or personal, not {session_type!r}", hint=START_EXAMPLE)
     if not intention.strip():
@@ -102,7 +104,8 @@ def session_start(store: Store, now: float, *, session_type: str, intention: str
         if refused is None:
             try:
                 focus.start_session(store, now, session_type=session_type, intention=intention,
-                                    minutes=params.get("session_minutes"), break_minutes=params.get("break_minutes"))
+                                    minutes=minutes if minutes is not None else params.get("session_minutes"),
+                                    break_minutes=params.get("break_minutes"))
             except ValueError as error:
                 raise UsageError(f"the focus pack's params are wrong: {error}",
                                  hint="fix the focus pack's params in your policy config") from None
@@ -191,6 +194,55 @@ def break_start(store: Store, now: float, *, minutes: float, utc_offset: int | N
     return 0
 
 
+def break_end(store: Store, now: float, *, skip: bool = False, utc_offset: int | None = None,
+              as_json: bool = False) -> int:
+    """End the running break now; with `skip`, also the break after the running session. 1 when there is none."""
+    with store.transaction():
+        was_until = focus.end_break(store, now)
+        skipped = focus.skip_next_break(store, now) if skip and was_until is None else None
+    if as_json:
+        _shared.emit_json({"ended": was_until is not None, "was_until": was_until,
+                           "skipped_after_session": skipped})
+    elif was_until is not None:
+        typer.echo(f"Break ended at {format_clock(now, utc_offset=utc_offset)} ({mmss(focus.countdown(was_until, now))} "
+                   "early): the agent may work again.")
+    elif skipped is not None:
+        typer.echo(f"No break after this focus session (session {skipped}).")
+    else:
+        typer.echo("No break running" + (", and no focus session whose break to skip." if skip else "."), err=True)
+    return 0 if was_until is not None or skipped is not None else 1
+
+
+def history_rows(rows: list[dict[str, Any]], utc_offset: int | None) -> list[list[str]]:
+    from policy.times import format_local
+
+    table = []
+    for row in rows:
+        intention = " ".join(str(row["intention"] or "").split())
+        table.append([str(row["id"]), format_local(row["started_at"], utc_offset=utc_offset)[5:16], row["type"],
+                      intention if len(intention) <= 22 else intention[:21] + "…",
+                      mmss(row["focused"]) + "/" + mmss(row["planned_minutes"] * 60),
+                      "running" if row["running"] else row["end_reason"] or "-",
+                      mmss(row["break_taken"]) if row["break_taken"] else "-"])
+    return table
+
+
+def session_history(store: Store, now: float, *, since: str, limit: int, utc_offset: int | None = None,
+                    as_json: bool = False) -> int:
+    from policy import report
+    from policy.times import parse_duration
+
+    rows = focus.history(store, now, since=now - parse_duration(since, what="--since"), limit=limit)
+    if as_json:
+        _shared.emit_json(rows)
+    elif not rows:
+        typer.echo(f"no focus sessions in the last {since}")
+    else:
+        typer.echo(report.table(["id", "started", "type", "intention", "focused", "end", "break"],
+                                history_rows(rows, utc_offset), align="rllllrr"))
+    return 0
+
+
 def break_status(store: Store, now: float, *, utc_offset: int | None = None, as_json: bool = False) -> int:
     state = focus.read_state(store, now)
     if as_json:
@@ -221,17 +273,33 @@ def register(app: typer.Typer) -> None:
     def start_command(
         session_type: str = typer.Option(..., "--type", help="expected (work you are expected to do) or personal."),
         intention: str = typer.Option(..., "--intention", help="What you will do, in a few words."),
+        minutes: float = typer.Option(None, "--minutes", help="The session's length (default: the focus pack's "
+                                                              "session_minutes)."),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
         db: str = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP),
     ) -> None:
         """Start a focus session; refused (exit 1) in a break, while one runs, past the cutoff or a daily maximum.
 
-        Example: policy session start --type personal --intention "fix the login bug"
+        Example: policy session start --type personal --intention "fix the login bug" --minutes 50
         """
         params = _shared.pack_params("focus")
         with _shared.open_store(db) as store:
             raise typer.Exit(session_start(store, _shared.now(), session_type=session_type, intention=intention,
-                                           params=params, as_json=as_json))
+                                           params=params, minutes=minutes, as_json=as_json))
+
+    @session_app.command("history")
+    def history_command(
+        since: str = typer.Option("7d", "--since", help="Sessions started in the last 1d, 7d, 30d ..."),
+        limit: int = typer.Option(50, "--limit", min=1, help="At most this many (newest first)."),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        db: str = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP),
+    ) -> None:
+        """List past focus sessions: when, what for, how long, how each ended and the break it got.
+
+        Example: policy session history --since 30d
+        """
+        with _shared.open_store(db) as store:
+            raise typer.Exit(session_history(store, _shared.now(), since=since, limit=limit, as_json=as_json))
 
     @session_app.command("end")
     def end_command(
@@ -265,7 +333,8 @@ def register(app: typer.Typer) -> None:
 
     @break_app.command("start")
     def break_start_command(
-        minutes: float = typer.Option(..., "--minutes", help="The break's length in minutes."),
+        minutes: float = typer.Option(None, "--minutes", help="The break's length in minutes (default: the focus "
+                                                              "pack's break_minutes)."),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
         db: str = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP),
     ) -> None:
@@ -273,8 +342,37 @@ def register(app: typer.Typer) -> None:
 
         Example: policy break start --minutes 15
         """
+        if minutes is None:
+            minutes = float(_shared.pack_params("focus").get("break_minutes") or 0)
+            if not minutes > 0:
+                raise UsageError("the focus pack's break_minutes is 0: give the break's length",
+                                 hint="policy break start --minutes 10")
         with _shared.open_store(db) as store:
             raise typer.Exit(break_start(store, _shared.now(), minutes=minutes, as_json=as_json))
+
+    @break_app.command("end")
+    def break_end_command(
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        db: str = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP),
+    ) -> None:
+        """End the running break now: the agent may work again. Exit 1 when no break runs.
+
+        Example: policy break end
+        """
+        with _shared.open_store(db) as store:
+            raise typer.Exit(break_end(store, _shared.now(), as_json=as_json))
+
+    @break_app.command("skip")
+    def break_skip_command(
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        db: str = typer.Option(None, "--db", help=_shared.DB_OPTION_HELP),
+    ) -> None:
+        """Skip a break: the running one ends now, or, during a focus session, none follows it. Exit 1 if neither.
+
+        Example: policy break skip
+        """
+        with _shared.open_store(db) as store:
+            raise typer.Exit(break_end(store, _shared.now(), skip=True, as_json=as_json))
 
     @break_app.command("status")
     def break_status_command(

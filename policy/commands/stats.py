@@ -44,10 +44,13 @@ def _is_duration(text: str) -> bool:
     return text[:1].isdigit() and ":" not in text and "-" not in text
 
 
-def _where(since: float | None, agent_session: str | None, prefix: str = "") -> tuple[str, list[Any]]:
+def _where(since: float | None, agent_session: str | None, prefix: str = "",
+           project: str | None = None) -> tuple[str, list[Any]]:
+    from policy.facts.agent import project_terms
     from policy.store import where
 
-    return where((f"{prefix}at >= ?", since), (f"{prefix}agent_session = ?", agent_session))
+    return where((f"{prefix}at >= ?", since), (f"{prefix}agent_session = ?", agent_session),
+                 project_terms(project, f"{prefix}agent_session"))
 
 
 def _counts() -> dict[str, int]:
@@ -55,7 +58,7 @@ def _counts() -> dict[str, int]:
 
 
 def attempt_stats(store: Store, *, since: float, until: float, agent_session: str | None = None, by: str = "tool",
-                  utc_offset: int | None = None) -> dict[str, Any]:
+                  utc_offset: int | None = None, project: str | None = None) -> dict[str, Any]:
     """Totals and per-group counts of the attempts in [since, until]. Groups are sorted by total (tool, session)
     or by date (day)."""
     if by == "day":
@@ -63,7 +66,7 @@ def attempt_stats(store: Store, *, since: float, until: float, agent_session: st
                f"date(a.at + {int(utc_offset)}, 'unixepoch')")
     else:
         key = {"tool": "a.tool", "session": "a.agent_session"}[by]
-    where, values = _where(since, agent_session, "a.")
+    where, values = _where(since, agent_session, "a.", project)
     where += (" AND " if where else " WHERE ") + "a.at <= ?"
     values.append(until)
     task = ", s.task" if by == "session" else ", NULL"
@@ -120,7 +123,8 @@ def stats_text(stats: dict[str, Any], *, since_label: str | None = None, utc_off
 
 
 def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str = "tool", as_json: bool = False,
-               prune_older_than: str | None = None, db: str | None = None, until: str | None = None) -> int:
+               prune_older_than: str | None = None, db: str | None = None, until: str | None = None,
+               project: str | None = None) -> int:
     if by not in GROUP_COLUMN:
         raise UsageError(f"--by must be tool, session or day, not {by!r}")
     now = clock()
@@ -140,7 +144,7 @@ def show_stats(*, since: str = "24h", agent_session: str | None = None, by: str 
                 pruned = prune_attempts(store, before=now - age)
             typer.echo(f"pruned {pruned} tool attempt{'s' * (pruned != 1)} older than {prune_older_than} "
                        f"(before {format_local(now - age)})", err=True)
-        stats = attempt_stats(store, since=start, until=end, agent_session=agent_session, by=by)
+        stats = attempt_stats(store, since=start, until=end, agent_session=agent_session, by=by, project=project)
     if as_json:
         data = dict(stats, since=format_iso(stats["since"]), until=format_iso(stats["until"]))
         if pruned is not None:
@@ -242,6 +246,8 @@ def register(app: typer.Typer) -> None:
         session: str = typer.Option(None, "--session",
                                     help="Only this agent session: its id or a unique prefix (default: all)."),
         by: str = typer.Option("tool", "--by", help="Group by tool, session or day."),
+        project: str = typer.Option(None, "--project", metavar="DIR",
+                                    help="Only agent sessions that worked in DIR or below."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
         prune_older_than: str = typer.Option(None, "--prune-older-than", metavar="AGE",
                                              help="First delete the attempts older than AGE (e.g. 30d)."),
@@ -252,7 +258,7 @@ def register(app: typer.Typer) -> None:
         Example: policy stats --since 1h --by tool; a workout: policy stats --since 07:00 --until 07:45
         """
         raise typer.Exit(show_stats(since=since, agent_session=session, by=by, as_json=as_json,
-                                    prune_older_than=prune_older_than, db=db, until=until))
+                                    prune_older_than=prune_older_than, db=db, until=until, project=project))
 
     @app.command("export")
     def export_command(

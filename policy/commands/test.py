@@ -6,6 +6,8 @@ import typer
 
 from policy.errors import UsageError
 
+NO_TESTS = 5  # pytest's exit code when no test was collected
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -40,12 +42,15 @@ def run_tests(paths: list[str], *, output_format: str = "text", keyword: str | N
             typer.echo(coverage_problem)
     for diagnostic in stale:  # on stderr: the reporters' output stays what they print
         typer.echo(diagnostic.render(), err=True)
+    if keyword is not None and not report.results:  # as pytest: nothing selected is exit 5, not a pass
+        typer.echo(f"policy: no tests match -k {keyword!r}", err=True)
+        return NO_TESTS
     return 0 if report.ok and coverage_problem is None and not stale else 1
 
 
 def stale_rules(paths: list[str]) -> list[Any]:
-    """The rules of the tested rule files that the installed hooks would never run (docs/config.md#installing-and-
-    changing-rules), when the configuration here loads those files."""
+    """The rules of the tested rule files that the installed hooks would never run, when the configuration here
+    loads those files (docs/config.md#installing-and-changing-rules)."""
     import os
 
     from policy.commands.validate import stale_install_for
@@ -65,14 +70,18 @@ def register(app: typer.Typer) -> None:
                                                                         "below N percent."),
         output_format: str = typer.Option("text", "--format", help="text, json or junit."),
         keyword: str = typer.Option(None, "-k", metavar="PATTERN", help="Only tests whose `file::name` contains PATTERN."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON (the same as --format json)."),
         agent: str = typer.Option("claude-code", "--agent", metavar="AGENT",
                                   help="The host whose payloads the events become (claude-code, codex, gemini, "
                                        "cursor, copilot); scenarios it cannot run are skipped."),
     ) -> None:
         """Run stateful scenario tests: seeded facts, a fake clock, events with expectations.
 
+        Exit 1 when a test fails, 5 when -k selects none (as pytest).
+
         Example: policy test rules/ --coverage --min-coverage 100
         """
+        output_format = "json" if as_json else output_format
         if output_format not in ("text", "json", "junit"):
             raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
         raise typer.Exit(run_tests(list(paths or ["."]), output_format=output_format, keyword=keyword,

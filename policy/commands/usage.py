@@ -184,6 +184,11 @@ def record(*, utilization: str, resets_at: str | None, window: str, source: str,
 
     name = window_name(window)
     percent = parse_utilization(utilization)
+    if percent > 100:  # (a usage source may report a little over; a person typing 142 meant something else)
+        from policy.errors import UsageError
+
+        raise UsageError(f"utilization {utilization!r} is over 100%",
+                         hint="the share of the window used, from 0 to 100 (100: the limit is reached)")
     reset = None
     if resets_at:
         reset = parse_time(resets_at, now=now, what="--resets-at")

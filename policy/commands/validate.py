@@ -101,11 +101,13 @@ def check_effective(cwd: str, environ: dict[str, str]) -> tuple[list[str], list[
         from policy.tester import check_test_file
 
         diagnostics += [problem for test in tests for problem in check_test_file(test)]
-    return [ref.path for ref in refs] + [source.path for source in resolved.sources] + tests, diagnostics
+    # a pack is compiled again for its test file: report each problem once
+    return [ref.path for ref in refs] + [source.path for source in resolved.sources] + tests, \
+        list(dict.fromkeys(diagnostics))
 
 
 def stale_install(resolved: Resolved, compiled: CompiledFiles, hooks: list[Any]) -> list[Diagnostic]:
-    """Rules the installed hooks would never run (docs/config.md#installing): the effective rules, when they
+    """Rules the installed hooks would never run (docs/config.md#installing-and-changing-rules): the effective rules, when they
     compile, against the hooks installed."""
     from policy.adapters.claude_settings import stale_diagnostics
     from policy.compiler import build_ruleset
@@ -129,16 +131,19 @@ def stale_install_for(files: list[str], cwd: str, environ: dict[str, str]) -> li
     return stale_install(resolved, compiled, hooks) if named & used else []
 
 
-def render_text(files: list[str], diagnostics: list[Diagnostic]) -> str:
+def render_text(files: list[str], diagnostics: list[Diagnostic], *, color: bool = False) -> str:
+    """The diagnostics, then a summary line (colored ok/warn/fail when `color`)."""
+    from policy.report import paint
+
     ordered = sorted(diagnostics, key=Diagnostic.sort_key)
     errors = sum(1 for d in ordered if d.severity == "error")
     warnings = len(ordered) - errors
     lines = [d.render() for d in ordered]
     if errors or warnings:
-        lines.append(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
-                     f"in {len(files)} file{'s' * (len(files) != 1)}")
+        lines.append(paint(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
+                           f"in {len(files)} file{'s' * (len(files) != 1)}", "fail" if errors else "warn", color))
     else:
-        lines.append(f"ok: {len(files)} file{'s' * (len(files) != 1)} valid")
+        lines.append(paint(f"ok: {len(files)} file{'s' * (len(files) != 1)} valid", "ok", color))
     return "\n".join(lines)
 
 
@@ -179,7 +184,11 @@ def validate(paths: list[str], *, output_format: str = "text", cwd: str | None =
 
         typer.echo(json_dumps(render_json(files, diagnostics), spaced=True))
     else:
-        typer.echo(render_text(files, diagnostics))
+        import sys
+
+        from policy.report import colors_on
+
+        typer.echo(render_text(files, diagnostics, color=colors_on(sys.stdout)))
     return 1 if any(d.severity == "error" for d in diagnostics) else 0
 
 
@@ -188,11 +197,13 @@ def register(app: typer.Typer) -> None:
     def validate_command(
         paths: list[str] = typer.Argument(None, help="Rule, test or config files, or directories."),
         output_format: str = typer.Option("text", "--format", help="text or json."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON (the same as --format json)."),
     ) -> None:
         """Check rule files, test files and config files; report every error as file:line:col: code: message.
 
         Example: policy validate rules/ policy.yaml
         """
+        output_format = "json" if as_json else output_format
         if output_format not in ("text", "json"):
             from policy.errors import UsageError
 

@@ -1,7 +1,8 @@
 """Effects (SPEC §4): the writes rules ask for, applied after the final decision, all in one transaction.
 
 An effect module in this package declares `KINDS` (each kind's argument schema, which the rule-file JSON Schema
-and docs/effects.md are generated from), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
+and docs/effects.md are generated from), `ON_OUTAGE` for the kinds that write the board (what each does while a
+team's shared store does not answer: docs/team.md#outages), an `apply_<kind>` per kind, and optionally a compile-time `check_<kind>`
 (tables, columns, trust) and a `finish_<kind>`. Adding a module adds effects. The compiler records which module
 implements each effect, so applying one imports only that module. `apply_effects` runs inside the caller's
 transaction; if any effect fails, the caller rolls everything back. `finish_effects` runs after the commit, outside

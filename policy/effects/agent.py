@@ -39,6 +39,9 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
+ON_OUTAGE = {"agent_status": "Not written (the decision log says so); never changes a decision."}
+
+
 def check_agent_status(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     status = args.get("status")
     if isinstance(status, str) and "{{" not in status and status not in AGENT_STATUSES:

@@ -53,6 +53,15 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
+ON_OUTAGE = {
+    "claim": "On PreToolUse and PermissionRequest the answer becomes at least `ask`, its reason naming the outage "
+             "(a deny or defer stays); with `store.on_outage: fail`, the event's fail mode. On other events the "
+             "decision log records `not claimed (…): …`.",
+    "heartbeat": "Not written (`heartbeat not written: …` in the decision log); never changes a decision.",
+    "release": "Not written (`release not written: …` in the decision log); the claims expire by their ttl.",
+}
+
+
 def check_claim(args: dict[str, Any], location: Location) -> list[Diagnostic]:
     """Literal labels (not templates) must be labels."""
     from policy.errors import Diagnostic

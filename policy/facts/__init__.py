@@ -47,9 +47,12 @@ class FactContext:
 
 
 class Family(View):
-    """Base of fact families. Subclasses set `name` and `fields` and read what they need in `__init__`."""
+    """Base of fact families. Subclasses set `name` and `fields` and read what they need in `__init__`. A family
+    that reads the board (policy.boards: claims, agent sessions) declares in `on_outage` what it answers while a
+    team's shared store does not answer (docs/team.md#outages; tests/test_shared_board.py checks every one does)."""
 
     name = ""
+    on_outage: str | None = None
 
     def __init__(self, context: FactContext) -> None:
         self.context = context

@@ -35,6 +35,7 @@ class AgentFacts(Family):
     while a shared store does not answer (docs/team.md#outages)."""
 
     name = "agent"
+    on_outage = "Every field None (`known` false); `outage` says why."
     row_fields = ("status", "task", "cwd", "model", "source", "last_event", "started_at", "updated_at", "ended_at",
                   "transcript_path")
     fields = {
@@ -97,6 +98,22 @@ def find_agent_sessions(store: Store, board: Board | None, prefix: str) -> list[
     if board is not None and board.shared:
         found.update(board.find_agent_sessions(prefix))
     return [prefix] if prefix in found else sorted(found)
+
+
+# The agent sessions that worked in a project: started in its directory or below (`--project` of log and stats).
+PROJECT_SESSIONS = ("agent_session IN (SELECT agent_session FROM agent_sessions WHERE cwd = ? OR "
+                    "substr(cwd, 1, ?) = ?)")
+
+
+def project_terms(project: str | None, column: str = "agent_session") -> tuple[str, Any]:
+    """A `policy.store.where` term for the agent sessions of `project` (a directory; None: no term)."""
+    import os
+
+    if project is None:
+        return PROJECT_SESSIONS, None
+    directory = os.path.abspath(project).rstrip(os.sep) or os.sep
+    inside = directory if directory.endswith(os.sep) else directory + os.sep
+    return PROJECT_SESSIONS.replace("agent_session IN", f"{column} IN", 1), [directory, len(inside), inside]
 
 
 def resolve_agent_session(store: Store, given: str, board: Board | None = None) -> str:

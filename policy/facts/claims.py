@@ -1,10 +1,11 @@
-"""`facts.claims`: resource claims between agent sessions (the presence pack), and the writes of the `claims` table.
+"""`facts.claims`: resource claims between agent sessions (the presence pack), and the checks of what is claimed.
 
 A claim says: agent session S is about to mutate resource L (a label such as `stack:billing`), for purpose P. It is
 active until `expires_at`, which is always `ttl` seconds after its last heartbeat (15 minutes by default), so a
-session that dies leaves nothing behind for long. Expired claims are never reported, and are deleted on the next
-claim. Several sessions may claim the same label (co-claims): a claim reports the others, and the rules defer.
-The CLI verbs (`policy claim`, ...) and the effects (`claim:`, ...) call the same functions below.
+session that dies leaves nothing behind for long. Expired claims are never reported. The rows live on the board
+(policy.boards): the local store, where several sessions may claim the same label (co-claims: a claim reports the
+others, and the rules defer), or a team's shared PostgreSQL store, where a label has one holder at a time
+(docs/team.md). The CLI verbs (`policy claim`, ...) and the effects (`claim:`, ...) call the same functions.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class ClaimsFacts(Family):
     never appear."""
 
     name = "claims"
+    on_outage = ("The last known board (what this machine last read from the server), without the claims expired "
+                 "since by this machine's clock: each claim has `stale: true`, `stale` is true, `outage` says why, "
+                 "and `describe` adds a line saying so. Nothing known: no claims, still stale.")
     fields = {
         "mine": "This agent session's active claims.",
         "others": "Other agent sessions' active claims (of every machine, on a shared board).",

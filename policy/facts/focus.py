@@ -401,6 +401,50 @@ def start_break(store: Store, now: float, *, minutes: Any) -> tuple[float, Ended
     return now + length * 60, None
 
 
+def end_break(store: Store, now: float) -> float | None:
+    """End the running break now (`policy break end`); returns when it would have ended, or None when no break
+    runs."""
+    close_expired(store, now)
+    state = read_state(store, now)
+    if not state.on_break or state.break_until is None:
+        return None
+    store.execute("UPDATE breaks SET until = ? WHERE until > ? AND started_at <= ?", (now, now, now))
+    return float(state.break_until)
+
+
+def skip_next_break(store: Store, now: float) -> int | None:
+    """No break after the running session (`policy break skip` while one runs); returns its id, or None."""
+    session = _open_session(store, now)
+    if session is None or not countdown(session[3] + session[4] * 60, now):
+        return None
+    store.execute("UPDATE focus_sessions SET break_minutes = 0 WHERE id = ?", (session[0],))
+    return int(session[0])
+
+
+HISTORY_SQL = ("SELECT s.id, s.type, s.intention, s.started_at, s.planned_minutes, s.break_minutes, s.ended_at, "
+               "s.end_reason, s.distractions, s.did_the_thing, s.rabbit_hole, s.agent_used, "
+               "(SELECT max(b.until) - min(b.started_at) FROM breaks b WHERE b.focus_session_id = s.id) AS break_taken "
+               "FROM focus_sessions s WHERE s.started_at >= ? ORDER BY s.started_at DESC LIMIT ?")
+
+
+def history(store: Store, now: float, *, since: float, limit: int) -> list[dict[str, Any]]:
+    """Focus sessions started since `since`, newest first: what was planned, how long they ran, how they ended,
+    the reflection and the break they got (seconds)."""
+    rows = []
+    for row in store.rows(HISTORY_SQL, (since, limit)):
+        planned_end = row["started_at"] + row["planned_minutes"] * 60
+        running = row["ended_at"] is None and bool(countdown(planned_end, now))
+        ended = row["ended_at"] if row["ended_at"] is not None else (None if running else planned_end)
+        rows.append({**row, "ended_at": ended, "running": running,
+                     "end_reason": row["end_reason"] or (None if running else "expired"),
+                     "focused": round(min(ended if ended is not None else now, planned_end) - row["started_at"], 3),
+                     "did_the_thing": None if row["did_the_thing"] is None else bool(row["did_the_thing"]),
+                     "rabbit_hole": None if row["rabbit_hole"] is None else bool(row["rabbit_hole"]),
+                     "agent_used": bool(row["agent_used"]),
+                     "break_taken": None if row["break_taken"] is None else round(row["break_taken"], 3)})
+    return rows
+
+
 def mark_used(store: Store, now: float) -> int | None:
     """Mark the running session as used by the agent (idempotent: the first use's time is kept). Returns the
     session's id, or None when no session is running."""

@@ -56,7 +56,9 @@ class TranscriptFacts(Family):
         self.last_text: str | None = None
         self._last_edit = -1
         self._memo: dict[tuple[Any, str], bool] = {}
-        self._read(context.event.transcript_path)
+        # Claude Code's format: other hosts keep transcripts of their own (Codex's rollout JSONL), or none
+        if context.event.host == "claude-code":
+            self._read(context.event.transcript_path)
 
     def _read(self, path: str | None) -> None:
         if not path or not isinstance(path, str) or not path.endswith(".jsonl"):
