@@ -16,6 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "examples" / "events"
 BIN = Path(sys.executable).parent
+# The hook client `policy install` writes: the installed package's copy (README installs non-editable, so it is
+# in site-packages, not in this checkout)
+import policy  # noqa: E402
+
+CLIENT = str(Path(policy.__file__).resolve().parent / "client.py")
 POLICY = BIN / "policy"
 POLICY_HOOK = BIN / "policy-hook"
 

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import BIN, IS_ROOT, POLICY_HOOK, ROOT, Env, write
+from conftest import BIN, CLIENT, IS_ROOT, POLICY_HOOK, ROOT, Env, write
 
 from policy.commands import install
 from policy.migrations import LATEST
@@ -18,7 +18,7 @@ from policy.migrations import LATEST
 HOOK = f"{POLICY_HOOK} --agent claude-code"
 OK_CONFIG = "ok    config  policy.yaml: 1 pack (project), rules on PreToolUse"
 # what `policy install` writes (the hook client), and what earlier versions wrote and users may have (HOOK)
-INSTALLED = f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent claude-code"
+INSTALLED = f"{BIN}/python3 -I -S {CLIENT} --agent claude-code"
 OK_RUNS = f"ok    hooks   `{HOOK}` runs and decides (checked with a dry-run event)"
 FIX_PROJECT = "; fix: policy install --scope project"
 

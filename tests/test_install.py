@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import BIN, POLICY_HOOK, ROOT, Env, event_payload, write
+from conftest import BIN, CLIENT, POLICY_HOOK, ROOT, Env, event_payload, write
 
 from policy.commands import install
 from policy.model import SourceSpec, Settings
@@ -21,7 +21,7 @@ from policy.model import SourceSpec, Settings
 SETTINGS_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "claude-code-settings.schema.json").read_text())
 # What `policy install` (run as the `policy` console script, whose interpreter is BIN/python3) writes: the hook
 # client (policy/client.py); earlier versions wrote the launcher, LAUNCHER_HOOK.
-HOOK = f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent claude-code"
+HOOK = f"{BIN}/python3 -I -S {CLIENT} --agent claude-code"
 LAUNCHER_HOOK = f"{POLICY_HOOK} --agent claude-code"
 DENIAL = {"hookSpecificOutput": {
     "hookEventName": "PreToolUse", "permissionDecision": "deny",
@@ -440,7 +440,6 @@ def test_an_unknown_agent_or_scope_is_a_usage_error(env, project):
         2, "policy: usage: unknown scope 'globl' (did you mean 'local'?)\n")
 
 
-CLIENT = f"{ROOT}/policy/client.py"
 
 
 def test_the_command_is_the_hook_client_run_by_this_interpreter_isolated_and_without_site(tmp_path):

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import jsonschema
 import pytest
-from conftest import BIN, EVENTS, POLICY_HOOK, ROOT, Env, write
+from conftest import BIN, CLIENT, EVENTS, POLICY_HOOK, ROOT, Env, write
 from test_install import EXTRA_RULES
 
 from policy.commands import _jsonedit
@@ -120,7 +120,7 @@ HOSTS = {
 }
 NAMES = list(HOSTS)
 TITLES = {"codex": "Codex CLI", "gemini": "Gemini CLI", "cursor": "Cursor", "copilot": "GitHub Copilot CLI"}
-HOOK = {name: f"{BIN}/python3 -I -S {ROOT}/policy/client.py --agent {name}" for name in HOSTS}  # the hook client
+HOOK = {name: f"{BIN}/python3 -I -S {CLIENT} --agent {name}" for name in HOSTS}  # the hook client
 
 # Files as people have them: the host's own layout with other hooks and other keys (Gemini's with comments).
 EXISTING = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from adversarial import bash, rule
-from conftest import BIN, IS_ROOT, POLICY, ROOT, all_event_files, event_payload, write
+from conftest import BIN, CLIENT, IS_ROOT, POLICY, ROOT, all_event_files, event_payload, write
 
 from policy import client
 from policy.commands import install
@@ -222,7 +222,7 @@ def test_a_stale_server_is_never_used(served):
     write(served.root / "rules.yaml", RULES.replace("No force-push", "Never force-push"))
     assert json.loads(through_server(served, push(2)).stdout)["hookSpecificOutput"][
         "permissionDecisionReason"] == "Never force-push (toolu_2)."
-    source = ROOT / "policy" / "client.py"
+    source = Path(CLIENT)
     before = source.stat()
     try:
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
@@ -453,6 +453,7 @@ def test_http_hooks_answer_only_this_users_processes(served):
     port = free_port()
     start_server(served, "--http", str(port))
     assert post(port, push(1, cwd=served.root))[0] == 200
+    body = push(2, cwd=served.root)  # (read before the fork: the checkout may be private to its owner)
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -462,7 +463,7 @@ def test_http_hooks_answer_only_this_users_processes(served):
             os.setgid(65534)
             os.setuid(65534)
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(b"POST /claude-code HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(push(2, cwd=served.root)) + push(2, cwd=served.root))
+            sock.sendall(b"POST /claude-code HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             os.write(writer, repr(sock.recv(100)).encode())
         except BaseException as error:  # noqa: BLE001
             os.write(writer, f"error: {error}".encode())
