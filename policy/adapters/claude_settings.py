@@ -328,22 +328,14 @@ def timeout_diagnostics(packs: tuple[Pack, ...] | list[Pack], settings: Settings
 
 # ---- what `policy install` writes, and whether what is installed still covers the rules ------------------------
 
-def _tool_names(rule: Rule) -> list[str] | None:
-    """The plain tool names a rule's `tools:` lists, or None when it has none or uses a regex."""
-    if rule.tools is None or not (rule.tools.startswith("^(?:") and rule.tools.endswith(")$")):
-        return None
-    names = rule.tools[4:-2].replace("(?:", "").replace(")", "").split("|")
-    if all(name and all(char.isascii() and (char.isalnum() or char == "_") for char in name) for name in names):
-        return names
-    return None
-
-
 def matcher_for(rules: tuple[Rule, ...] | list[Rule]) -> str:
     """`*`, or `A|B` when every rule names its tools plainly (Claude Code reads that as an exact list; a regex
     would be read as a JavaScript RegExp, whose syntax differs from Python's, so regexes widen to `*`)."""
+    from policy.vocabulary import plain_tool_names
+
     names: set[str] = set()
     for rule in rules:
-        listed = _tool_names(rule)
+        listed = plain_tool_names(rule)
         if listed is None:
             return "*"
         names.update(listed)
